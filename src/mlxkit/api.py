@@ -1,0 +1,194 @@
+"""The Python API: what the CLI calls, and what users import.
+
+    from mlxkit import api
+    report = api.status()               # a StatusReport, the same object `mlx status --json` prints
+    with api.open("data/raw/a.csv", rev="v1") as f: ...
+
+Every function takes `repo` (a path inside the repository; the current directory by default).
+Functions that change the repository take its lock (`wait` seconds to queue behind another writer,
+None to fail at once) and report progress through `progress`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from mlxkit.fs.confine import RepoPath
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import InitResult, Repository, find_repository, init_repository
+
+if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` stays light
+    from mlxkit.repo.doctor import DoctorReport
+    from mlxkit.tracking.add import AddResult
+    from mlxkit.tracking.checkout import CheckoutResult
+    from mlxkit.tracking.fsck import FsckResult
+    from mlxkit.tracking.gc import GcResult
+    from mlxkit.tracking.move import MoveResult
+    from mlxkit.tracking.remove import RemoveResult
+    from mlxkit.tracking.status import StatusReport
+    from mlxkit.tracking.unprotect import UnprotectResult
+
+PathLike = str | os.PathLike[str]
+
+
+def _start(repo: PathLike | None) -> Path:
+    return Path(repo) if repo is not None else Path.cwd()
+
+
+@contextmanager
+def _reading(repo: PathLike | None, command: str) -> Iterator[Repository]:
+    opened = find_repository(_start(repo), command=command)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@contextmanager
+def _writing(repo: PathLike | None, command: str, wait: float | None) -> Iterator[Repository]:
+    with _reading(repo, command) as opened, opened.lock(wait=wait):
+        yield opened
+
+
+def init(path: PathLike | None = None, *, no_git: bool = False) -> InitResult:
+    return init_repository(_start(path), no_git=no_git)
+
+
+def add(
+    paths: list[str], *, repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS,
+    command: str = "mlx add",
+) -> AddResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.add import add as _add
+
+        return _add(opened, paths, progress=progress)
+
+
+def status(
+    targets: list[str] | None = None, *, repo: PathLike | None = None, progress: Progress = NULL_PROGRESS
+) -> StatusReport:
+    with _reading(repo, "mlx status") as opened:
+        from mlxkit.tracking.status import status as _status
+
+        return _status(opened, targets, progress=progress)
+
+
+def checkout(
+    targets: list[str] | None = None, *, force: bool = False, relink: bool = False, repo: PathLike | None = None,
+    wait: float | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx checkout",
+) -> CheckoutResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.checkout import checkout as _checkout
+
+        return _checkout(opened, targets, force=force, relink=relink, progress=progress)
+
+
+def remove(
+    targets: list[str], *, outs: bool = False, force: bool = False, repo: PathLike | None = None,
+    wait: float | None = None, command: str = "mlx remove",
+) -> RemoveResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.remove import remove as _remove
+
+        return _remove(opened, targets, outs=outs, force=force)
+
+
+def move(
+    source: str, destination: str, *, repo: PathLike | None = None, wait: float | None = None, command: str = "mlx move"
+) -> MoveResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.move import move as _move
+
+        return _move(opened, source, destination)
+
+
+def gc(
+    *, dry_run: bool = False, repo: PathLike | None = None, wait: float | None = None,
+    progress: Progress = NULL_PROGRESS, command: str = "mlx gc",
+) -> GcResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.gc import gc as _gc
+
+        return _gc(opened, dry_run=dry_run, progress=progress)
+
+
+def fsck(
+    *, repair: bool = False, repo: PathLike | None = None, wait: float | None = None,
+    progress: Progress = NULL_PROGRESS, command: str = "mlx fsck",
+) -> FsckResult:
+    from mlxkit.tracking.fsck import fsck as _fsck
+
+    if repair:
+        with _writing(repo, command, wait) as opened:
+            return _fsck(opened, repair=True, progress=progress)
+    with _reading(repo, command) as opened:
+        return _fsck(opened, progress=progress)
+
+
+def unprotect(
+    paths: list[str], *, repo: PathLike | None = None, wait: float | None = None, command: str = "mlx unprotect"
+) -> UnprotectResult:
+    with _writing(repo, command, wait) as opened:
+        from mlxkit.tracking.unprotect import unprotect as _unprotect
+
+        return _unprotect(opened, paths)
+
+
+def config_get(key: str, *, repo: PathLike | None = None) -> Any:
+    from mlxkit.repo import config as _config
+
+    _config.check_key(key)
+    with _reading(repo, "mlx config") as opened:
+        return opened.config.get(key)
+
+
+def config_list(*, repo: PathLike | None = None) -> list[tuple[str, Any, str]]:
+    with _reading(repo, "mlx config") as opened:
+        return opened.config.items()
+
+
+def config_set(
+    key: str, value: str | None, *, local: bool = False, repo: PathLike | None = None, wait: float | None = None
+) -> None:
+    """Set `key` from its text form (`cache.type` takes `hardlink,copy`); None unsets it."""
+    from mlxkit.repo import config as _config
+
+    _config.check_key(key)
+    with _writing(repo, "mlx config", wait) as opened:
+        parsed = None if value is None else _config.parse_value(key, value)
+        _config.set_value(opened.mlx_dir, key, parsed, local=local)
+
+
+def doctor(*, repo: PathLike | None = None) -> DoctorReport:
+    from mlxkit.errors import NotARepositoryError
+    from mlxkit.repo.doctor import doctor as _doctor
+
+    try:
+        opened: Repository | None = find_repository(_start(repo))
+    except NotARepositoryError:
+        opened = None
+    try:
+        return _doctor(opened)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def open(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> BinaryIO:  # noqa: A001
+    """A binary file object with a tracked file's content, as the workspace's pointers (or `rev`'s) name it."""
+    with _reading(repo, "mlx api.open") as opened:
+        from mlxkit.tracking.read import open_tracked
+
+        return open_tracked(opened, RepoPath.from_user(opened.root, path), rev)
+
+
+def read(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> bytes:
+    """A tracked file's bytes, verified against their hash."""
+    with _reading(repo, "mlx api.read") as opened:
+        from mlxkit.tracking.read import read_tracked
+
+        return read_tracked(opened, RepoPath.from_user(opened.root, path), rev)

@@ -1,0 +1,96 @@
+"""The typer application: global options, the command list, and the one error boundary.
+
+Every error leaves here as one line (and a hint) on stderr with its documented exit code
+(docs/exit-codes.md); a traceback appears only with -v. SIGINT exits 130 and SIGTERM 143, after
+`finally` blocks have removed temporary files.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from mlxkit.cli import render
+from mlxkit.cli.commands import add, checkout, config, doctor, fsck, gc, init, move, remove, status, unprotect
+from mlxkit.errors import Interrupted, MlxError
+
+HELP = """\
+Version data and models beside your code, run the pipeline, pin every result.
+
+Start with [bold]mlx init[/bold] in a git repository, then [bold]mlx add data/[/bold].
+Exit codes are listed in docs/exit-codes.md; add -v to any command for details on errors.
+"""
+
+app = typer.Typer(
+    name="mlx",
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mlxkit import __version__
+
+        sys.stdout.write(f"mlx {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks and more detail on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    render.settings.verbose = verbose
+    render.settings.quiet = quiet
+
+
+for module in (init, add, status, checkout, remove, move, gc, fsck, config, unprotect, doctor):
+    module.register(app)
+
+
+class _Signalled(Interrupted):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _raise_signal(signum: int, _frame: object) -> NoReturn:
+    raise _Signalled(128 + signum)
+
+
+def run(args: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _raise_signal)
+    signal.signal(signal.SIGINT, _raise_signal)
+    try:
+        app(args=args, prog_name="mlx")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except MlxError as exc:
+        render.error(exc)
+        if render.settings.verbose:
+            import traceback
+
+            traceback.print_exception(exc)
+        return exc.exit_code
+    except _Signalled as exc:
+        sys.stderr.write("mlx: interrupted\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("mlx: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the boundary
+        render.internal_error(exc)
+        return 70
+    return 0

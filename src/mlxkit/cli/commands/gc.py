@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlxkit.cli import render
+from mlxkit.cli.options import Json, Wait, examples
+
+
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="List what would be deleted; delete nothing.")] = False,
+    json: Json = False,
+    wait: Wait = None,
+) -> None:
+    """Delete cache objects that no pointer file or lockfile in the workspace references."""
+    from mlxkit import api
+
+    result = api.gc(dry_run=dry_run, wait=wait, progress=render.progress(not json))
+    if json:
+        render.emit_json(result)
+        return
+    if dry_run:
+        for digest in result.removed:
+            render.line(f"would remove {digest}")
+    verb = "Would remove" if dry_run else "Removed"
+    render.line(
+        f"{verb} {render.plural(result.removed_objects, 'object')} ({render.size(result.removed_bytes)}); "
+        f"kept {result.kept_objects} ({render.size(result.kept_bytes)}) referenced by {render.plural(result.roots, 'root')}."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples("mlx gc --dry-run", "mlx gc"))(gc)

@@ -1,0 +1,22 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON (with counters) for scripts.")]
+Wait = Annotated[
+    Optional[float],  # noqa: UP007 - typer needs Optional here
+    typer.Option("--wait", metavar="SECONDS", help="If another mlx command holds the lock, wait up to SECONDS (inf: forever)."),
+]
+Targets = Annotated[
+    Optional[list[str]],  # noqa: UP007
+    typer.Argument(help="Tracked paths or their .mlx pointer files (default: everything tracked).", show_default=False),
+]
+
+
+def examples(*lines: str) -> str:
+    """An epilog listing example invocations, one per line (typer folds plain text)."""
+    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  {line}" for line in lines)

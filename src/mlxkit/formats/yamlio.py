@@ -1,0 +1,115 @@
+"""YAML is data, and only data: safe loading with no aliases, tags or duplicate keys, and a size cap.
+
+`load_yaml` also returns where each value was written, so that a schema error can name the line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from mlxkit.errors import InvalidFileError
+
+MAX_YAML_BYTES = 16 * 1024 * 1024
+Location = tuple[str | int, ...]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors, aliases, explicit tags and duplicate mapping keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(None, None, "aliases ('*name') are not allowed", event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.MarkedYAMLError(None, None, "anchors ('&name') are not allowed", event.start_mark)
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!" and not (isinstance(event, yaml.ScalarEvent) and event.implicit[0]):
+            raise yaml.MarkedYAMLError(None, None, f"tags ('{tag}') are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.MarkedYAMLError(None, None, "a mapping key must be a plain value", key_node.start_mark) from None
+            if duplicate:
+                raise yaml.MarkedYAMLError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1's implicit timestamps turn '2024-01-01' into a datetime: keep it a string.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    data: Any
+    source: str
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int | None:
+        """The line of `location`, or of its nearest ancestor that has one."""
+        location = tuple(location)
+        while location:
+            if location in self.lines:
+                return self.lines[location]
+            location = location[:-1]
+        return self.lines.get((), None)
+
+
+def load_yaml(text: bytes | str, source: str) -> YamlDocument:
+    """Parse one YAML document; any problem is an InvalidFileError naming `source` and the line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise InvalidFileError(source, f"larger than the {MAX_YAML_BYTES // (1024 * 1024)} MiB limit for YAML files")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})") from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return YamlDocument(None, source, {})
+        lines: dict[Location, int] = {}
+        _record_lines(node, (), lines)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise InvalidFileError(source, problem, line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise InvalidFileError(source, f"malformed YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return YamlDocument(data, source, lines)
+
+
+def _record_lines(node: Any, location: Location, lines: dict[Location, int]) -> None:
+    lines[location] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _record_lines(value_node, location + (key,), lines)
+            lines[location + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, location + (index,), lines)
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML in the key order given, Unicode kept readable."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)

@@ -1,0 +1,1 @@
+"""File-system primitives: atomic writes, links, walks with ignore rules, path confinement."""

@@ -1,0 +1,133 @@
+"""Materialise a cache object at a workspace path: reflink, hardlink, symlink or copy.
+
+Every link type goes through a temp name in the destination directory and a rename, so a workspace
+file is replaced whole or not at all, and a final-component symlink at the destination is replaced,
+never followed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from mlxkit.fs.atomic import open_temp
+
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK_TYPES = ("reflink", "copy")
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM, errno.EMLINK}
+_unsupported: set[tuple[str, int]] = set()  # (link type, st_dev) pairs that failed once
+
+
+class LinkUnsupported(OSError):
+    pass
+
+
+def copy_fd(src_fd: int, dst_fd: int) -> None:
+    """Copy a whole file in the kernel where it can (copy_file_range), else through sendfile."""
+    while True:
+        try:
+            n = os.copy_file_range(src_fd, dst_fd, 1 << 30)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            break
+        if n == 0:
+            return
+    offset = os.lseek(src_fd, 0, os.SEEK_CUR)
+    while True:
+        n = os.sendfile(dst_fd, src_fd, offset, 1 << 30)
+        if n == 0:
+            return
+        offset += n
+
+
+def _fill_temp(kind: str, source: Path, directory: Path) -> Path:
+    """Create a temp file in `directory` holding `source` by the given link type."""
+    if kind in ("hardlink", "symlink"):
+        _fd, tmp = open_temp(directory)
+        os.close(_fd)
+        os.unlink(tmp)
+        try:
+            if kind == "hardlink":
+                os.link(source, tmp)
+            else:
+                os.symlink(source, tmp)
+        except OSError as exc:
+            if exc.errno in _NOT_SUPPORTED:
+                raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
+            raise
+        return tmp
+    fd, tmp = open_temp(directory)
+    try:
+        src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if kind == "reflink":
+                import fcntl
+
+                try:
+                    fcntl.ioctl(fd, FICLONE, src_fd)
+                except OSError as exc:
+                    raise LinkUnsupported(exc.errno, "reflink not supported") from exc
+            else:
+                copy_fd(src_fd, fd)
+        finally:
+            os.close(src_fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def place(source: Path, destination: Path, link_types: tuple[str, ...], *, mode: int) -> str:
+    """Make `destination` hold `source`'s bytes with the first link type that works; returns it.
+
+    `mode` applies to reflinks and copies; hard links share the cache object's read-only mode and
+    symbolic links have none of their own.
+    """
+    directory = destination.parent
+    device = os.stat(directory).st_dev
+    last_error: OSError | None = None
+    for kind in link_types:
+        if (kind, device) in _unsupported:
+            continue
+        try:
+            tmp = _fill_temp(kind, source, directory)
+        except LinkUnsupported as exc:
+            _unsupported.add((kind, device))
+            last_error = exc
+            continue
+        try:
+            if kind in ("reflink", "copy"):
+                os.chmod(tmp, mode)
+            os.replace(tmp, destination)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return kind
+    raise OSError(f"no link type of {','.join(link_types)} works for '{destination}': {last_error}")
+
+
+def supported_link_types(directory: Path) -> list[str]:
+    """Try each link type between two files in `directory` (mlx doctor)."""
+    fd, source = open_temp(directory)
+    os.write(fd, b"mlx")
+    os.close(fd)
+    works = []
+    try:
+        for kind in LINK_TYPES:
+            try:
+                tmp = _fill_temp(kind, source, directory)
+            except OSError:
+                continue
+            os.unlink(tmp)
+            works.append(kind)
+    finally:
+        os.unlink(source)
+    return works

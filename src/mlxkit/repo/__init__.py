@@ -1,0 +1,1 @@
+"""The repository: discovery, configuration, the writer lock."""

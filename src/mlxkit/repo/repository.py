@@ -1,0 +1,137 @@
+"""A Repository: the root, its `.mlx/` folder, configuration, object store and stat cache.
+
+Layout (DESIGN.md §2): `.mlx/config.yaml`, `.mlx/config.local.yaml`, `.mlx/.gitignore`,
+`.mlx/cache/` (objects, the marker), `.mlx/state.db`, `.mlx/tmp/` (the lock, scratch files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from mlxkit.errors import GitRequiredError, MlxError, NotARepositoryError
+from mlxkit.fs.atomic import sync_filesystem, write_atomic
+from mlxkit.repo.config import CONFIG_FILE, Config, read_config
+from mlxkit.repo.lock import RepoLock
+from mlxkit.store.objects import ObjectStore
+from mlxkit.store.state import StatCache
+
+MLX_DIR = ".mlx"
+GITIGNORE = """\
+# Everything below .mlx/ stays out of git except the shared configuration.
+/*
+!/.gitignore
+!/config.yaml
+"""
+CONFIG_TEMPLATE = "# mlx configuration, shared through git: see 'mlx config --help' and docs/config.md\n"
+
+
+@dataclass
+class Repository:
+    root: Path
+    config: Config
+    command: str = "mlx"
+
+    @property
+    def mlx_dir(self) -> Path:
+        return self.root / MLX_DIR
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.mlx_dir / "tmp"
+
+    @property
+    def cache_dir(self) -> Path:
+        configured = self.config.get("cache.dir")
+        return Path(configured) if configured else self.mlx_dir / "cache"
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.cache_dir, fsync_each=self.config.get("core.fsync") == "always")
+
+    @cached_property
+    def state(self) -> StatCache:
+        return StatCache(self.mlx_dir / "state.db")
+
+    @cached_property
+    def git_root(self) -> Path | None:
+        for directory in (self.root, *self.root.parents):
+            if (directory / ".git").exists():
+                return directory
+        return None
+
+    @property
+    def is_git(self) -> bool:
+        return self.git_root is not None
+
+    def require_git(self, feature: str) -> Path:
+        if self.git_root is None:
+            raise GitRequiredError(feature)
+        return self.git_root
+
+    @property
+    def jobs(self) -> int:
+        return self.config.get("core.jobs") or max(4, (os.cpu_count() or 1) * 2)
+
+    def lock(self, *, wait: float | None = None) -> RepoLock:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return RepoLock(self.tmp_dir, self.command, wait=wait)
+
+    def make_objects_durable(self) -> None:
+        """The barrier between writing objects and publishing what names them (core.fsync=batch)."""
+        if self.config.get("core.fsync") == "batch":
+            sync_filesystem(self.store.root)
+
+    def display(self, relpath: str) -> str:
+        return relpath
+
+    def close(self) -> None:
+        if "state" in self.__dict__:
+            self.state.close()
+
+
+def find_repository(start: Path, *, command: str = "mlx") -> Repository:
+    """The nearest directory at or above `start` holding `.mlx/`, not crossing a mount point."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / MLX_DIR / CONFIG_FILE).is_file() or (directory / MLX_DIR / "cache").is_dir():
+            return Repository(directory, read_config(directory / MLX_DIR), command)
+        if os.path.ismount(directory):
+            break
+    raise NotARepositoryError(str(start))
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: str
+    reinitialized: bool
+    git: bool
+    to_commit: list[str]
+
+
+def init_repository(root: Path, *, no_git: bool = False) -> InitResult:
+    root = root.resolve()
+    in_git = any((d / ".git").exists() for d in (root, *root.parents))
+    if not in_git and not no_git:
+        raise MlxError(
+            f"'{root}' is not inside a git repository",
+            hint="run 'git init' first, or 'mlx init --no-git' to use mlx without git",
+        )
+    mlx_dir = root / MLX_DIR
+    reinitialized = mlx_dir.is_dir()
+    for sub in ("tmp", "cache"):
+        (mlx_dir / sub).mkdir(parents=True, exist_ok=True)
+    if not (mlx_dir / ".gitignore").exists():
+        write_atomic(mlx_dir / ".gitignore", GITIGNORE.encode())
+    if not (mlx_dir / CONFIG_FILE).exists():
+        write_atomic(mlx_dir / CONFIG_FILE, CONFIG_TEMPLATE.encode())
+    repo = Repository(root, read_config(mlx_dir))
+    repo.store.create()
+    return InitResult(
+        root=str(root),
+        reinitialized=reinitialized,
+        git=in_git,
+        to_commit=[f"{MLX_DIR}/{CONFIG_FILE}", f"{MLX_DIR}/.gitignore"] if in_git else [],
+    )

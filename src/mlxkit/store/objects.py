@@ -1,0 +1,242 @@
+"""The object store: `objects/ab/cdef…` files, named by the blake3 of their bytes, read-only.
+
+Objects are copied in, never moved: the source stays where it is. Each object is written to a temp
+file in its own directory and renamed into place, and its name is the hash of exactly the bytes
+written, so an object always hashes to its name. The store's root carries the marker
+`mlx-store.json`; gc deletes nothing from a directory without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxkit.errors import ChangedWhileReadingError, IntegrityError, MissingObjectError, UnsupportedFormatError
+from mlxkit.fs.atomic import open_temp, write_all, write_atomic
+from mlxkit.fs.links import copy_fd
+from mlxkit.store.digest import Digest
+from mlxkit.store.hashing import MMAP_THRESHOLD, hash_bytes, hash_path
+
+MARKER = "mlx-store.json"
+STORE_FORMAT = 1
+OBJECT_MODE = 0o444
+_FANOUT = re.compile(r"[0-9a-f]{2}")
+_REST = re.compile(r"[0-9a-f]{62}")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The outcome of putting a file: its digest, the stat it had, and whether bytes were written."""
+
+    digest: Digest
+    stat: os.stat_result
+    written: bool
+
+
+def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino, a.st_ctime_ns) == (b.st_size, b.st_mtime_ns, b.st_ino, b.st_ctime_ns)
+
+
+class ObjectStore:
+    def __init__(self, root: Path, *, fsync_each: bool = False) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.fsync_each = fsync_each
+        self._made_dirs: set[str] = set()
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        self.objects.mkdir(parents=True, exist_ok=True)
+        if not (self.root / MARKER).exists():
+            marker = json.dumps({"format": STORE_FORMAT, "hash": "blake3"}, sort_keys=True).encode() + b"\n"
+            write_atomic(self.root / MARKER, marker)
+
+    def check_marker(self) -> None:
+        """Refuse a store without mlx's marker or of a newer format (gc and fsck call this first)."""
+        try:
+            marker = json.loads((self.root / MARKER).read_bytes())
+        except FileNotFoundError:
+            raise UnsupportedFormatError(
+                f"'{self.root}' has no {MARKER}: it is not an mlx cache",
+                hint="mlx deletes nothing in a directory without its marker; run 'mlx init' to create one",
+            ) from None
+        except ValueError:
+            raise UnsupportedFormatError(f"'{self.root / MARKER}' is not valid JSON") from None
+        if not isinstance(marker, dict) or marker.get("hash") != "blake3" or marker.get("format") != STORE_FORMAT:
+            raise UnsupportedFormatError(
+                f"the cache at '{self.root}' uses format {marker.get('format') if isinstance(marker, dict) else '?'}, "
+                f"this mlx reads {STORE_FORMAT}",
+                hint="upgrade mlx",
+            )
+
+    def path(self, digest: Digest) -> Path:
+        return self.objects / digest.hex[:2] / digest.hex[2:]
+
+    def has(self, digest: Digest) -> bool:
+        return os.path.exists(self.path(digest))
+
+    def _fanout_dir(self, digest: Digest) -> Path:
+        prefix = digest.hex[:2]
+        directory = self.objects / prefix
+        if prefix not in self._made_dirs:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(prefix)
+        return directory
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _publish(self, fd: int, tmp: Path, digest: Digest) -> None:
+        try:
+            os.fchmod(fd, OBJECT_MODE)
+            if self.fsync_each:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path(digest))
+
+    def put_bytes(self, data: bytes) -> tuple[Digest, bool]:
+        """Store `data`; returns its digest and whether it was new."""
+        digest = hash_bytes(data)
+        if self.freshen(digest):
+            return digest, False
+        fd, tmp = open_temp(self._fanout_dir(digest))
+        try:
+            write_all(fd, data)
+            self._publish(fd, tmp, digest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return digest, True
+
+    def put_file(self, source: Path, display: str, known: Digest | None = None) -> Stored:
+        """Copy the file at `source` into the store (never moving it).
+
+        `known` is the digest the stat cache remembers; when that object is present nothing is
+        read. A file whose size, mtime, inode or ctime changes while it is read raises
+        ChangedWhileReadingError and stores nothing.
+        """
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            before = os.fstat(fd)
+            if known is not None and self.freshen(known):
+                return Stored(known, before, False)
+            if before.st_size < MMAP_THRESHOLD:
+                return self._put_small(fd, before, display)
+            return self._put_large(source, fd, before, display)
+        finally:
+            os.close(fd)
+
+    def _put_small(self, fd: int, before: os.stat_result, display: str) -> Stored:
+        data = os.read(fd, before.st_size + 1)
+        if len(data) != before.st_size or not same_file_state(before, os.fstat(fd)):
+            raise ChangedWhileReadingError(display)
+        digest, written = self.put_bytes(data)
+        return Stored(digest, before, written)
+
+    def _put_large(self, source: Path, fd: int, before: os.stat_result, display: str) -> Stored:
+        digest = hash_path(source, before.st_size)
+        if not same_file_state(before, os.fstat(fd)):
+            raise ChangedWhileReadingError(display)
+        if self.freshen(digest):
+            return Stored(digest, before, False)
+        tmp_fd, tmp = open_temp(self._fanout_dir(digest))
+        try:
+            try:
+                _clone_or_copy(fd, tmp_fd)
+            except BaseException:
+                os.close(tmp_fd)
+                raise
+            # The name must be the hash of the bytes stored, not of the bytes first read.
+            stored = hash_path(tmp)
+            if stored != digest or not same_file_state(before, os.fstat(fd)):
+                os.close(tmp_fd)
+                raise ChangedWhileReadingError(display)
+            self._publish(tmp_fd, tmp, digest)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return Stored(digest, before, True)
+
+    def freshen(self, digest: Digest) -> bool:
+        """True when the object exists; touches its mtime so a grace period sees it as recent (git)."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_bytes(self, digest: Digest) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise MissingObjectError(
+                f"object {digest.short} is missing from the cache", hint="run 'mlx fetch' or re-add the data"
+            ) from None
+
+    def read_verified(self, digest: Digest) -> bytes:
+        data = self.read_bytes(digest)
+        if hash_bytes(data) != digest:
+            raise IntegrityError(
+                f"object {digest.short} in the cache is corrupt", hint="run 'mlx fsck --repair', then fetch it again"
+            )
+        return data
+
+    def verify(self, digest: Digest) -> bool:
+        return hash_path(self.path(digest)) == digest
+
+    def iter_objects(self) -> Iterator[tuple[Digest, Path]]:
+        """Every well-named object file; anything else below objects/ is skipped (see iter_strays)."""
+        for prefix, rest, path in self._scan():
+            if rest is not None:
+                yield Digest(prefix + rest), path
+
+    def iter_strays(self) -> Iterator[Path]:
+        """Files below objects/ that are not objects: leftover temp files and foreign names."""
+        for _prefix, rest, path in self._scan():
+            if rest is None:
+                yield path
+
+    def _scan(self) -> Iterator[tuple[str, str | None, Path]]:
+        try:
+            top = os.scandir(self.objects)
+        except FileNotFoundError:
+            return
+        with top:
+            fanouts = [e for e in top if e.is_dir(follow_symlinks=False)]
+        for fanout in fanouts:
+            if not _FANOUT.fullmatch(fanout.name):
+                yield fanout.name, None, Path(fanout.path)
+                continue
+            with os.scandir(fanout.path) as entries:
+                for entry in entries:
+                    good = _REST.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+                    yield fanout.name, (entry.name if good else None), Path(entry.path)
+
+
+def _clone_or_copy(src_fd: int, dst_fd: int) -> None:
+    import fcntl
+
+    from mlxkit.fs.links import FICLONE
+
+    try:
+        fcntl.ioctl(dst_fd, FICLONE, src_fd)
+    except OSError:
+        os.lseek(src_fd, 0, os.SEEK_SET)
+        copy_fd(src_fd, dst_fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+

@@ -1,0 +1,1 @@
+"""Tracked data: pointer files and the verbs add, status, checkout, remove, move, gc, fsck, unprotect."""

@@ -1,0 +1,98 @@
+"""mlx add: copy files and directories into the cache and write their pointer files.
+
+Order of publication (RELIABILITY.md §2): every file object, then tree objects, then one barrier that
+makes them durable, then the pointer files and .gitignore lines. The workspace is only read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlxkit.errors import MlxError, UsageError
+from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import Repository
+from mlxkit.tracking.gitignore import add_ignore
+from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer, write_pointer
+from mlxkit.tracking.targets import tracking_ancestor
+from mlxkit.tracking.workspace import Counters, Scanner
+
+
+@dataclass(frozen=True)
+class AddedPath:
+    path: str
+    pointer: str
+    hash: str
+    size: int
+    files: int | None
+    change: str  # "added", "updated" or "unchanged"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    paths: list[AddedPath]
+    counters: dict[str, int]
+    gitignores_changed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress: Progress = NULL_PROGRESS) -> AddResult:
+    targets = [_check_target(repo, RepoPath.from_user(repo.root, text, cwd), text) for text in given]
+    if len(set(targets)) != len(targets):
+        raise UsageError("the same path is named twice")
+    repo.store.create()
+    counters = Counters()
+    scanner = Scanner(repo, store=True, counters=counters, progress=progress)
+    snapshots = [scanner.snapshot(target) for target in targets]
+    repo.make_objects_durable()
+
+    results, gitignores = [], []
+    seen_parents: set[str] = set()
+    for snapshot in snapshots:
+        assert snapshot.digest is not None
+        pointer = Pointer(snapshot.target, snapshot.digest, snapshot.size, snapshot.files, snapshot.executable)
+        change = _change(repo, pointer)
+        if change != "unchanged":
+            write_pointer(repo.root, pointer)
+        if repo.is_git and add_ignore(repo.root, snapshot.target) and snapshot.target.parent not in seen_parents:
+            seen_parents.add(snapshot.target.parent)
+            parent = snapshot.target.parent
+            gitignores.append(f"{parent}/.gitignore" if parent else ".gitignore")
+        results.append(
+            AddedPath(str(snapshot.target), str(pointer.file), str(pointer.digest), pointer.size, pointer.files, change)
+        )
+    return AddResult(results, counters.as_dict(), gitignores, list(repo.state.warnings))
+
+
+def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
+    if target.posix.endswith(SUFFIX):
+        raise UsageError(f"'{given}' is a pointer file", hint=f"add the data it tracks: 'mlx add {given[: -len(SUFFIX)]}'")
+    check_no_symlinks(repo.root, target.posix)
+    path = target.on_disk(repo.root)
+    if not os.path.lexists(path):
+        raise UsageError(f"'{given}' does not exist")
+    ancestor = tracking_ancestor(repo, target)
+    if ancestor is not None:
+        raise UsageError(
+            f"'{given}' is inside the tracked directory '{ancestor}'", hint=f"add the whole directory: 'mlx add {ancestor}'"
+        )
+    if path.is_dir() and not path.is_symlink():
+        inner = list(find_pointer_files(repo.root, target))
+        if inner:
+            raise UsageError(
+                f"'{given}' contains tracked paths ('{inner[0]}')",
+                hint=f"stop tracking them first: 'mlx remove {inner[0]}'",
+            )
+    return target
+
+
+def _change(repo: Repository, pointer: Pointer) -> str:
+    if not pointer_file_for(pointer.target).on_disk(repo.root).is_file():
+        return "added"
+    try:
+        old = read_pointer(repo.root, pointer.file)
+    except MlxError:
+        return "updated"
+    return "unchanged" if old == pointer else "updated"

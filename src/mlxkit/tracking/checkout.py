@@ -1,0 +1,252 @@
+"""mlx checkout: make the workspace match the pointer files.
+
+Two phases. The plan reads everything and decides, per file, to keep, place or delete it; it refuses
+(before touching anything) when a file would be overwritten or deleted whose content is not in the
+cache. The apply phase places files through temp names and renames (fs/links.py), so each workspace
+file is replaced whole, and records the result in the stat cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlxkit.errors import MissingObjectError, WouldOverwriteError
+from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.fs.links import place
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.store.tree import TreeEntry
+from mlxkit.tracking.pointer import Pointer
+from mlxkit.tracking.targets import read_pointers
+from mlxkit.tracking.trees import load_tree
+from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
+
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    placed: int
+    unchanged: int
+    deleted: int
+    paths: list[str]  # tracked paths that changed
+    missing: list[str]  # tracked paths whose objects are not in the cache (left as they were)
+    link_types: dict[str, int]
+    counters: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    place: list[tuple[str, TreeEntry | None, Digest, bool]] = field(default_factory=list)  # repo path, entry, digest, x
+    delete: list[str] = field(default_factory=list)  # repo paths (files or links)
+    delete_dirs: list[str] = field(default_factory=list)  # a directory where a file goes
+    refused: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    changed_paths: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    make_dirs: list[str] = field(default_factory=list)  # empty tracked directories
+
+
+def checkout(
+    repo: Repository,
+    given: list[str] | None = None,
+    *,
+    force: bool = False,
+    relink: bool = False,
+    cwd: Path | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> CheckoutResult:
+    pointers = read_pointers(repo, given, cwd)
+    counters = Counters()
+    scanner = Scanner(repo, store=False, counters=counters)
+    plan = _Plan()
+    for pointer in pointers:
+        _plan_pointer(repo, scanner, pointer, plan, relink=relink)
+    if plan.refused and not force:
+        raise WouldOverwriteError(sorted(plan.refused))
+    for directory in plan.delete_dirs:
+        shutil.rmtree(repo.root / directory)
+    for path in plan.delete:
+        os.unlink(repo.root / path)
+    for directory in plan.make_dirs:
+        os.makedirs(repo.root / directory, exist_ok=True)
+    used = _apply(repo, plan.place, progress)
+    return CheckoutResult(
+        placed=len(plan.place),
+        unchanged=plan.unchanged,
+        deleted=len(plan.delete),
+        paths=plan.changed_paths,
+        missing=plan.missing,
+        link_types=used,
+        counters=counters.as_dict(),
+        warnings=list(repo.state.warnings),
+    )
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+
+def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _Plan, *, relink: bool) -> None:
+    target = pointer.target
+    check_no_symlinks(repo.root, target.posix)
+    store = repo.store
+    if pointer.is_dir:
+        tree = load_tree(store, pointer.digest, missing_ok=True)
+        if tree is None or any(not store.has(e.digest) for e in tree.entries):
+            plan.missing.append(str(target))
+            return
+    elif not store.has(pointer.digest):
+        plan.missing.append(str(target))
+        return
+
+    path = target.on_disk(repo.root)
+    is_dir_on_disk = path.is_dir() and not path.is_symlink()
+    if is_dir_on_disk != pointer.is_dir and os.path.lexists(path):
+        # A file where a directory goes, or the other way round: it must all be in the cache.
+        _plan_replace_kind(repo, scanner, target, is_dir_on_disk, plan)
+        current = Snapshot(target, None)
+    else:
+        current = scanner.snapshot(target)
+    if current.digest == pointer.digest and not relink and current.problem is None:
+        plan.unchanged += pointer.files if pointer.is_dir else 1
+        return
+    before = len(plan.place) + len(plan.delete)
+    if pointer.is_dir:
+        _plan_directory(repo, scanner, pointer, current, plan, relink=relink)
+    else:
+        if current.exists and (current.digest is None or not store.has(current.digest)):
+            plan.refused.append(str(target))
+        plan.place.append((target.posix, None, pointer.digest, pointer.executable))
+    if len(plan.place) + len(plan.delete) > before:
+        plan.changed_paths.append(str(target))
+
+
+def _plan_replace_kind(repo: Repository, scanner: Scanner, target: RepoPath, is_dir: bool, plan: _Plan) -> None:
+    current = scanner.snapshot(target)
+    if is_dir:
+        if current.tree is None or any(not repo.store.has(e.digest) for e in current.tree.entries):
+            if not (current.tree is not None and not current.tree.entries):
+                plan.refused.append(str(target))
+        plan.delete_dirs.append(target.posix)
+    else:
+        if current.digest is None or not repo.store.has(current.digest):
+            plan.refused.append(str(target))
+        plan.delete.append(target.posix)
+
+
+def _plan_directory(
+    repo: Repository, scanner: Scanner, pointer: Pointer, current: Snapshot, plan: _Plan, *, relink: bool
+) -> None:
+    target = pointer.target
+    tree = load_tree(repo.store, pointer.digest)
+    assert tree is not None
+    have: dict[str, TreeEntry] = {}
+    if current.exists:
+        now = current.tree
+        if now is None and current.digest is not None:
+            now = load_tree(repo.store, current.digest, missing_ok=True)
+        if now is None:  # unreadable state (symbolic links inside): rescan file by file
+            now_entries = _scan_entries(repo, scanner, target, plan)
+        else:
+            now_entries = list(now.entries)
+        have = {e.path: e for e in now_entries}
+    wanted = {e.path: e for e in tree.entries}
+    for path, entry in have.items():
+        if path not in wanted or _blocks(path, wanted):
+            if entry.digest is None or not repo.store.has(entry.digest):
+                plan.refused.append(f"{target}/{path}")
+            plan.delete.append(f"{target}/{path}")
+    for path, entry in wanted.items():
+        old = have.get(path)
+        if old is not None and old.digest == entry.digest and old.executable == entry.executable and not relink:
+            plan.unchanged += 1
+            continue
+        if old is not None and old.digest is not None and not repo.store.has(old.digest):
+            plan.refused.append(f"{target}/{path}")
+        plan.place.append((f"{target}/{path}", entry, entry.digest, entry.executable))
+    if not tree.entries and not (current.exists and current.tree is not None):
+        plan.make_dirs.append(target.posix)
+
+
+def _blocks(path: str, wanted: dict[str, TreeEntry]) -> bool:
+    """A file at `path` is in the way when the tree wants a directory there."""
+    prefix = path + "/"
+    return any(other.startswith(prefix) for other in wanted)
+
+
+def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath, plan: _Plan) -> list[TreeEntry]:
+    """Workspace files of a directory that holds symbolic links: links count as content not in
+    the cache (digest None), so replacing them needs --force."""
+    from mlxkit.fs.walk import walk
+    from mlxkit.store.hashing import hash_path
+
+    entries = []
+    base = target.on_disk(repo.root)
+    for item in walk(repo.root, target.posix):
+        if item.is_link:
+            entries.append(TreeEntry(item.relpath, None, 0))  # type: ignore[arg-type]
+        else:
+            entries.append(TreeEntry(item.relpath, hash_path(base / item.relpath, item.stat.st_size), item.stat.st_size))
+    return entries
+
+
+# -- applying --------------------------------------------------------------------------------------
+
+
+def _apply(repo: Repository, items: list[tuple[str, TreeEntry | None, Digest, bool]], progress: Progress) -> dict[str, int]:
+    link_types = repo.config.link_types
+    umask = _umask()
+    used: dict[str, int] = {}
+    progress.start("checking out", total=len(items))
+    made_dirs: set[str] = set()
+
+    def work(chunk: list[tuple[str, TreeEntry | None, Digest, bool]]) -> list[tuple[str, os.stat_result, Digest, str]]:
+        done = []
+        for repo_path, entry, digest, executable in chunk:
+            parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
+            if parent and parent not in made_dirs:
+                check_no_symlinks(repo.root, repo_path)
+                os.makedirs(repo.root / parent, exist_ok=True)
+                made_dirs.add(parent)
+            types = link_types
+            if executable and types[0] in ("hardlink", "symlink"):
+                types = ("reflink", "copy")  # a shared read-only inode cannot carry the x bit
+            mode = (0o777 if executable else 0o666) & ~umask
+            kind = place(repo.store.path(digest), repo.root / repo_path, types, mode=mode)
+            done.append((repo_path, os.lstat(repo.root / repo_path), digest, kind))
+        return done
+
+    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    try:
+        with ThreadPoolExecutor(max_workers=repo.jobs) as pool:
+            for done in pool.map(work, chunks):
+                rows = []
+                for repo_path, st, digest, kind in done:
+                    used[kind] = used.get(kind, 0) + 1
+                    if not stat.S_ISLNK(st.st_mode):
+                        rows.append((repo_path, st, digest))
+                repo.state.record_files(rows)
+                progress.advance(len(done))
+    finally:
+        progress.finish()
+    return used
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def missing_error(missing: list[str]) -> MissingObjectError:
+    return MissingObjectError(
+        f"'{missing[0]}'{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: objects are not in the cache",
+        hint="run 'mlx pull' to fetch them from a remote",
+    )

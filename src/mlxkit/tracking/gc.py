@@ -1,0 +1,51 @@
+"""mlx gc: delete cache objects that nothing in the workspace references.
+
+It marks from every root first (tracking/roots.py) and deletes nothing if any root is unreadable;
+it sweeps only names that parse as objects, in a store that carries mlx's marker, under the lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import Repository
+from mlxkit.tracking.roots import live_objects
+
+
+@dataclass(frozen=True)
+class GcResult:
+    dry_run: bool
+    roots: int
+    kept_objects: int
+    kept_bytes: int
+    removed_objects: int
+    removed_bytes: int
+    removed: list[str] = field(default_factory=list)  # digests, listed with --dry-run
+
+
+def gc(repo: Repository, *, dry_run: bool = False, progress: Progress = NULL_PROGRESS) -> GcResult:
+    store = repo.store
+    store.check_marker()
+    live, roots = live_objects(repo)
+    kept = kept_bytes = removed_bytes = 0
+    removed = []
+    progress.start("collecting garbage", unit="objects")
+    try:
+        for digest, path in store.iter_objects():
+            size = os.lstat(path).st_size
+            if digest.hex in live:
+                kept += 1
+                kept_bytes += size
+            else:
+                removed.append(str(digest))
+                removed_bytes += size
+                if not dry_run:
+                    os.unlink(path)
+            progress.advance()
+    finally:
+        progress.finish()
+    if removed and not dry_run:
+        repo.state.forget_objects()
+    return GcResult(dry_run, roots, kept, kept_bytes, len(removed), removed_bytes, removed if dry_run else [])

@@ -1,0 +1,160 @@
+"""Pointer files: `PATH.mlx` beside a tracked file or directory, naming its content by digest.
+
+    format: 1
+    path: raw            # the tracked name, in the pointer's own directory
+    hash: blake3:…       # the file, or the directory's tree object
+    size: 1234           # bytes (all files, for a directory)
+    files: 10            # directories only
+
+Reading is strict: a fast shape check, and the JSON Schema (pointer-1) for the error message when
+the shape is wrong; every path and hash is checked before use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.formats.schema import validate
+from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
+from mlxkit.fs.atomic import write_atomic
+from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
+from mlxkit.store.digest import Digest, InvalidDigest
+
+SUFFIX = ".mlx"
+POINTER_FORMAT = 1
+MAX_POINTER_BYTES = 64 * 1024
+_KEYS = {"format", "path", "hash", "size", "files", "x"}
+
+
+@dataclass(frozen=True)
+class Pointer:
+    target: RepoPath  # the tracked path, relative to the repository root
+    digest: Digest
+    size: int
+    files: int | None = None  # None for a file
+    executable: bool = False
+
+    @property
+    def is_dir(self) -> bool:
+        return self.files is not None
+
+    @property
+    def file(self) -> RepoPath:
+        """Where the pointer itself lives."""
+        return RepoPath(self.target.posix + SUFFIX)
+
+    def to_yaml(self) -> str:
+        doc: dict[str, object] = {"format": POINTER_FORMAT, "path": self.target.name, "hash": str(self.digest), "size": self.size}
+        if self.files is not None:
+            doc["files"] = self.files
+        if self.executable:
+            doc["x"] = True
+        return dump_yaml(doc)
+
+
+def pointer_file_for(target: RepoPath) -> RepoPath:
+    return RepoPath(target.posix + SUFFIX)
+
+
+def target_of(pointer_file: RepoPath) -> RepoPath:
+    if not pointer_file.posix.endswith(SUFFIX) or pointer_file.name == SUFFIX:
+        raise UnsafePathError(f"'{pointer_file}' is not a pointer file (PATH{SUFFIX})")
+    return RepoPath.parse(pointer_file.posix[: -len(SUFFIX)])
+
+
+def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
+    check_no_symlinks(root, pointer_file.posix, include_last=True)
+    source = pointer_file.posix
+    try:
+        with open(pointer_file.on_disk(root), "rb") as handle:
+            raw = handle.read(MAX_POINTER_BYTES + 1)
+    except FileNotFoundError:
+        raise InvalidFileError(source, "no such pointer file") from None
+    if len(raw) > MAX_POINTER_BYTES:
+        raise InvalidFileError(source, f"larger than {MAX_POINTER_BYTES // 1024} KiB: not a pointer file")
+    return parse_pointer(load_yaml(raw, source), pointer_file)
+
+
+def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
+    data, source = document.data, document.source
+    if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] > POINTER_FORMAT:
+        raise UnsupportedFormatError(
+            f"'{source}' uses pointer format {data['format']}, this mlx reads {POINTER_FORMAT}", hint="upgrade mlx"
+        )
+    if not _has_pointer_shape(data):
+        validate(document, "pointer-1")  # raises with the line and what was expected
+        raise InvalidFileError(source, "not a pointer file")  # pragma: no cover - the schema is the wider check
+    name = data["path"]
+    reason = unsafe_reason(name)
+    if reason or "/" in name:
+        raise UnsafePathError(
+            f"unsafe path in '{source}:{document.line_of(('path',))}': {reason or 'a pointer names a file in its own directory'}"
+        )
+    target = target_of(pointer_file)
+    if name != target.name:
+        raise InvalidFileError(
+            source,
+            f"'path' is '{name}' but the pointer file is named '{pointer_file.name}'",
+            line=document.line_of(("path",)),
+            hint=f"rename the pointer to '{name}{SUFFIX}', or use 'mlx move'",
+        )
+    try:
+        digest = Digest.parse(data["hash"])
+    except InvalidDigest as exc:
+        raise InvalidFileError(source, str(exc), line=document.line_of(("hash",))) from None
+    return Pointer(target, digest, data["size"], data.get("files"), bool(data.get("x")))
+
+
+def _has_pointer_shape(data: object) -> bool:
+    """The schema's rules, checked without importing jsonschema (start-up cost: docs/design.md)."""
+    if not isinstance(data, dict) or not set(data) <= _KEYS or not {"format", "path", "hash", "size"} <= set(data):
+        return False
+    size, files = data["size"], data.get("files", 0)
+    return (
+        data["format"] == POINTER_FORMAT
+        and type(data["format"]) is int
+        and isinstance(data["path"], str)
+        and data["path"] != ""
+        and isinstance(data["hash"], str)
+        and type(size) is int
+        and size >= 0
+        and type(files) is int
+        and files >= 0
+        and data.get("x", True) is True
+    )
+
+
+def write_pointer(root: Path, pointer: Pointer) -> None:
+    check_no_symlinks(root, pointer.file.posix, include_last=True)
+    write_atomic(pointer.file.on_disk(root), pointer.to_yaml().encode("utf-8"))
+
+
+def find_pointer_files(root: Path, below: RepoPath | None = None) -> Iterator[RepoPath]:
+    """Every `*.mlx` file in the workspace (or below one directory of it), not entering .git, .mlx,
+    tracked directories or nested mlx repositories (their pointers are theirs)."""
+    stack = [f"{below.posix}/" if below else ""]
+    while stack:
+        prefix = stack.pop()
+        directory = root / prefix if prefix else root
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in (".git", ".mlx") or entry.name + SUFFIX in names:
+                    continue
+                if os.path.isdir(os.path.join(entry.path, ".mlx")):
+                    continue
+                stack.append(f"{prefix}{entry.name}/")
+            elif entry.name.endswith(SUFFIX) and entry.name != SUFFIX and entry.is_file(follow_symlinks=False):
+                try:
+                    yield RepoPath.parse(f"{prefix}{entry.name}")
+                except UnsafePathError:
+                    continue

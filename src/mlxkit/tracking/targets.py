@@ -1,0 +1,48 @@
+"""Turn what the user typed (a tracked path, its pointer file, or a folder) into pointer files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlxkit.errors import UsageError
+from mlxkit.fs.confine import RepoPath
+from mlxkit.repo.repository import Repository
+from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer
+
+
+def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
+    """Pointer files named by `given` (all of them when it is empty), sorted, without duplicates."""
+    if not given:
+        return sorted(find_pointer_files(repo.root))
+    found: set[RepoPath] = set()
+    every: list[RepoPath] | None = None
+    for text in given:
+        path = RepoPath.from_user(repo.root, text, cwd)
+        if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
+            found.add(path)
+            continue
+        pointer = pointer_file_for(path)
+        if pointer.on_disk(repo.root).is_file():
+            found.add(pointer)
+            continue
+        if every is None:
+            every = sorted(find_pointer_files(repo.root))
+        below = [p for p in every if p.is_within(path)]
+        if not below:
+            raise UsageError(f"'{text}' is not tracked by mlx", hint=f"run 'mlx add {text}' to track it")
+        found.update(below)
+    return sorted(found)
+
+
+def read_pointers(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[Pointer]:
+    return [read_pointer(repo.root, file) for file in resolve_pointer_files(repo, given, cwd)]
+
+
+def tracking_ancestor(repo: Repository, path: RepoPath) -> RepoPath | None:
+    """The tracked directory that contains `path`, if any."""
+    parts = path.posix.split("/")
+    for depth in range(1, len(parts)):
+        candidate = RepoPath("/".join(parts[:depth]))
+        if pointer_file_for(candidate).on_disk(repo.root).is_file():
+            return candidate
+    return None

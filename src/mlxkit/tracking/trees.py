@@ -1,0 +1,39 @@
+"""Reading tree objects from the cache, and asking whether everything a pointer names is there."""
+
+from __future__ import annotations
+
+from mlxkit.errors import MissingObjectError
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.store.objects import ObjectStore
+from mlxkit.store.tree import Tree
+from mlxkit.tracking.pointer import Pointer
+
+
+def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -> Tree | None:
+    """The tree object `digest`, verified against its name before it is parsed."""
+    try:
+        data = store.read_verified(digest)
+    except MissingObjectError:
+        if missing_ok:
+            return None
+        raise MissingObjectError(
+            f"the tree object {digest.short} is not in the cache", hint="run 'mlx fetch' (or 'mlx pull') to get it"
+        ) from None
+    return Tree.parse(data, f"tree {digest.short}")
+
+
+def missing_objects(repo: Repository, pointer: Pointer) -> int:
+    """How many objects `pointer` names that the cache lacks (the tree object counts as one)."""
+    store = repo.store
+    if not pointer.is_dir:
+        return 0 if store.has(pointer.digest) else 1
+    if repo.state.is_complete(pointer.digest):
+        return 0
+    tree = load_tree(store, pointer.digest, missing_ok=True)
+    if tree is None:
+        return 1 + (pointer.files or 0)
+    missing = sum(1 for entry in tree.entries if not store.has(entry.digest))
+    if missing == 0:
+        repo.state.mark_complete(pointer.digest)
+    return missing
