@@ -64,12 +64,13 @@ class UnsafePathError(MlxError):
 class WouldOverwriteError(MlxError):
     exit_code = 15
 
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, paths: list[str], *, tracked: str | None = None) -> None:
+        """`tracked`: the tracked path that holds the first of `paths` (what `mlx add` must name)."""
         first = paths[0]
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         super().__init__(
             f"refusing to overwrite '{first}'{more}: its content is not in the cache",
-            hint=f"run 'mlx add {first}' to keep it, or pass --force to discard it",
+            hint=f"run 'mlx add {tracked or first}' to keep it, or pass --force to discard it",
         )
         self.paths = paths
 

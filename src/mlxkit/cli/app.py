@@ -68,11 +68,17 @@ def _raise_signal(signum: int, _frame: object) -> NoReturn:
     raise _Signalled(128 + signum)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """click's ClickException (typer vendors click, so match it by shape, not by import)."""
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
+
+
 def run(args: list[str]) -> int:
     signal.signal(signal.SIGTERM, _raise_signal)
     signal.signal(signal.SIGINT, _raise_signal)
     try:
-        app(args=args, prog_name="mlx")
+        code = app(args=args, prog_name="mlx", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except MlxError as exc:
@@ -91,6 +97,9 @@ def run(args: list[str]) -> int:
     except BrokenPipeError:
         return 141
     except Exception as exc:  # noqa: BLE001 - the boundary
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined] - click's plain "Usage: ... Error: ..." lines
+            return exc.exit_code  # type: ignore[attr-defined,no-any-return]
         render.internal_error(exc)
         return 70
     return 0

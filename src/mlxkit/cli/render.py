@@ -60,13 +60,13 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(as_data(value), indent=2, ensure_ascii=False) + "\n")
 
 
-def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+def table(title: str | None, columns: list[str], rows: list[list[str]], *, header: bool = True) -> None:
     if settings.quiet:
         return
     from rich.console import Console
     from rich.table import Table
 
-    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    grid = Table(title=title, title_justify="left", show_edge=False, header_style="bold", show_header=header)
     for column in columns:
         grid.add_column(column, overflow="fold")
     for row in rows:

@@ -39,19 +39,23 @@ def validate(document: YamlDocument | Any, name: str, source: str | None = None)
     errors = list(_validator(name).iter_errors(data))
     if not errors:
         return
-    error = min(errors, key=lambda e: ((doc.line_of(tuple(e.absolute_path)) or 0) if doc else 0, len(e.absolute_path)))
-    location: Location = tuple(error.absolute_path)
+    problems = []
+    for error in errors:
+        message, hint, unknown = _explain(error)
+        location: Location = tuple(error.absolute_path)
+        # An unknown key is reported at its own line, not at the line of the mapping that holds it.
+        line = doc.line_of(location + (unknown,) if unknown is not None else location) if doc else None
+        problems.append((line or 0, len(location), location, message, hint, line))
+    _, _, location, message, hint, line = min(problems, key=lambda problem: problem[:2])
     where = ".".join(str(part) for part in location) or "the top level"
-    message, hint = _explain(error)
-    raise InvalidFileError(
-        source or "<document>", f"at '{where}': {message}", line=doc.line_of(location) if doc else None, hint=hint
-    )
+    raise InvalidFileError(source or "<document>", f"at '{where}': {message}", line=line, hint=hint)
 
 
 _UNEXPECTED = re.compile(r"\('(.+?)' (?:was|were) unexpected\)")
 
 
-def _explain(error: Any) -> tuple[str, str | None]:
+def _explain(error: Any) -> tuple[str, str | None, str | None]:
+    """The message, the hint, and the unknown key when the error is one."""
     import difflib
 
     if error.validator == "additionalProperties":
@@ -61,9 +65,9 @@ def _explain(error: Any) -> tuple[str, str | None]:
         if unknown is not None:
             close = difflib.get_close_matches(unknown, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else (f"known keys: {', '.join(known)}" if known else None)
-            return f"unknown key '{unknown}'", hint
+            return f"unknown key '{unknown}'", hint, unknown
     if error.validator == "required":
-        return error.message.replace(" is a required property", " is required"), None
+        return error.message.replace(" is a required property", " is required"), None, None
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}", None
-    return error.message, None
+        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}", None, None
+    return error.message, None, None

@@ -75,8 +75,14 @@ def load_yaml(text: bytes | str, source: str) -> YamlDocument:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})") from None
-    loader = _StrictLoader(text)
+            line = text.count(b"\n", 0, exc.start) + 1
+            raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})", line=line) from None
+    try:
+        loader = _StrictLoader(text)  # the reader refuses control characters here, before parsing
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise InvalidFileError(source, f"the character {character} is not allowed in YAML", line=line) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -90,6 +96,8 @@ def load_yaml(text: bytes | str, source: str) -> YamlDocument:
         raise InvalidFileError(source, problem, line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise InvalidFileError(source, f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise InvalidFileError(source, "nested too deeply") from None
     finally:
         loader.dispose()
     return YamlDocument(data, source, lines)
@@ -99,6 +107,8 @@ def _record_lines(node: Any, location: Location, lines: dict[Location, int]) -> 
     lines[location] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # construct_mapping refuses a key that is not a plain value, naming its line
             key = key_node.value
             _record_lines(value_node, location + (key,), lines)
             lines[location + (key,)] = key_node.start_mark.line + 1

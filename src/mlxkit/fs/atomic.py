@@ -7,6 +7,7 @@ and fsck can report leftovers as garbage.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -19,10 +20,14 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-def open_temp(directory: Path, mode: int = 0o600) -> tuple[int, Path]:
+def temp_name(directory: Path | str) -> str:
+    return f"{directory}{os.sep}{TEMP_PREFIX}{secrets.token_hex(8)}"
+
+
+def open_temp(directory: Path | str, mode: int = 0o600) -> tuple[int, str]:
     """Create a new, exclusive temp file in `directory`; returns its descriptor and path."""
     while True:
-        path = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        path = temp_name(directory)
         try:
             return os.open(path, _OPEN_FLAGS, mode), path
         except FileExistsError:  # pragma: no cover - 64 random bits
@@ -70,7 +75,77 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
         fsync_dir(directory)
 
 
-def _unlink_quietly(path: Path) -> None:
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
+_linkat: object = None  # libc's linkat once known to work with O_TMPFILE; False when it does not
+
+
+def _unnamed_linker() -> object:
+    global _linkat
+    if _linkat is None:
+        import ctypes
+
+        try:
+            _linkat = ctypes.CDLL(None, use_errno=True).linkat if hasattr(os, "O_TMPFILE") else False
+        except (OSError, AttributeError):  # pragma: no cover - not Linux
+            _linkat = False
+    return _linkat
+
+
+def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
+    """Publish `data` at `path` unless something is there already; True when it was created.
+
+    Linux: the bytes go into an unnamed O_TMPFILE inode that linkat() names in one step: no temp
+    name, no rename, no existence check, and nothing left behind by a crash. Elsewhere (or when
+    the file system refuses) a temp file and a rename do the same.
+    """
+    linkat = _unnamed_linker()
+    directory = os.path.dirname(path)
+    if linkat:
+        try:
+            fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                write_all(fd, data)
+                if durable:
+                    os.fsync(fd)
+                if linkat(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) == 0:  # type: ignore[operator]
+                    return True
+                import ctypes
+
+                err = ctypes.get_errno()
+                if err == errno.EEXIST:
+                    return False
+                if err not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise OSError(err, os.strerror(err), path)
+                _disable_unnamed()
+            finally:
+                os.close(fd)
+    if os.path.lexists(path):
+        return False
+    fd, tmp = open_temp(directory, mode)
+    try:
+        try:
+            write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return True
+
+
+def _disable_unnamed() -> None:
+    global _linkat
+    _linkat = False
+
+
+def _unlink_quietly(path: str | Path) -> None:
     try:
         os.unlink(path)
     except OSError:

@@ -23,6 +23,7 @@ _HFS_IGNORABLE = dict.fromkeys(
     + [0xFEFF]
 )
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a name that was not UTF-8 on disk (os.fsdecode)
 
 
 def _unsafe_component(part: str) -> str | None:
@@ -30,7 +31,8 @@ def _unsafe_component(part: str) -> str | None:
         return "an empty or '.' component"
     if part == "..":
         return "a '..' component"
-    folded = part.translate(_HFS_IGNORABLE).rstrip(". ").casefold()
+    # NTFS ignores trailing dots and spaces and reads 'name:stream' as 'name' (git's is_ntfs_dotgit).
+    folded = part.translate(_HFS_IGNORABLE).split(":", 1)[0].rstrip(". ").casefold()
     if folded in RESERVED:
         return f"the reserved name '{part}'"
     return None
@@ -44,6 +46,8 @@ def unsafe_reason(text: str) -> str | None:
         return "the path contains a NUL byte"
     if "\\" in text:
         return "the path contains a backslash"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "the path is not valid UTF-8"
     if text.startswith("/") or _DRIVE.match(text):
         return "the path is absolute"
     if text.startswith("~"):

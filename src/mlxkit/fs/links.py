@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 
-from mlxkit.fs.atomic import open_temp
+from mlxkit.fs.atomic import open_temp, temp_name
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
@@ -43,22 +43,23 @@ def copy_fd(src_fd: int, dst_fd: int) -> None:
         offset += n
 
 
-def _fill_temp(kind: str, source: Path, directory: Path) -> Path:
+def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
     """Create a temp file in `directory` holding `source` by the given link type."""
     if kind in ("hardlink", "symlink"):
-        _fd, tmp = open_temp(directory)
-        os.close(_fd)
-        os.unlink(tmp)
-        try:
-            if kind == "hardlink":
-                os.link(source, tmp)
-            else:
-                os.symlink(source, tmp)
-        except OSError as exc:
-            if exc.errno in _NOT_SUPPORTED:
-                raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
-            raise
-        return tmp
+        while True:
+            tmp = temp_name(directory)
+            try:
+                if kind == "hardlink":
+                    os.link(source, tmp)
+                else:
+                    os.symlink(source, tmp)
+                return tmp
+            except FileExistsError:  # pragma: no cover - 64 random bits
+                continue
+            except OSError as exc:
+                if exc.errno in _NOT_SUPPORTED:
+                    raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
+                raise
     fd, tmp = open_temp(directory)
     try:
         src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,38 +73,32 @@ class IgnoreRules:
         return bool(self._specs)
 
 
-def walk(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> Iterator[WalkEntry]:
+def walk(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[WalkEntry]:
     """Files and symbolic links below the repository path `top`, relative to `top`, unsorted.
 
     Directories are not reported (empty ones are not tracked: docs/formats.md); links are reported,
-    never followed.
+    never followed. Iterative, and one stat per file (DirEntry caches it).
     """
     if rules is None:
         rules = IgnoreRules.for_walk(repo_root, top)
-    yield from _walk(repo_root, top, "", rules)
-
-
-def _walk(repo_root: Path, top: str, prefix: str, rules: IgnoreRules) -> Iterator[WalkEntry]:
-    directory = repo_root / top / prefix if prefix else repo_root / top
-    if prefix:
-        nested = rules.copy()
-        nested.load(directory, f"{top}/{prefix}")
-        rules = nested
-    elif (directory / IGNORE_FILE).exists():
-        rules = rules.copy()
-        rules.load(directory, f"{top}/")
-    subdirs = []
-    with os.scandir(directory) as it:
-        for entry in it:
-            name = entry.name
-            rel = f"{prefix}{name}"
-            is_dir = entry.is_dir(follow_symlinks=False)
-            if rules and rules.is_ignored(f"{top}/{rel}", is_dir):
-                continue
-            if is_dir:
-                if name not in NEVER_ENTER:
-                    subdirs.append(rel)
-                continue
-            yield WalkEntry(rel, entry.stat(follow_symlinks=False))
-    for rel in subdirs:
-        yield from _walk(repo_root, top, f"{rel}/", rules)
+    found: list[WalkEntry] = []
+    stack: list[tuple[str, IgnoreRules]] = [("", rules)]
+    base = f"{repo_root / top}{os.sep}"
+    while stack:
+        prefix, rules = stack.pop()
+        directory = base + prefix
+        if os.path.exists(directory + IGNORE_FILE):
+            rules = rules.copy()
+            rules.load(Path(directory), f"{top}/{prefix}")
+        with os.scandir(directory) as it:
+            for entry in it:
+                name = entry.name
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if rules and rules.is_ignored(f"{top}/{prefix}{name}", is_dir):
+                    continue
+                if is_dir:
+                    if name not in NEVER_ENTER:
+                        stack.append((f"{prefix}{name}/", rules))
+                else:
+                    found.append(WalkEntry(f"{prefix}{name}", entry.stat(follow_symlinks=False)))
+    return found

@@ -70,6 +70,8 @@ class Tree:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidFileError(source, f"not a JSON tree object: {exc}") from None
+        except RecursionError:
+            raise InvalidFileError(source, "not a JSON tree object: nested too deeply") from None
         if not isinstance(doc, dict) or set(doc) != {"entries", "format"}:
             raise InvalidFileError(source, "a tree object must have exactly the keys 'format' and 'entries'")
         if doc["format"] != TREE_FORMAT:

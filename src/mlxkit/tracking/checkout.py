@@ -70,7 +70,10 @@ def checkout(
     for pointer in pointers:
         _plan_pointer(repo, scanner, pointer, plan, relink=relink)
     if plan.refused and not force:
-        raise WouldOverwriteError(sorted(plan.refused))
+        refused = sorted(plan.refused)
+        # A file inside a tracked directory is kept by adding the directory, not the file.
+        holder = next((p.target.posix for p in pointers if RepoPath(refused[0]).is_within(p.target)), None)
+        raise WouldOverwriteError(refused, tracked=holder)
     for directory in plan.delete_dirs:
         shutil.rmtree(repo.root / directory)
     for path in plan.delete:

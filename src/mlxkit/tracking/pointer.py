@@ -13,6 +13,7 @@ the shape is wrong; every path and hash is checked before use.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ SUFFIX = ".mlx"
 POINTER_FORMAT = 1
 MAX_POINTER_BYTES = 64 * 1024
 _KEYS = {"format", "path", "hash", "size", "files", "x"}
+_NAME_BREAKERS = re.compile(r"[/\\\x00]")  # what pointer-1's 'path' pattern forbids
+_HASH = re.compile(r"blake3:[0-9a-f]{64}")  # pointer-1's 'hash' pattern
 
 
 @dataclass(frozen=True)
@@ -85,15 +88,25 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
         raise UnsupportedFormatError(
             f"'{source}' uses pointer format {data['format']}, this mlx reads {POINTER_FORMAT}", hint="upgrade mlx"
         )
+    if isinstance(data, dict):
+        # Path and hash first: their own messages say more than the schema's patterns.
+        if isinstance(data.get("path"), str):
+            name = data["path"]
+            reason = unsafe_reason(name)
+            if reason or "/" in name:
+                raise UnsafePathError(
+                    f"unsafe path in '{source}:{document.line_of(('path',))}': "
+                    f"{reason or 'a pointer names a file in its own directory'}"
+                )
+        if isinstance(data.get("hash"), str):
+            try:
+                Digest.parse(data["hash"])
+            except InvalidDigest as exc:
+                raise InvalidFileError(source, str(exc), line=document.line_of(("hash",))) from None
     if not _has_pointer_shape(data):
         validate(document, "pointer-1")  # raises with the line and what was expected
         raise InvalidFileError(source, "not a pointer file")  # pragma: no cover - the schema is the wider check
     name = data["path"]
-    reason = unsafe_reason(name)
-    if reason or "/" in name:
-        raise UnsafePathError(
-            f"unsafe path in '{source}:{document.line_of(('path',))}': {reason or 'a pointer names a file in its own directory'}"
-        )
     target = target_of(pointer_file)
     if name != target.name:
         raise InvalidFileError(
@@ -102,15 +115,14 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
             line=document.line_of(("path",)),
             hint=f"rename the pointer to '{name}{SUFFIX}', or use 'mlx move'",
         )
-    try:
-        digest = Digest.parse(data["hash"])
-    except InvalidDigest as exc:
-        raise InvalidFileError(source, str(exc), line=document.line_of(("hash",))) from None
-    return Pointer(target, digest, data["size"], data.get("files"), bool(data.get("x")))
+    return Pointer(target, Digest.parse(data["hash"]), data["size"], data.get("files"), bool(data.get("x")))
 
 
 def _has_pointer_shape(data: object) -> bool:
-    """The schema's rules, checked without importing jsonschema (start-up cost: docs/design.md)."""
+    """The schema's rules, checked without importing jsonschema (start-up cost: docs/design.md).
+
+    Never looser than the schema: whatever this accepts, pointer-1 accepts (tests/unit/test_pointer.py).
+    """
     if not isinstance(data, dict) or not set(data) <= _KEYS or not {"format", "path", "hash", "size"} <= set(data):
         return False
     size, files = data["size"], data.get("files", 0)
@@ -119,7 +131,9 @@ def _has_pointer_shape(data: object) -> bool:
         and type(data["format"]) is int
         and isinstance(data["path"], str)
         and data["path"] != ""
+        and _NAME_BREAKERS.search(data["path"]) is None
         and isinstance(data["hash"], str)
+        and _HASH.fullmatch(data["hash"]) is not None
         and type(size) is int
         and size >= 0
         and type(files) is int

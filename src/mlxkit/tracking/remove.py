@@ -12,6 +12,7 @@ from mlxkit.errors import WouldOverwriteError
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import remove_ignore
 from mlxkit.tracking.targets import read_pointers
+from mlxkit.tracking.trees import missing_objects
 from mlxkit.tracking.workspace import Scanner
 
 
@@ -28,7 +29,8 @@ def remove(repo: Repository, given: list[str], *, outs: bool = False, force: boo
         unsafe = []
         for pointer in pointers:
             snapshot = scanner.snapshot(pointer.target)
-            if snapshot.exists and snapshot.digest != pointer.digest:
+            # Deleting is safe only when the data matches the pointer and all its objects are cached.
+            if snapshot.exists and (snapshot.digest != pointer.digest or missing_objects(repo, pointer)):
                 unsafe.append(str(pointer.target))
         if unsafe:
             raise WouldOverwriteError(unsafe)

@@ -45,7 +45,9 @@ def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) ->
             else:
                 editable += 1
                 continue
-            mode = (0o777 if st.st_mode & 0o100 else 0o666) & ~mask
+            # A symbolic link's own mode says nothing (always 0o777): the executable bit is the target's.
+            executable = os.stat(file).st_mode & 0o100 if stat.S_ISLNK(st.st_mode) else st.st_mode & 0o100
+            mode = (0o777 if executable else 0o666) & ~mask
             place(Path(source), file, ("reflink", "copy"), mode=mode)
             copied += 1
     return UnprotectResult(copied, editable)

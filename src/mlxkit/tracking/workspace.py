@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +108,7 @@ class Scanner:
             self.counters.files_from_state += 1
             digest = self._trusted_digest(row)
         else:
-            done = self._process([(target.posix, path, st, row)])
+            done = self._process([(target.posix, str(path), st, row)])
             self._absorb(done)
             digest = done.rows[0][2]
         return Snapshot(target, digest, st.st_size, executable=bool(st.st_mode & 0o100))
@@ -139,7 +139,7 @@ class Scanner:
             return Snapshot(target, known, size, files=len(entries))
 
         rows = self.repo.state.file_rows(target.posix)
-        base = target.on_disk(self.root)
+        base = f"{target.on_disk(self.root)}{os.sep}"
         tree_entries: list[TreeEntry] = []
         work = []
         for entry in entries:
@@ -154,7 +154,7 @@ class Scanner:
                 tree_entries.append(_entry(entry, self._trusted_digest(row)))
                 self.counters.files_from_state += 1
             else:
-                work.append((repo_path, base / entry.relpath, entry.stat, row))
+                work.append((repo_path, base + entry.relpath, entry.stat, row))
 
         by_path = {f"{target}/{e.relpath}": e for e in entries}
         self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {target}", total=len(work))
@@ -176,7 +176,7 @@ class Scanner:
 
     # -- hashing and storing --------------------------------------------------------------------
 
-    def _run_chunks(self, work: list[tuple[str, Path, os.stat_result, FileRow | None]]) -> Iterable[_Done]:
+    def _run_chunks(self, work: list[tuple[str, str, os.stat_result, FileRow | None]]) -> Iterable[_Done]:
         chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
         if len(chunks) <= 1:
             yield from map(self._process, chunks)
@@ -184,7 +184,7 @@ class Scanner:
         with ThreadPoolExecutor(max_workers=self.repo.jobs) as pool:
             yield from pool.map(self._process, chunks)
 
-    def _process(self, items: list[tuple[str, Path, os.stat_result, FileRow | None]]) -> _Done:
+    def _process(self, items: list[tuple[str, str, os.stat_result, FileRow | None]]) -> _Done:
         done = _Done()
         store = self.repo.store
         for repo_path, path, st, row in items:
@@ -251,14 +251,9 @@ def _entry(entry: WalkEntry, digest: Digest) -> TreeEntry:
 
 def _fingerprint(entries: list[WalkEntry]) -> tuple[str, int]:
     """A digest of every entry's name and stat, and the newest mtime among them."""
-    hasher = blake3()
-    newest = 0
-    for entry in sorted(entries, key=_relpath):
-        st = entry.stat
-        hasher.update(f"{entry.relpath}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_size}\0{st.st_mode}\n".encode())
-        newest = max(newest, st.st_mtime_ns)
-    return hasher.hexdigest(), newest
-
-
-_relpath: Callable[[WalkEntry], str] = lambda entry: entry.relpath  # noqa: E731
+    rows = sorted(
+        f"{e.relpath}\0{e.stat.st_ino}\0{e.stat.st_mtime_ns}\0{e.stat.st_size}\0{e.stat.st_mode}\n" for e in entries
+    )
+    newest = max((e.stat.st_mtime_ns for e in entries), default=0)
+    return blake3("".join(rows).encode("utf-8", "surrogateescape")).hexdigest(), newest
 

@@ -28,7 +28,7 @@ def doctor(json: Json = False) -> None:
             ["link types supported", ", ".join(report.link_types_supported) or "none"],
             ["cache.type", ",".join(report.link_types_configured)],
         ]
-    render.table(None, ["", ""], rows)
+    render.table(None, ["", ""], rows, header=False)
 
 
 def register(app: typer.Typer) -> None:
