@@ -19,6 +19,17 @@ class MlxError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross process boundaries (mlxkit.parallel) whatever their __init__ takes.
+        return (_rebuild, (type(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[MlxError], state: dict[str, object]) -> MlxError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message"))
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(MlxError):
     """Arguments that do not make sense together, or name nothing mlx knows."""

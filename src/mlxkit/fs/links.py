@@ -83,14 +83,14 @@ def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
     return tmp
 
 
-def place(source: Path, destination: Path, link_types: tuple[str, ...], *, mode: int) -> str:
+def place(source: Path | str, destination: Path | str, link_types: tuple[str, ...], *, mode: int) -> str:
     """Make `destination` hold `source`'s bytes with the first link type that works; returns it.
 
     `mode` applies to reflinks and copies; hard links share the cache object's read-only mode and
     symbolic links have none of their own.
     """
-    directory = destination.parent
-    device = os.stat(directory).st_dev
+    directory = os.path.dirname(destination)
+    device = _device(directory)
     last_error: OSError | None = None
     for kind in link_types:
         if (kind, device) in _unsupported:
@@ -113,6 +113,16 @@ def place(source: Path, destination: Path, link_types: tuple[str, ...], *, mode:
             raise
         return kind
     raise OSError(f"no link type of {','.join(link_types)} works for '{destination}': {last_error}")
+
+
+_devices: dict[str, int] = {}
+
+
+def _device(directory: str) -> int:
+    device = _devices.get(directory)
+    if device is None:
+        device = _devices[directory] = os.stat(directory).st_dev
+    return device
 
 
 def supported_link_types(directory: Path) -> list[str]:

@@ -8,6 +8,7 @@ accepted only in config.local.yaml, which git does not see.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,11 @@ def set_value(mlx_dir: Path, key: str, value: Any, *, local: bool) -> None:
             del data[section]
     else:
         data.setdefault(section, {})[option] = value
-    validate(data, "config-1", f".mlx/{name}")
+    try:
+        validate(data, "config-1", f".mlx/{name}")
+    except InvalidFileError as exc:  # the file was valid when read: the new value is what is wrong
+        problem = re.sub(r"^at '[^']*': ", "", exc.problem)
+        raise UsageError(f"invalid value for '{key}': {problem}") from None
     if key == "cache.dir" and value is not None and not Path(value).is_absolute():
         raise UsageError("'cache.dir' must be an absolute path")
     write_atomic(mlx_dir / name, dump_yaml(data).encode("utf-8") if data else b"")

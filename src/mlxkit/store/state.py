@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
 
 SCHEMA_VERSION = 1
@@ -33,16 +34,11 @@ CREATE TABLE IF NOT EXISTS complete (hex TEXT PRIMARY KEY) WITHOUT ROWID;
 FileRow = tuple[int, int, int, str, int]  # ino, mtime_ns, size, hex, recorded_ns
 
 
-def is_trusted(row: FileRow | None, st: os.stat_result) -> bool:
+def is_trusted(row: FileRow | None, st: FileStat) -> bool:
     if row is None:
         return False
     ino, mtime_ns, size, _hex, recorded_ns = row
-    return (
-        ino == st.st_ino
-        and mtime_ns == st.st_mtime_ns
-        and size == st.st_size
-        and st.st_mtime_ns + RACY_WINDOW_NS < recorded_ns
-    )
+    return ino == st.ino and mtime_ns == st.mtime_ns and size == st.size and st.mtime_ns + RACY_WINDOW_NS < recorded_ns
 
 
 class StatCache:
@@ -104,9 +100,9 @@ class StatCache:
             self._reset(exc)
             return {}
 
-    def record_files(self, rows: Iterable[tuple[str, os.stat_result, Digest]]) -> None:
+    def record_files(self, rows: Iterable[tuple[str, FileStat, Digest]]) -> None:
         now = time.time_ns()
-        values = [(path, st.st_ino, st.st_mtime_ns, st.st_size, digest.hex, now) for path, st, digest in rows]
+        values = [(path, st.ino, st.mtime_ns, st.size, digest.hex, now) for path, st, digest in rows]
         if values:
             self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", values)
 

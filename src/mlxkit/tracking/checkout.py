@@ -11,23 +11,25 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.links import place
+from mlxkit.fs.walk import FileStat
+from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
+from mlxkit.store.objects import ObjectStore
 from mlxkit.store.tree import TreeEntry
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
 
-CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath, plan: _P
         if item.is_link:
             entries.append(TreeEntry(item.relpath, None, 0))  # type: ignore[arg-type]
         else:
-            entries.append(TreeEntry(item.relpath, hash_path(base / item.relpath, item.stat.st_size), item.stat.st_size))
+            entries.append(TreeEntry(item.relpath, hash_path(base / item.relpath, item.size), item.size))
     return entries
 
 
@@ -204,42 +206,50 @@ def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath, plan: _P
 
 
 def _apply(repo: Repository, items: list[tuple[str, TreeEntry | None, Digest, bool]], progress: Progress) -> dict[str, int]:
-    link_types = repo.config.link_types
-    umask = _umask()
     used: dict[str, int] = {}
     progress.start("checking out", total=len(items))
-    made_dirs: set[str] = set()
-
-    def work(chunk: list[tuple[str, TreeEntry | None, Digest, bool]]) -> list[tuple[str, os.stat_result, Digest, str]]:
-        done = []
-        for repo_path, entry, digest, executable in chunk:
-            parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
-            if parent and parent not in made_dirs:
-                check_no_symlinks(repo.root, repo_path)
-                os.makedirs(repo.root / parent, exist_ok=True)
-                made_dirs.add(parent)
-            types = link_types
-            if executable and types[0] in ("hardlink", "symlink"):
-                types = ("reflink", "copy")  # a shared read-only inode cannot carry the x bit
-            mode = (0o777 if executable else 0o666) & ~umask
-            kind = place(repo.store.path(digest), repo.root / repo_path, types, mode=mode)
-            done.append((repo_path, os.lstat(repo.root / repo_path), digest, kind))
-        return done
-
-    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    job = _PlaceChunk(repo.root, repo.store, repo.config.link_types, _umask())
     try:
-        with ThreadPoolExecutor(max_workers=repo.jobs) as pool:
-            for done in pool.map(work, chunks):
-                rows = []
-                for repo_path, st, digest, kind in done:
-                    used[kind] = used.get(kind, 0) + 1
-                    if not stat.S_ISLNK(st.st_mode):
-                        rows.append((repo_path, st, digest))
-                repo.state.record_files(rows)
-                progress.advance(len(done))
+        for done in map_chunks(job, [(path, digest, x) for path, _entry, digest, x in items], jobs=repo.jobs):
+            rows = []
+            for repo_path, file_stat, digest_hex, kind in done:
+                used[kind] = used.get(kind, 0) + 1
+                if file_stat is not None:
+                    rows.append((repo_path, file_stat, Digest(digest_hex)))
+            repo.state.record_files(rows)
+            progress.advance(len(done))
     finally:
         progress.finish()
     return used
+
+
+class _PlaceChunk:
+    """Place a chunk of files from the cache; runs in worker processes for large checkouts."""
+
+    def __init__(self, root: Path, store: ObjectStore, link_types: tuple[str, ...], umask: int) -> None:
+        self.root = root
+        self.store = store
+        self.link_types = link_types
+        self.umask = umask
+        self.made_dirs: set[str] = set()
+
+    def __call__(self, chunk: Sequence[tuple[str, Digest, bool]]) -> list[tuple[str, FileStat | None, str, str]]:
+        done = []
+        root = f"{self.root}{os.sep}"
+        for repo_path, digest, executable in chunk:
+            parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
+            if parent and parent not in self.made_dirs:
+                check_no_symlinks(self.root, repo_path)
+                os.makedirs(root + parent, exist_ok=True)
+                self.made_dirs.add(parent)
+            types = self.link_types
+            if executable and types[0] in ("hardlink", "symlink"):
+                types = ("reflink", "copy")  # a shared read-only inode cannot carry the x bit
+            mode = (0o777 if executable else 0o666) & ~self.umask
+            kind = place(self.store.location(digest), root + repo_path, types, mode=mode)
+            st = os.lstat(root + repo_path)
+            done.append((repo_path, None if stat.S_ISLNK(st.st_mode) else FileStat.of(repo_path, st), digest.hex, kind))
+        return done
 
 
 def _umask() -> int:

@@ -1,33 +1,32 @@
 """What a tracked path holds right now: its digest, and its tree for a directory.
 
-The Scanner hashes only what the stat cache cannot vouch for, in a pool of threads, and in `store`
-mode copies each new file into the object store as it goes (`mlx add`). A directory whose files'
-stats all match the fingerprint recorded last time costs one walk and one lookup.
+The Scanner hashes only what the stat cache cannot vouch for, and in `store` mode copies each new
+file into the object store as it goes (`mlx add`). A directory whose files' stats all match the
+fingerprint recorded last time costs one walk and one lookup. Large directories are walked, hashed
+and stored by forked workers (mlxkit.parallel).
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from blake3 import blake3
 
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.walk import WalkEntry, walk
+from mlxkit.fs.walk import FileStat, walk
+from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_path
-from mlxkit.store.objects import same_file_state
+from mlxkit.store.objects import ObjectStore
 from mlxkit.store.state import FileRow, is_trusted
 from mlxkit.store.tree import Tree, TreeEntry
-
-CHUNK = 256
 
 
 @dataclass
@@ -59,13 +58,9 @@ class Snapshot:
         return self.digest is not None or self.problem is not None
 
 
-@dataclass
-class _Done:
-    rows: list[tuple[str, os.stat_result, Digest]] = field(default_factory=list)
-    unstable: set[str] = field(default_factory=set)  # changed while hashed: reported, not recorded
-    hashed: int = 0
-    written: int = 0
-    skipped: int = 0
+# One file's outcome: repository path, its stat, digest hex, hashed?, written?, stable while read?
+Outcome = tuple[str, FileStat, str, bool, bool, bool]
+WorkItem = tuple[str, FileStat, FileRow | None]  # repository path, stat, stat-cache row
 
 
 class Scanner:
@@ -96,32 +91,31 @@ class Scanner:
         if stat.S_ISDIR(st.st_mode):
             return self._directory(target)
         if stat.S_ISLNK(st.st_mode):
-            linked = self._cache_link(path)
+            linked = self._cache_link(str(path))
             if linked is None:
                 return self._refuse_links(target, [target.posix])
             self.counters.files_from_state += 1
             return Snapshot(target, linked[0], linked[1])
         if not stat.S_ISREG(st.st_mode):
             raise MlxError(f"'{target}' is not a regular file or directory", hint="mlx tracks files and directories")
-        row = self.repo.state.file_rows(target.posix).get(target.posix)
-        if not self.store_mode and is_trusted(row, st):
-            self.counters.files_from_state += 1
-            digest = self._trusted_digest(row)
-        else:
-            done = self._process([(target.posix, str(path), st, row)])
-            self._absorb(done)
-            digest = done.rows[0][2]
-        return Snapshot(target, digest, st.st_size, executable=bool(st.st_mode & 0o100))
+        file_stat = FileStat.of(target.posix, st)
+        (outcome,) = self._hash_all(target.posix, [(target.posix, file_stat, self._row(target))])
+        return Snapshot(target, Digest(outcome[2]), st.st_size, executable=file_stat.is_executable)
+
+    def _row(self, target: RepoPath) -> FileRow | None:
+        return self.repo.state.file_rows(target.posix).get(target.posix)
 
     # -- directories --------------------------------------------------------------------------
 
     def _directory(self, target: RepoPath) -> Snapshot:
-        entries = list(walk(self.root, target.posix))
+        base = f"{target.on_disk(self.root)}{os.sep}"
+        stats = walk(self.root, target.posix, jobs=self.repo.jobs)
+        _check_names(target, stats)
         cache_links: dict[str, tuple[Digest, int]] = {}
         foreign_links = []
-        for entry in entries:
+        for entry in stats:
             if entry.is_link:
-                linked = self._cache_link(target.on_disk(self.root) / entry.relpath)
+                linked = self._cache_link(base + entry.relpath)
                 if linked is None:
                     foreign_links.append(f"{target}/{entry.relpath}")
                 else:
@@ -129,46 +123,30 @@ class Scanner:
         if foreign_links:
             return self._refuse_links(target, sorted(foreign_links))
 
-        fingerprint, newest = _fingerprint(entries)
+        fingerprint, newest = _fingerprint(stats)
         known = self.repo.state.tree_digest(target.posix, fingerprint)
         if known is not None and (not self.store_mode or self.repo.store.has(known)):
-            self.counters.files_from_state += len(entries)
+            self.counters.files_from_state += len(stats)
             if self.store_mode:
-                self.counters.objects_skipped += len(entries)
-            size = sum(e.stat.st_size for e in entries if not e.is_link) + sum(s for _d, s in cache_links.values())
-            return Snapshot(target, known, size, files=len(entries))
+                self.counters.objects_skipped += len(stats)
+            size = sum(e.size for e in stats if not e.is_link) + sum(s for _d, s in cache_links.values())
+            return Snapshot(target, known, size, files=len(stats))
 
         rows = self.repo.state.file_rows(target.posix)
-        base = f"{target.on_disk(self.root)}{os.sep}"
-        tree_entries: list[TreeEntry] = []
-        work = []
-        for entry in entries:
-            repo_path = f"{target}/{entry.relpath}"
+        entries: list[TreeEntry] = []
+        work: list[WorkItem] = []
+        for entry in stats:
             if entry.relpath in cache_links:
                 digest, size = cache_links[entry.relpath]
-                tree_entries.append(TreeEntry(entry.relpath, digest, size))
-                self.counters.files_from_state += 1
-                continue
-            row = rows.get(repo_path)
-            if not self.store_mode and is_trusted(row, entry.stat):
-                tree_entries.append(_entry(entry, self._trusted_digest(row)))
+                entries.append(TreeEntry(entry.relpath, digest, size))
                 self.counters.files_from_state += 1
             else:
-                work.append((repo_path, base + entry.relpath, entry.stat, row))
+                work.append((f"{target}/{entry.relpath}", entry, rows.get(f"{target}/{entry.relpath}")))
+        prefix_length = len(target.posix) + 1
+        for repo_path, file_stat, hex_digest, *_ in self._hash_all(target.posix, work):
+            entries.append(TreeEntry(repo_path[prefix_length:], Digest(hex_digest), file_stat.size, file_stat.is_executable))
 
-        by_path = {f"{target}/{e.relpath}": e for e in entries}
-        self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {target}", total=len(work))
-        try:
-            for done in self._run_chunks(work):
-                self._absorb(done)
-                for repo_path, st, digest in done.rows:
-                    entry = by_path[repo_path]
-                    tree_entries.append(TreeEntry(entry.relpath, digest, st.st_size, bool(st.st_mode & 0o100)))
-                self.progress.advance(len(done.rows))
-        finally:
-            self.progress.finish()
-
-        tree = Tree.build(tree_entries)
+        tree = Tree.build(entries)
         if self.store_mode:
             self.repo.store.put_bytes(tree.data)
         self.repo.state.record_tree(target.posix, fingerprint, tree.digest, newest)
@@ -176,49 +154,33 @@ class Scanner:
 
     # -- hashing and storing --------------------------------------------------------------------
 
-    def _run_chunks(self, work: list[tuple[str, str, os.stat_result, FileRow | None]]) -> Iterable[_Done]:
-        chunks = [work[i : i + CHUNK] for i in range(0, len(work), CHUNK)]
-        if len(chunks) <= 1:
-            yield from map(self._process, chunks)
-            return
-        with ThreadPoolExecutor(max_workers=self.repo.jobs) as pool:
-            yield from pool.map(self._process, chunks)
-
-    def _process(self, items: list[tuple[str, str, os.stat_result, FileRow | None]]) -> _Done:
-        done = _Done()
-        store = self.repo.store
-        for repo_path, path, st, row in items:
-            if self.store_mode:
-                known = self._trusted_digest(row) if is_trusted(row, st) else None
-                stored = store.put_file(path, repo_path, known)
-                if known is None:
-                    done.hashed += 1
-                done.written += stored.written
-                done.skipped += not stored.written
-                done.rows.append((repo_path, stored.stat, stored.digest))
-            else:
-                digest = hash_path(path, st.st_size)
-                done.hashed += 1
-                done.rows.append((repo_path, st, digest))
-                if not same_file_state(st, os.lstat(path)):
-                    done.unstable.add(repo_path)
-        return done
-
-    def _absorb(self, done: _Done) -> None:
-        self.counters.files_hashed += done.hashed
-        self.counters.files_from_state += len(done.rows) - done.hashed
-        self.counters.objects_written += done.written
-        self.counters.objects_skipped += done.skipped
-        self.repo.state.record_files(row for row in done.rows if row[0] not in done.unstable)
-
-    @staticmethod
-    def _trusted_digest(row: FileRow | None) -> Digest:
-        assert row is not None
-        return Digest(row[3])
+    def _hash_all(self, label: str, work: list[WorkItem]) -> list[Outcome]:
+        """Digest every work item (from the stat cache where it vouches, else by hashing, storing
+        the bytes in `store` mode) and record what was learnt."""
+        outcomes: list[Outcome] = []
+        if self.store_mode or any(not is_trusted(row, st) for _p, st, row in work):
+            self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {label}", total=len(work))
+        job = _HashChunk(self.repo.store, self.root, self.store_mode)
+        try:
+            for done in map_chunks(job, work, jobs=self.repo.jobs):
+                self.counters.files_hashed += sum(1 for o in done if o[3])
+                self.counters.files_from_state += sum(1 for o in done if not o[3])
+                if self.store_mode:
+                    written = sum(1 for o in done if o[4])
+                    self.counters.objects_written += written
+                    self.counters.objects_skipped += len(done) - written
+                self.repo.state.record_files(
+                    (path, st, Digest(hex_digest)) for path, st, hex_digest, hashed, _w, stable in done if hashed and stable
+                )
+                outcomes.extend(done)
+                self.progress.advance(len(done))
+        finally:
+            self.progress.finish()
+        return outcomes
 
     # -- links --------------------------------------------------------------------------------
 
-    def _cache_link(self, path: Path) -> tuple[Digest, int] | None:
+    def _cache_link(self, path: str) -> tuple[Digest, int] | None:
         """A symbolic link that mlx made to one of its own objects (cache.type symlink)."""
         try:
             destination = os.readlink(path)
@@ -245,15 +207,45 @@ class Scanner:
         return Snapshot(target, None, problem=f"symbolic links: {listed}")
 
 
-def _entry(entry: WalkEntry, digest: Digest) -> TreeEntry:
-    return TreeEntry(entry.relpath, digest, entry.stat.st_size, bool(entry.stat.st_mode & 0o100))
+class _HashChunk:
+    """Digest a chunk of work items; runs in worker processes for large directories."""
+
+    def __init__(self, store: ObjectStore, root: Path, store_mode: bool) -> None:
+        self.store = store
+        self.root = f"{root}{os.sep}"
+        self.store_mode = store_mode
+
+    def __call__(self, items: Sequence[WorkItem]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for repo_path, file_stat, row in items:
+            trusted = is_trusted(row, file_stat)
+            path = self.root + repo_path
+            if self.store_mode:
+                known = Digest(row[3]) if trusted and row is not None else None
+                stored = self.store.put_file(path, repo_path, known)
+                out.append((repo_path, FileStat.of(repo_path, stored.stat), stored.digest.hex, known is None, stored.written, True))
+            elif trusted and row is not None:
+                out.append((repo_path, file_stat, row[3], False, False, True))
+            else:
+                digest = hash_path(path, file_stat.size)
+                stable = file_stat.same_as(os.lstat(path))  # changed while hashed: reported, not recorded
+                out.append((repo_path, file_stat, digest.hex, True, False, stable))
+        return out
 
 
-def _fingerprint(entries: list[WalkEntry]) -> tuple[str, int]:
+def _check_names(target: RepoPath, stats: list[FileStat]) -> None:
+    for entry in stats:
+        try:
+            entry.relpath.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = entry.relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise UnsafePathError(
+                f"'{target}/{shown}' has a name that is not valid UTF-8", hint="rename it, or list it in .mlxignore"
+            ) from None
+
+
+def _fingerprint(stats: list[FileStat]) -> tuple[str, int]:
     """A digest of every entry's name and stat, and the newest mtime among them."""
-    rows = sorted(
-        f"{e.relpath}\0{e.stat.st_ino}\0{e.stat.st_mtime_ns}\0{e.stat.st_size}\0{e.stat.st_mode}\n" for e in entries
-    )
-    newest = max((e.stat.st_mtime_ns for e in entries), default=0)
-    return blake3("".join(rows).encode("utf-8", "surrogateescape")).hexdigest(), newest
-
+    rows = sorted(f"{e.relpath}\0{e.ino}\0{e.mtime_ns}\0{e.size}\0{e.mode}\n" for e in stats)
+    newest = max((e.mtime_ns for e in stats), default=0)
+    return blake3("".join(rows).encode("utf-8")).hexdigest(), newest
