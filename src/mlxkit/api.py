@@ -5,6 +5,8 @@
     with api.open("data/raw/a.csv", rev="v1") as f: ...
 
 Every function takes `repo` (a path inside the repository; the current directory by default).
+Relative paths given to a function are relative to `repo` when it is given (as with `git -C`),
+else to the current directory.
 Functions that change the repository take its lock (`wait` seconds to queue behind another writer,
 None to fail at once) and report progress through `progress`.
 """
@@ -39,6 +41,11 @@ def _start(repo: PathLike | None) -> Path:
     return Path(repo) if repo is not None else Path.cwd()
 
 
+def _cwd(repo: PathLike | None) -> Path | None:
+    """What relative paths are relative to: `repo` when given, else the current directory."""
+    return Path(repo).resolve() if repo is not None else None
+
+
 @contextmanager
 def _reading(repo: PathLike | None, command: str) -> Iterator[Repository]:
     opened = find_repository(_start(repo), command=command)
@@ -65,7 +72,7 @@ def add(
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.add import add as _add
 
-        return _add(opened, paths, progress=progress)
+        return _add(opened, paths, cwd=_cwd(repo), progress=progress)
 
 
 def status(
@@ -74,7 +81,7 @@ def status(
     with _reading(repo, "mlx status") as opened:
         from mlxkit.tracking.status import status as _status
 
-        return _status(opened, targets, progress=progress)
+        return _status(opened, targets, cwd=_cwd(repo), progress=progress)
 
 
 def checkout(
@@ -84,7 +91,7 @@ def checkout(
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.checkout import checkout as _checkout
 
-        return _checkout(opened, targets, force=force, relink=relink, progress=progress)
+        return _checkout(opened, targets, force=force, relink=relink, cwd=_cwd(repo), progress=progress)
 
 
 def remove(
@@ -94,7 +101,7 @@ def remove(
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.remove import remove as _remove
 
-        return _remove(opened, targets, outs=outs, force=force)
+        return _remove(opened, targets, outs=outs, force=force, cwd=_cwd(repo))
 
 
 def move(
@@ -103,7 +110,7 @@ def move(
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.move import move as _move
 
-        return _move(opened, source, destination)
+        return _move(opened, source, destination, cwd=_cwd(repo))
 
 
 def gc(
@@ -135,7 +142,7 @@ def unprotect(
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.unprotect import unprotect as _unprotect
 
-        return _unprotect(opened, paths)
+        return _unprotect(opened, paths, cwd=_cwd(repo))
 
 
 def config_get(key: str, *, repo: PathLike | None = None) -> Any:
@@ -183,7 +190,7 @@ def open(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None
     with _reading(repo, "mlx api.open") as opened:
         from mlxkit.tracking.read import open_tracked
 
-        return open_tracked(opened, RepoPath.from_user(opened.root, path), rev)
+        return open_tracked(opened, RepoPath.from_user(opened.root, path, _cwd(repo)), rev)
 
 
 def read(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None) -> bytes:
@@ -191,4 +198,4 @@ def read(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None
     with _reading(repo, "mlx api.read") as opened:
         from mlxkit.tracking.read import read_tracked
 
-        return read_tracked(opened, RepoPath.from_user(opened.root, path), rev)
+        return read_tracked(opened, RepoPath.from_user(opened.root, path, _cwd(repo)), rev)

@@ -75,12 +75,12 @@ class UnsafePathError(MlxError):
 class WouldOverwriteError(MlxError):
     exit_code = 15
 
-    def __init__(self, paths: list[str], *, tracked: str | None = None) -> None:
+    def __init__(self, paths: list[str], *, tracked: str | None = None, verb: str = "overwrite") -> None:
         """`tracked`: the tracked path that holds the first of `paths` (what `mlx add` must name)."""
         first = paths[0]
         more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
         super().__init__(
-            f"refusing to overwrite '{first}'{more}: its content is not in the cache",
+            f"refusing to {verb} '{first}'{more}: its content is not in the cache",
             hint=f"run 'mlx add {tracked or first}' to keep it, or pass --force to discard it",
         )
         self.paths = paths
@@ -100,8 +100,8 @@ class ChangedWhileReadingError(MlxError):
 class GitRequiredError(MlxError):
     exit_code = 17
 
-    def __init__(self, feature: str) -> None:
-        super().__init__(f"{feature} needs a git repository", hint="run 'git init' (then 'mlx init' again is not needed)")
+    def __init__(self, feature: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{feature} needs a git repository", hint=hint or "run 'git init' first")
 
 
 class MissingObjectError(MlxError):
@@ -150,5 +150,6 @@ EXIT_CODES: dict[int, str] = {
     31: "a stage failed",
     70: "internal error (a bug): rerun with -v for the traceback",
     130: "interrupted (SIGINT, Ctrl-C)",
+    141: "stdout was closed early (SIGPIPE, e.g. piped into head)",
     143: "terminated (SIGTERM)",
 }

@@ -35,5 +35,29 @@ def map_chunks(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         yield from pool.map(function, chunks)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker whose parent is killed (kill -9) would wait on its task queue
+    forever, holding whatever it inherited; have the kernel kill it with its parent instead.
+
+    Workers ignore SIGINT and SIGTERM: Ctrl-C signals the whole process group, and a worker that
+    raised inside the pool's queue (holding its lock) would leave the others, and the parent
+    waiting for them, stuck. The parent handles the signal and shuts the pool down.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)

@@ -6,14 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
-Json = Annotated[bool, typer.Option("--json", help="Print the report as JSON (with counters) for scripts.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
 Wait = Annotated[
     Optional[float],  # noqa: UP007 - typer needs Optional here
     typer.Option("--wait", metavar="SECONDS", help="If another mlx command holds the lock, wait up to SECONDS (inf: forever)."),
 ]
 Targets = Annotated[
     Optional[list[str]],  # noqa: UP007
-    typer.Argument(help="Tracked paths or their .mlx pointer files (default: everything tracked).", show_default=False),
+    typer.Argument(help="Tracked paths or their .mlx pointer files (default: everything tracked).", show_default=False, metavar="[TARGET]..."),
 ]
 
 

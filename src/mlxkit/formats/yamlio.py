@@ -43,6 +43,15 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses to convert more than 4300 decimal digits
+            raise yaml.MarkedYAMLError(None, None, "a number with too many digits", node.start_mark) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
 
 # YAML 1.1's implicit timestamps turn '2024-01-01' into a datetime: keep it a string.
 _StrictLoader.yaml_implicit_resolvers = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 
 TEMP_PREFIX = ".mlx-tmp-"
@@ -21,7 +20,7 @@ def is_temp_name(name: str) -> bool:
 
 
 def temp_name(directory: Path | str) -> str:
-    return f"{directory}{os.sep}{TEMP_PREFIX}{secrets.token_hex(8)}"
+    return f"{directory}{os.sep}{TEMP_PREFIX}{os.urandom(8).hex()}"
 
 
 def open_temp(directory: Path | str, mode: int = 0o600) -> tuple[int, str]:

@@ -15,6 +15,8 @@ import stat
 from pathlib import Path
 from typing import NamedTuple
 
+from mlxkit.errors import InvalidFileError
+from mlxkit.fs.atomic import TEMP_PREFIX
 from mlxkit.parallel import map_chunks
 
 IGNORE_FILE = ".mlxignore"
@@ -66,12 +68,27 @@ class IgnoreRules:
 
     def load(self, directory: Path | str, anchor: str) -> None:
         try:
-            text = Path(directory, IGNORE_FILE).read_text(encoding="utf-8")
+            raw = Path(directory, IGNORE_FILE).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return
         import pathspec
 
-        self._specs.append((anchor, pathspec.GitIgnoreSpec.from_lines(text.splitlines())))
+        source = f"{anchor}{IGNORE_FILE}"
+        try:
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})", line=line) from None
+        try:
+            spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except ValueError:  # pathspec refuses a pattern such as '!' or a lone '\\': name its line
+            for number, line in enumerate(lines, 1):
+                try:
+                    pathspec.GitIgnoreSpec.from_lines([line])
+                except ValueError:
+                    raise InvalidFileError(source, f"invalid pattern '{line}'", line=number) from None
+            raise
+        self._specs.append((anchor, spec))
 
     def copy(self) -> IgnoreRules:
         new = IgnoreRules()
@@ -113,7 +130,8 @@ def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> l
                 if rules and rules.is_ignored(f"{top}/{prefix}{name}", is_dir):
                     continue
                 if not is_dir:
-                    found.append(f"{prefix}{name}")
+                    if not name.startswith(TEMP_PREFIX):  # mlx's own leftovers from a killed command
+                        found.append(f"{prefix}{name}")
                 elif name not in NEVER_ENTER:
                     stack.append((f"{prefix}{name}/", rules))
     return found

@@ -76,7 +76,9 @@ def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
     document = load_yaml(raw, source)
     if document.data is None:
         return {}
-    validate(document, "config-1")
+    if not _known_valid(mlx_dir, raw):
+        validate(document, "config-1")
+        _remember_valid(mlx_dir, raw)
     if name == CONFIG_FILE:
         for key in LOCAL_ONLY:
             if _lookup(document.data, key) is not None:
@@ -91,6 +93,39 @@ def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
     if dir_value is not None and not Path(dir_value).is_absolute():
         raise InvalidFileError(source, "'cache.dir' must be an absolute path", line=document.line_of(("cache", "dir")))
     return document.data
+
+
+# jsonschema costs ~90 ms to import, half of a command's start-up budget; a config file whose exact
+# bytes passed validation once is not validated again (the digests are kept in .mlx/tmp/).
+_VALID_FILE = "config-valid"
+
+
+def _validity_key(raw: bytes) -> str:
+    from blake3 import blake3
+
+    from mlxkit import __version__
+
+    return blake3(__version__.encode() + b"\0" + raw).hexdigest()
+
+
+def _known_valid(mlx_dir: Path, raw: bytes) -> bool:
+    try:
+        known = (mlx_dir / "tmp" / _VALID_FILE).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return _validity_key(raw) in known
+
+
+def _remember_valid(mlx_dir: Path, raw: bytes) -> None:
+    path = mlx_dir / "tmp" / _VALID_FILE
+    try:
+        known = path.read_text(encoding="ascii").split()[-7:]
+    except (OSError, UnicodeDecodeError):
+        known = []
+    try:
+        write_atomic(path, "\n".join([*known, _validity_key(raw)]).encode() + b"\n", durable=False)
+    except OSError:  # a read-only checkout: validate every time
+        pass
 
 
 def parse_value(key: str, text: str) -> Any:

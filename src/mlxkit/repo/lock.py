@@ -18,6 +18,23 @@ from mlxkit.errors import LockedError
 from mlxkit.fs.atomic import write_atomic
 
 POLL_SECONDS = 0.1
+_HELD: set[int] = set()  # descriptors of locks this process holds
+
+
+def _close_in_child() -> None:
+    """An flock belongs to the open file, which fork shares: a forked worker that outlived this
+    process (kill -9) would keep the repository locked. The child closes its copy; the parent's
+    lock is unaffected."""
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_in_child)
 
 
 class RepoLock:
@@ -48,10 +65,11 @@ class RepoLock:
                     waited = f" after waiting {self.wait:g}s" if self.wait else ""
                     raise LockedError(
                         f"the repository is locked{waited} by {holder}",
-                        hint="wait for that command to finish, or pass --wait[=SECONDS] to queue behind it",
+                        hint="wait for that command to finish, or pass --wait SECONDS to queue behind it",
                     ) from None
                 time.sleep(POLL_SECONDS)
         self._fd = fd
+        _HELD.add(fd)
         holder = {
             "pid": os.getpid(),
             "host": os.uname().nodename,
@@ -67,6 +85,7 @@ class RepoLock:
             os.unlink(self.tmp_dir / "lock.json")
         except FileNotFoundError:
             pass
+        _HELD.discard(self._fd)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

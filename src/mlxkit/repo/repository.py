@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from mlxkit.errors import GitRequiredError, MlxError, NotARepositoryError
+from mlxkit.errors import GitRequiredError, NotARepositoryError
 from mlxkit.fs.atomic import sync_filesystem, write_atomic
 from mlxkit.repo.config import CONFIG_FILE, Config, read_config
 from mlxkit.repo.lock import RepoLock
@@ -84,9 +84,6 @@ class Repository:
         if self.config.get("core.fsync") == "batch":
             sync_filesystem(self.store.root)
 
-    def display(self, relpath: str) -> str:
-        return relpath
-
     def close(self) -> None:
         if "state" in self.__dict__:
             self.state.close()
@@ -115,9 +112,8 @@ def init_repository(root: Path, *, no_git: bool = False) -> InitResult:
     root = root.resolve()
     in_git = any((d / ".git").exists() for d in (root, *root.parents))
     if not in_git and not no_git:
-        raise MlxError(
-            f"'{root}' is not inside a git repository",
-            hint="run 'git init' first, or 'mlx init --no-git' to use mlx without git",
+        raise GitRequiredError(
+            f"mlx init in '{root}'", hint="run 'git init' first, or 'mlx init --no-git' to use mlx without git"
         )
     mlx_dir = root / MLX_DIR
     reinitialized = mlx_dir.is_dir()

@@ -182,7 +182,7 @@ class ObjectStore:
             return self.path(digest).read_bytes()
         except FileNotFoundError:
             raise MissingObjectError(
-                f"object {digest.short} is missing from the cache", hint="run 'mlx fetch' or re-add the data"
+                f"object {digest.short} is missing from the cache", hint="re-add the data with 'mlx add' where you still have it"
             ) from None
 
     def read_verified(self, digest: Digest) -> bytes:

@@ -70,7 +70,7 @@ class StatCache:
         db.execute("PRAGMA busy_timeout = 30000")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS trees;")
+            db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS trees; DROP TABLE IF EXISTS complete;")
             version = 0
         if version == 0:
             db.execute("PRAGMA journal_mode = WAL")

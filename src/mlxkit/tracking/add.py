@@ -14,7 +14,7 @@ from mlxkit.errors import MlxError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.gitignore import add_ignore
+from mlxkit.tracking.gitignore import add_ignore, ignore_line
 from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer, write_pointer
 from mlxkit.tracking.targets import tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
@@ -73,6 +73,8 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     path = target.on_disk(repo.root)
     if not os.path.lexists(path):
         raise UsageError(f"'{given}' does not exist")
+    if repo.is_git:
+        ignore_line(target.name)  # refuses a name .gitignore cannot hold, before anything is written
     ancestor = tracking_ancestor(repo, target)
     if ancestor is not None:
         raise UsageError(

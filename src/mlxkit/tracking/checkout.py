@@ -119,14 +119,15 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
         current = Snapshot(target, None)
     else:
         current = scanner.snapshot(target)
-    if current.digest == pointer.digest and not relink and current.problem is None:
+    same_mode = pointer.is_dir or current.executable == pointer.executable
+    if current.digest == pointer.digest and same_mode and not relink and current.problem is None:
         plan.unchanged += pointer.files if pointer.is_dir else 1
         return
     before = len(plan.place) + len(plan.delete)
     if pointer.is_dir:
         _plan_directory(repo, scanner, pointer, current, plan, relink=relink)
     else:
-        if current.exists and (current.digest is None or not store.has(current.digest)):
+        if current.exists and current.digest != pointer.digest and (current.digest is None or not store.has(current.digest)):
             plan.refused.append(str(target))
         plan.place.append((target.posix, None, pointer.digest, pointer.executable))
     if len(plan.place) + len(plan.delete) > before:
@@ -243,8 +244,8 @@ class _PlaceChunk:
                 os.makedirs(root + parent, exist_ok=True)
                 self.made_dirs.add(parent)
             types = self.link_types
-            if executable and types[0] in ("hardlink", "symlink"):
-                types = ("reflink", "copy")  # a shared read-only inode cannot carry the x bit
+            if executable:  # a shared read-only inode cannot carry the x bit
+                types = tuple(t for t in types if t in ("reflink", "copy")) or ("copy",)
             mode = (0o777 if executable else 0o666) & ~self.umask
             kind = place(self.store.location(digest), root + repo_path, types, mode=mode)
             st = os.lstat(root + repo_path)
@@ -261,5 +262,5 @@ def _umask() -> int:
 def missing_error(missing: list[str]) -> MissingObjectError:
     return MissingObjectError(
         f"'{missing[0]}'{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: objects are not in the cache",
-        hint="run 'mlx pull' to fetch them from a remote",
+        hint="re-add the data with 'mlx add' where you still have it",
     )

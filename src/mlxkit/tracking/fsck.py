@@ -44,8 +44,13 @@ class FsckResult:
         return not self.problems
 
     @property
+    def remaining(self) -> list[FsckProblem]:
+        """Problems that --repair did not take care of (all of them without --repair)."""
+        return [p for p in self.problems if p.object not in self.repaired]
+
+    @property
     def has_corruption(self) -> bool:
-        return any(p.kind in ("corrupt", "truncated", "invalid tree") for p in self.problems)
+        return any(p.kind in ("corrupt", "truncated", "invalid tree") for p in self.remaining)
 
 
 def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PROGRESS) -> FsckResult:

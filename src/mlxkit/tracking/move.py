@@ -14,7 +14,7 @@ from pathlib import Path
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.gitignore import add_ignore, remove_ignore
+from mlxkit.tracking.gitignore import add_ignore, ignore_line, remove_ignore
 from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, write_pointer
 from mlxkit.tracking.targets import read_pointers, tracking_ancestor
 
@@ -27,22 +27,27 @@ class MoveResult:
 
 
 def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = None) -> MoveResult:
-    (pointer,) = read_pointers(repo, [source], cwd) or [None]
-    if pointer is None:  # pragma: no cover - read_pointers raises first
-        raise UsageError(f"'{source}' is not tracked by mlx")
+    pointers = read_pointers(repo, [source], cwd)
+    if len(pointers) != 1:
+        raise UsageError(
+            f"'{source}' holds {len(pointers)} tracked paths; mlx move moves one", hint="name one of them, or use git mv"
+        )
+    (pointer,) = pointers
     dest = RepoPath.from_user(repo.root, destination, cwd)
     if dest.posix.endswith(SUFFIX):
         dest = RepoPath.parse(dest.posix[: -len(SUFFIX)])
+    if dest == pointer.target:
+        raise UsageError("source and destination are the same")
     dest_path = dest.on_disk(repo.root)
     src_path = pointer.target.on_disk(repo.root)
     if os.path.lexists(src_path) and dest_path.is_dir() and not dest_path.is_symlink():
         dest = dest.join(pointer.target.name)  # like mv: into an existing directory
         dest_path = dest.on_disk(repo.root)
-    if dest == pointer.target:
-        raise UsageError("source and destination are the same")
     if tracking_ancestor(repo, dest) is not None or dest.is_within(pointer.target):
         raise UsageError(f"'{dest}' is inside a tracked directory")
     check_no_symlinks(repo.root, dest.posix)
+    if repo.is_git:
+        ignore_line(dest.name)  # refuses a name .gitignore cannot hold, before anything moves
     if os.path.lexists(src_path):
         if os.path.lexists(dest_path):
             raise UsageError(f"'{dest}' already exists", hint="move or remove it first")

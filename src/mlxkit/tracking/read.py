@@ -21,7 +21,7 @@ def open_tracked(repo: Repository, path: RepoPath, rev: str | None = None) -> Bi
     try:
         return open(repo.store.path(digest), "rb")  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
-        raise MissingObjectError(f"'{path}' is not in the cache", hint="run 'mlx pull' to fetch it") from None
+        raise MissingObjectError(f"'{path}' is not in the cache", hint="re-add it with 'mlx add' where you still have it") from None
 
 
 def read_tracked(repo: Repository, path: RepoPath, rev: str | None = None) -> bytes:

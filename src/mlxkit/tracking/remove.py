@@ -33,7 +33,7 @@ def remove(repo: Repository, given: list[str], *, outs: bool = False, force: boo
             if snapshot.exists and (snapshot.digest != pointer.digest or missing_objects(repo, pointer)):
                 unsafe.append(str(pointer.target))
         if unsafe:
-            raise WouldOverwriteError(unsafe)
+            raise WouldOverwriteError(unsafe, verb="delete")
     removed, deleted = [], []
     for pointer in pointers:
         os.unlink(pointer.file.on_disk(repo.root))

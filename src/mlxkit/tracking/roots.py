@@ -42,7 +42,7 @@ def live_objects(repo: Repository) -> tuple[set[str], int]:
                 raise RootUnreadable(
                     f"the tree {digest.short} named by '{source}' is not in the cache, so its files cannot be told apart "
                     "from garbage: nothing was deleted",
-                    hint="fetch it ('mlx fetch'), or stop tracking that path",
+                    hint="re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'",
                 )
             live.update(entry.digest.hex for entry in tree.entries)
     return live, roots

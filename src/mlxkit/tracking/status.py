@@ -49,21 +49,23 @@ def status(
     scanner = Scanner(repo, store=False, counters=counters, progress=progress)
     dirty = []
     for pointer in pointers:
-        entry = _path_status(repo, pointer, scanner.snapshot(pointer.target))
+        entry = _path_status(repo, scanner, pointer, scanner.snapshot(pointer.target))
         if entry.changes:
             dirty.append(entry)
     return StatusReport(dirty, len(pointers), counters.as_dict(), list(repo.state.warnings))
 
 
-def _path_status(repo: Repository, pointer: Pointer, snapshot: Snapshot) -> PathStatus:
+def _path_status(repo: Repository, scanner: Scanner, pointer: Pointer, snapshot: Snapshot) -> PathStatus:
     changes = []
     added: list[str] = []
     modified: list[str] = []
     deleted: list[str] = []
     if not snapshot.exists:
         changes.append("missing")
-    elif snapshot.digest != pointer.digest:
+    elif snapshot.digest != pointer.digest or (not pointer.is_dir and snapshot.executable != pointer.executable):
         changes.append("modified")
+        if pointer.is_dir and snapshot.tree is None and snapshot.problem is None:
+            snapshot = scanner.snapshot(pointer.target, with_tree=True)
         if pointer.is_dir and snapshot.tree is not None:
             old = load_tree(repo.store, pointer.digest, missing_ok=True)
             if old is not None:

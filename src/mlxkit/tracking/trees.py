@@ -18,7 +18,7 @@ def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -
         if missing_ok:
             return None
         raise MissingObjectError(
-            f"the tree object {digest.short} is not in the cache", hint="run 'mlx fetch' (or 'mlx pull') to get it"
+            f"the tree object {digest.short} is not in the cache", hint="re-add the directory with 'mlx add' where you still have it"
         ) from None
     return Tree.parse(data, f"tree {digest.short}")
 

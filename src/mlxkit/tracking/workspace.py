@@ -81,7 +81,9 @@ class Scanner:
 
     # -- entry point --------------------------------------------------------------------------
 
-    def snapshot(self, target: RepoPath) -> Snapshot:
+    def snapshot(self, target: RepoPath, *, with_tree: bool = False) -> Snapshot:
+        """`with_tree`: a directory's Snapshot carries its Tree even when the fingerprint alone
+        would have given the digest (to list what changed inside it)."""
         check_no_symlinks(self.root, target.posix)
         path = target.on_disk(self.root)
         try:
@@ -89,7 +91,7 @@ class Scanner:
         except FileNotFoundError:
             return Snapshot(target, None)
         if stat.S_ISDIR(st.st_mode):
-            return self._directory(target)
+            return self._directory(target, with_tree)
         if stat.S_ISLNK(st.st_mode):
             linked = self._cache_link(str(path))
             if linked is None:
@@ -107,7 +109,7 @@ class Scanner:
 
     # -- directories --------------------------------------------------------------------------
 
-    def _directory(self, target: RepoPath) -> Snapshot:
+    def _directory(self, target: RepoPath, with_tree: bool = False) -> Snapshot:
         base = f"{target.on_disk(self.root)}{os.sep}"
         stats = walk(self.root, target.posix, jobs=self.repo.jobs)
         _check_names(target, stats)
@@ -125,7 +127,7 @@ class Scanner:
 
         fingerprint, newest = _fingerprint(stats)
         known = self.repo.state.tree_digest(target.posix, fingerprint)
-        if known is not None and (not self.store_mode or self.repo.store.has(known)):
+        if known is not None and not with_tree and (not self.store_mode or self.repo.store.has(known)):
             self.counters.files_from_state += len(stats)
             if self.store_mode:
                 self.counters.objects_skipped += len(stats)

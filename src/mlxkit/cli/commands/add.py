@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ from mlxkit.cli.options import Json, Wait, examples
 
 
 def add(
-    paths: Annotated[list[str], typer.Argument(help="Files or directories to track.", show_default=False)],
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to track.", show_default=False, metavar="PATH...")],
     json: Json = False,
     wait: Wait = None,
 ) -> None:
@@ -24,9 +25,9 @@ def add(
     for item in result.paths:
         what = render.plural(item.files, "file") + ", " if item.files is not None else ""
         render.line(f"{item.change:9} {item.path} ({what}{render.size(item.size)}) -> {item.pointer}")
-    pointers = " ".join(item.pointer for item in result.paths if item.change != "unchanged")
-    if pointers:
-        render.info(f"next: git add {pointers} {' '.join(result.gitignores_changed)}".rstrip())
+    to_stage = [item.pointer for item in result.paths if item.change != "unchanged"] + result.gitignores_changed
+    if to_stage:
+        render.info(f"next: git add {' '.join(map(shlex.quote, to_stage))}")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,11 +29,13 @@ def fsck(
             render.line(f"moved to cache/bad/: {digest}")
         render.line(f"Checked {render.plural(result.objects_checked, 'object')} ({render.size(result.bytes_checked)}): "
                     + ("no problems." if result.is_clean else f"{render.plural(len(result.problems), 'problem')}."))
-    if result.has_corruption and not repair:
-        raise IntegrityError("corrupt objects in the cache", hint="run 'mlx fsck --repair', then fetch or re-add them")
-    if any(p.kind == "missing" for p in result.problems):
-        raise MissingObjectError("objects named by pointer files are missing", hint="run 'mlx pull', or re-add the data")
-    if not result.is_clean and not repair:
+    if result.has_corruption:
+        raise IntegrityError("corrupt objects in the cache", hint="run 'mlx fsck --repair', then re-add the data")
+    if any(p.kind == "missing" for p in result.remaining):
+        raise MissingObjectError(
+            "objects named by pointer files are missing", hint="re-add the data with 'mlx add' where you still have it"
+        )
+    if result.remaining:
         raise typer.Exit(1)
 
 

@@ -9,7 +9,7 @@ from mlxkit.cli.options import Json, Wait, examples
 
 
 def remove(
-    targets: Annotated[list[str], typer.Argument(help="Pointer files (or tracked paths) to stop tracking.", show_default=False)],
+    targets: Annotated[list[str], typer.Argument(help="Pointer files (or tracked paths) to stop tracking.", show_default=False, metavar="TARGET...")],
     outs: Annotated[bool, typer.Option("--outs", help="Delete the tracked data from the workspace too.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="With --outs: delete even data not in the cache.")] = False,
     json: Json = False,

@@ -9,7 +9,7 @@ from mlxkit.cli.options import Json, Wait, examples
 
 
 def unprotect(
-    paths: Annotated[list[str], typer.Argument(help="Tracked files or directories to make editable.", show_default=False)],
+    paths: Annotated[list[str], typer.Argument(help="Tracked files or directories to make editable.", show_default=False, metavar="PATH...")],
     json: Json = False,
     wait: Wait = None,
 ) -> None:
