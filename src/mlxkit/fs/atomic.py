@@ -54,8 +54,14 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     `durable` fsyncs the file before the rename and the directory after it, so that the new content
     survives a crash once this returns (metadata files: pointers, config, lock holder).
     """
-    directory = path.parent
-    fd, tmp = open_temp(directory)
+    _replace(str(path), data, mode=mode, durable=durable)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def _replace(path: str, data: bytes, *, mode: int, durable: bool) -> None:
+    """Write a temp file beside `path`, check its size, optionally fsync it, rename it over `path`."""
+    fd, tmp = open_temp(os.path.dirname(path), mode)
     try:
         try:
             write_all(fd, data)
@@ -70,8 +76,6 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = 
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    if durable:
-        fsync_dir(directory)
 
 
 _AT_FDCWD = -100
@@ -124,18 +128,7 @@ def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
                 os.close(fd)
     if os.path.lexists(path):
         return False
-    fd, tmp = open_temp(directory, mode)
-    try:
-        try:
-            write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    _replace(path, data, mode=mode, durable=durable)
     return True
 
 

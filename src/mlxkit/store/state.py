@@ -57,12 +57,7 @@ class StatCache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            self.warnings.append(f"the stat cache '{self.path.name}' was unreadable ({exc}) and has been rebuilt")
-            for suffix in ("", "-wal", "-shm"):
-                try:
-                    os.unlink(f"{self.path}{suffix}")
-                except FileNotFoundError:
-                    pass
+            self._reset(exc)
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -172,7 +167,7 @@ class StatCache:
 
     def _reset(self, exc: Exception) -> None:
         self.close()
-        self.warnings.append(f"the stat cache was unreadable ({exc}) and has been rebuilt")
+        self.warnings.append(f"the stat cache '{self.path.name}' was unreadable ({exc}) and has been rebuilt")
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(f"{self.path}{suffix}")
