@@ -102,34 +102,49 @@ def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
     name, no rename, no existence check, and nothing left behind by a crash. Elsewhere (or when
     the file system refuses) a temp file and a rename do the same.
     """
-    linkat = _unnamed_linker()
-    directory = os.path.dirname(path)
-    if linkat:
+    fd = open_unnamed(os.path.dirname(path), mode)
+    if fd is not None:
         try:
-            fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            try:
-                write_all(fd, data)
-                if durable:
-                    os.fsync(fd)
-                if linkat(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) == 0:  # type: ignore[operator]
-                    return True
-                import ctypes
-
-                err = ctypes.get_errno()
-                if err == errno.EEXIST:
-                    return False
-                if err not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
-                    raise OSError(err, os.strerror(err), path)
-                _disable_unnamed()
-            finally:
-                os.close(fd)
+            write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+            created = link_unnamed(fd, path)
+            if created is not None:
+                return created
+        finally:
+            os.close(fd)
     if os.path.lexists(path):
         return False
     _replace(path, data, mode=mode, durable=durable)
     return True
+
+
+def open_unnamed(directory: str, mode: int) -> int | None:
+    """A writable descriptor of a new, nameless file in `directory` (O_TMPFILE), or None where the
+    system or file system cannot make one."""
+    if not _unnamed_linker():
+        return None
+    try:
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError:
+        return None
+
+
+def link_unnamed(fd: int, path: str) -> bool | None:
+    """Give the nameless file `fd` the name `path`: True when done, False when `path` exists,
+    None when this file system refuses (later calls then skip unnamed files)."""
+    linkat = _unnamed_linker()
+    if linkat and linkat(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) == 0:  # type: ignore[operator]
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
+        raise OSError(err, os.strerror(err), path)
+    _disable_unnamed()
+    return None
 
 
 def _disable_unnamed() -> None:

@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 
-from mlxkit.fs.atomic import open_temp, temp_name
+from mlxkit.fs.atomic import link_unnamed, open_temp, open_unnamed, temp_name
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
@@ -62,19 +62,7 @@ def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
                 raise
     fd, tmp = open_temp(directory)
     try:
-        src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            if kind == "reflink":
-                import fcntl
-
-                try:
-                    fcntl.ioctl(fd, FICLONE, src_fd)
-                except OSError as exc:
-                    raise LinkUnsupported(exc.errno, "reflink not supported") from exc
-            else:
-                copy_fd(src_fd, fd)
-        finally:
-            os.close(src_fd)
+        _fill_fd(kind, source, fd)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
@@ -96,23 +84,84 @@ def place(source: Path | str, destination: Path | str, link_types: tuple[str, ..
         if (kind, device) in _unsupported:
             continue
         try:
-            tmp = _fill_temp(kind, source, directory)
+            if not _place_direct(kind, source, destination, directory, mode):
+                _place_through_temp(kind, source, destination, directory, mode)
         except LinkUnsupported as exc:
             _unsupported.add((kind, device))
             last_error = exc
             continue
-        try:
-            if kind in ("reflink", "copy"):
-                os.chmod(tmp, mode)
-            os.replace(tmp, destination)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
         return kind
     raise OSError(f"no link type of {','.join(link_types)} works for '{destination}': {last_error}")
+
+
+def _place_direct(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> bool:
+    """The short way, when `destination` does not exist yet: a link made in place, or a copy in a
+    nameless file (O_TMPFILE) that is named when complete. False when it cannot be used."""
+    if kind in ("hardlink", "symlink"):
+        try:
+            if kind == "hardlink":
+                os.link(source, destination)
+            else:
+                os.symlink(source, destination)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno in _NOT_SUPPORTED:
+                raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
+            raise
+    fd = open_unnamed(directory, mode)
+    if fd is None:
+        return False
+    try:
+        _fill_fd(kind, source, fd)
+        named = link_unnamed(fd, os.fspath(destination))
+        if named is False:  # the destination exists: name it beside, then rename over
+            tmp = temp_name(directory)
+            if link_unnamed(fd, tmp):
+                _publish(tmp, destination)
+                return True
+        return bool(named)
+    finally:
+        os.close(fd)
+
+
+def _place_through_temp(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> None:
+    tmp = _fill_temp(kind, source, directory)
+    if kind in ("reflink", "copy"):
+        try:
+            os.chmod(tmp, mode)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    _publish(tmp, destination)
+
+
+def _publish(tmp: str, destination: Path | str) -> None:
+    try:
+        os.replace(tmp, destination)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _fill_fd(kind: str, source: Path | str, fd: int) -> None:
+    src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if kind == "reflink":
+            import fcntl
+
+            try:
+                fcntl.ioctl(fd, FICLONE, src_fd)
+            except OSError as exc:
+                raise LinkUnsupported(exc.errno, "reflink not supported") from exc
+        else:
+            copy_fd(src_fd, fd)
+    finally:
+        os.close(src_fd)
 
 
 _devices: dict[str, int] = {}

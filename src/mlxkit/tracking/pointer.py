@@ -92,12 +92,12 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
         # Path and hash first: their own messages say more than the schema's patterns.
         if isinstance(data.get("path"), str):
             name = data["path"]
-            reason = unsafe_reason(name)
-            if reason or "/" in name:
-                raise UnsafePathError(
-                    f"unsafe path in '{source}:{document.line_of(('path',))}': "
-                    f"{reason or 'a pointer names a file in its own directory'}"
-                )
+            if "/" in name:
+                reason: str | None = "a pointer names a file in its own directory"
+            else:  # the rules are those of the whole path: '~x' or 'c:x' is a fine name below a directory
+                reason = unsafe_reason(f"{pointer_file.parent}/{name}" if pointer_file.parent else name)
+            if reason:
+                raise UnsafePathError(f"unsafe path in '{source}:{document.line_of(('path',))}': {reason}")
         if isinstance(data.get("hash"), str):
             try:
                 Digest.parse(data["hash"])
