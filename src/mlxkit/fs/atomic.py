@@ -106,6 +106,7 @@ def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
     if fd is not None:
         try:
             write_all(fd, data)
+            os.fchmod(fd, mode)  # exactly `mode`, whatever the umask (a cache may be shared)
             if durable:
                 os.fsync(fd)
             created = link_unnamed(fd, path)

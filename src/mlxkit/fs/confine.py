@@ -120,7 +120,7 @@ def check_no_symlinks(root: Path, relative: str, *, include_last: bool = False) 
         current = current / part
         try:
             mode = os.lstat(current).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing further down exists to go through
             return
         if stat.S_ISLNK(mode):
             raise UnsafePathError(

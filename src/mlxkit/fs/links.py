@@ -115,6 +115,7 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
         return False
     try:
         _fill_fd(kind, source, fd)
+        os.fchmod(fd, mode)  # as the temp path's chmod: exactly `mode`, whatever the umask
         named = link_unnamed(fd, os.fspath(destination))
         if named is False:  # the destination exists: name it beside, then rename over
             tmp = temp_name(directory)

@@ -1,7 +1,8 @@
 """Walk a directory with os.scandir, honouring `.mlxignore` files (gitignore syntax, via pathspec).
 
 `.mlxignore` at the repository root applies to every walk; one inside a walked directory applies to
-what lies below it, as `.gitignore` does. `.git` and `.mlx` directories are never entered. Symbolic
+what lies below it, as `.gitignore` does. `.git` and `.mlx` directories are never entered, and files
+of those names (a submodule's or worktree's `.git` file) are skipped, as git skips them. Symbolic
 links are reported, never followed. Directories are not reported (empty ones are not tracked).
 
 A walk lists names first (scandir's d_type: no stat), then stats the files, in forked workers when
@@ -130,7 +131,8 @@ def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> l
                 if rules and rules.is_ignored(f"{top}/{prefix}{name}", is_dir):
                     continue
                 if not is_dir:
-                    if not name.startswith(TEMP_PREFIX):  # mlx's own leftovers from a killed command
+                    # mlx's own leftovers from a killed command; a submodule's `.git` file
+                    if not name.startswith(TEMP_PREFIX) and name not in NEVER_ENTER:
                         found.append(f"{prefix}{name}")
                 elif name not in NEVER_ENTER:
                     stack.append((f"{prefix}{name}/", rules))

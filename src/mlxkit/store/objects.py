@@ -97,6 +97,7 @@ class ObjectStore:
 
     def _publish(self, fd: int, tmp: str, digest: Digest) -> None:
         try:
+            os.fchmod(fd, OBJECT_MODE)  # exactly 0o444, whatever the umask
             if self.fsync_each:
                 os.fsync(fd)
         finally:
@@ -214,9 +215,9 @@ class ObjectStore:
         except FileNotFoundError:
             return
         with top:
-            fanouts = [e for e in top if e.is_dir(follow_symlinks=False)]
-        for fanout in fanouts:
-            if not _FANOUT.fullmatch(fanout.name):
+            children = list(top)
+        for fanout in children:
+            if not fanout.is_dir(follow_symlinks=False) or not _FANOUT.fullmatch(fanout.name):
                 yield fanout.name, None, Path(fanout.path)
                 continue
             with os.scandir(fanout.path) as entries:

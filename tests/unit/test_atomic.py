@@ -1,0 +1,135 @@
+"""Atomic writes: a reader sees the old file or the new one, and a failure leaves the old one and no temp."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlxkit.fs.atomic import TEMP_PREFIX, is_temp_name, open_temp, write_atomic
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_write_atomic_creates_the_file_with_content_and_default_mode(tmp_path, durable):
+    target = tmp_path / "f.yaml"
+    write_atomic(target, b"a: 1\n", durable=durable)
+    assert target.read_bytes() == b"a: 1\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert names(tmp_path) == ["f.yaml"]
+
+
+def test_write_atomic_sets_the_mode_whatever_the_umask(tmp_path):
+    old = os.umask(0o077)
+    try:
+        write_atomic(tmp_path / "public", b"x", mode=0o644)
+        write_atomic(tmp_path / "secret", b"y", mode=0o600)
+        write_atomic(tmp_path / "tool", b"z", mode=0o755)
+    finally:
+        os.umask(old)
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in names(tmp_path)}
+    assert modes == {"public": 0o644, "secret": 0o600, "tool": 0o755}
+
+
+def test_write_atomic_replaces_an_existing_file_with_a_new_inode(tmp_path):
+    target = tmp_path / "f"
+    target.write_bytes(b"old content that is longer")
+    os.chmod(target, 0o600)
+    old_inode = target.stat().st_ino
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert target.stat().st_ino != old_inode
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_write_atomic_replaces_a_symlink_instead_of_following_it(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    write_atomic(link, b"replacement")
+    assert not link.is_symlink()
+    assert link.read_bytes() == b"replacement"
+    assert victim.read_bytes() == b"precious"
+
+
+def test_write_atomic_of_empty_data(tmp_path):
+    write_atomic(tmp_path / "empty", b"")
+    assert (tmp_path / "empty").read_bytes() == b""
+
+
+def test_write_atomic_failing_mid_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    """A real short write: RLIMIT_FSIZE makes write(2) fail with EFBIG half-way, as a full disk would."""
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    script = textwrap.dedent(
+        """
+        import resource, signal, sys
+        from pathlib import Path
+        from mlxkit.fs.atomic import write_atomic
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        try:
+            write_atomic(Path(sys.argv[1]), b"n" * 300_000)
+        except OSError as exc:
+            print(exc.errno)
+        else:
+            print("no error")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(errno.EFBIG)
+    assert target.read_bytes() == b"old"
+    assert names(tmp_path) == ["f"]
+
+
+def test_write_atomic_failing_at_the_rename_leaves_no_temp(tmp_path):
+    target = tmp_path / "occupied"
+    target.mkdir()
+    (target / "inside").write_bytes(b"kept")
+    with pytest.raises(IsADirectoryError):
+        write_atomic(target, b"data")
+    assert names(tmp_path) == ["occupied"]
+    assert names(target) == ["inside"]
+
+
+def test_write_atomic_into_a_path_whose_parent_is_a_file_fails_and_leaves_nothing(tmp_path):
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        write_atomic(tmp_path / "file" / "child", b"data")
+    assert names(tmp_path) == ["file"]
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_open_temp_creates_an_exclusive_private_file_named_with_the_temp_prefix(tmp_path):
+    fd, name = open_temp(tmp_path)
+    path = Path(name)
+    try:
+        assert path.parent == tmp_path
+        assert path.name.startswith(TEMP_PREFIX)
+        assert is_temp_name(path.name)
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600
+        assert os.fstat(fd).st_size == 0
+    finally:
+        os.close(fd)
+    fd2, name2 = open_temp(tmp_path)
+    os.close(fd2)
+    assert Path(name2) != path
+    assert names(tmp_path) == sorted([path.name, Path(name2).name])
+
+
+def test_is_temp_name_only_matches_the_prefix():
+    assert is_temp_name(f"{TEMP_PREFIX}abc")
+    assert TEMP_PREFIX == ".mlx-tmp-"
+    assert not is_temp_name("data.mlx")
+    assert not is_temp_name("x.mlx-tmp-abc")

@@ -1,0 +1,152 @@
+"""walk: files and links below a tracked directory, honouring .mlxignore files, never entering .git/.mlx."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from mlxkit.errors import InvalidFileError
+from mlxkit.fs.walk import IgnoreRules, list_files, walk
+
+
+def make(root: Path, files: dict[str, str]) -> None:
+    for relpath, content in files.items():
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+
+def walked(root: Path, top: str, **kwargs: object) -> list[str]:
+    return sorted(entry.relpath for entry in walk(root, top, **kwargs))
+
+
+def test_walk_reports_every_file_below_top_relative_to_it(tmp_path):
+    make(tmp_path, {"data/a.csv": "1", "data/sub/b.csv": "22", "data/sub/deeper/c": "", "other/x": ""})
+    (tmp_path / "data" / "empty").mkdir()
+    entries = {entry.relpath: entry for entry in walk(tmp_path, "data")}
+    assert sorted(entries) == ["a.csv", "sub/b.csv", "sub/deeper/c"]
+    assert entries["sub/b.csv"].size == 2
+    assert entries["a.csv"].ino == os.lstat(tmp_path / "data" / "a.csv").st_ino
+    assert entries["a.csv"].mtime_ns == os.lstat(tmp_path / "data" / "a.csv").st_mtime_ns
+    assert not entries["a.csv"].is_link
+
+
+def test_walk_reports_the_executable_bit(tmp_path):
+    make(tmp_path, {"d/run.sh": "#!/bin/sh\n", "d/plain": ""})
+    os.chmod(tmp_path / "d" / "run.sh", 0o755)
+    entries = {entry.relpath: entry for entry in walk(tmp_path, "d")}
+    assert entries["run.sh"].is_executable
+    assert not entries["plain"].is_executable
+    assert stat.S_IMODE(entries["run.sh"].mode) == 0o755
+
+
+def test_walk_never_enters_git_or_mlx_directories(tmp_path):
+    make(tmp_path, {"data/a": "", "data/.git/config": "", "data/.mlx/config.yaml": "", "data/sub/.git/HEAD": "",
+                    "data/.gitignore": "", "data/.mlxignore": ""})
+    assert walked(tmp_path, "data") == [".gitignore", ".mlxignore", "a"]
+
+
+def test_walk_reports_symlinks_without_following_them(tmp_path):
+    make(tmp_path, {"outside/secret": "s", "outside/dir/inner": "i", "data/a": ""})
+    (tmp_path / "data" / "to-file").symlink_to(tmp_path / "outside" / "secret")
+    (tmp_path / "data" / "to-dir").symlink_to(tmp_path / "outside" / "dir")
+    (tmp_path / "data" / "dangling").symlink_to(tmp_path / "nowhere")
+    entries = {entry.relpath: entry for entry in walk(tmp_path, "data")}
+    assert sorted(entries) == ["a", "dangling", "to-dir", "to-file"]
+    assert entries["to-file"].is_link
+    assert entries["to-dir"].is_link
+    assert entries["dangling"].is_link
+    assert entries["to-file"].size == len(str(tmp_path / "outside" / "secret"))
+
+
+def test_walk_honours_the_root_mlxignore(tmp_path):
+    make(tmp_path, {".mlxignore": "*.tmp\nbuild/\n/data/secret.txt\n", "data/a.csv": "", "data/x.tmp": "",
+                    "data/sub/y.tmp": "", "data/build/out": "", "data/sub/build": "file named build",
+                    "data/secret.txt": "", "data/sub/secret.txt": ""})
+    assert walked(tmp_path, "data") == ["a.csv", "sub/build", "sub/secret.txt"]
+
+
+def test_walk_honours_a_nested_mlxignore_with_negation(tmp_path):
+    make(tmp_path, {"data/sub/.mlxignore": "*.log\n!keep.log\n", "data/sub/a.log": "", "data/sub/keep.log": "",
+                    "data/sub/deeper/b.log": "", "data/sub/deeper/keep.log": "", "data/top.log": ""})
+    assert walked(tmp_path, "data") == ["sub/.mlxignore", "sub/deeper/keep.log", "sub/keep.log", "top.log"]
+
+
+def test_walk_nested_negation_overrides_a_root_pattern(tmp_path):
+    make(tmp_path, {".mlxignore": "*.csv\n", "data/a.csv": "", "data/sub/.mlxignore": "!important.csv\n",
+                    "data/sub/important.csv": "", "data/sub/other.csv": ""})
+    assert walked(tmp_path, "data") == ["sub/.mlxignore", "sub/important.csv"]
+
+
+def test_walk_mlxignore_in_the_walked_directory_is_anchored_there(tmp_path):
+    make(tmp_path, {"data/.mlxignore": "/only-here.txt\ncache/\n", "data/only-here.txt": "",
+                    "data/sub/only-here.txt": "", "data/cache/x": "", "data/sub/cache/y": ""})
+    assert walked(tmp_path, "data") == [".mlxignore", "sub/only-here.txt"]
+
+
+def test_walk_uses_mlxignore_files_between_the_root_and_top(tmp_path):
+    make(tmp_path, {"data/.mlxignore": "raw/*.bak\n", "data/raw/a.bak": "", "data/raw/a.csv": "",
+                    "data/raw/sub/b.bak": ""})
+    assert walked(tmp_path, "data/raw") == ["a.csv", "sub/b.bak"]
+
+
+def test_walk_cannot_reinclude_a_file_inside_an_ignored_directory(tmp_path):
+    make(tmp_path, {".mlxignore": "skipped/\n", "data/skipped/.mlxignore": "!keep\n", "data/skipped/keep": "",
+                    "data/kept": ""})
+    assert walked(tmp_path, "data") == ["kept"]
+
+
+def test_ignore_rules_for_walk_anchor_each_file_at_its_directory(tmp_path):
+    make(tmp_path, {".mlxignore": "/top-only\n", "a/.mlxignore": "*.x\n"})
+    rules = IgnoreRules.for_walk(tmp_path, "a/b")
+    assert rules.is_ignored("top-only", is_dir=False)
+    assert not rules.is_ignored("a/top-only", is_dir=False)
+    assert rules.is_ignored("a/b/c.x", is_dir=False)
+    assert not rules.is_ignored("c.x", is_dir=False)
+    assert not IgnoreRules()
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough files (4,001 listed) for walk to stat them in worker processes when jobs > 1."""
+    root = tmp_path_factory.mktemp("many")
+    for n in range(41):
+        directory = root / "data" / f"d{n:02}"
+        directory.mkdir(parents=True)
+        for m in range(100):
+            (directory / f"f{m:03}").touch()
+    (root / "data" / ".mlxignore").write_text("d00/\n")
+    return root
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_walk_of_many_files_is_the_same_in_one_or_several_processes(many_files, jobs):
+    found = walked(many_files, "data", jobs=jobs)
+    assert len(found) == 4001
+    assert found[:2] == [".mlxignore", "d01/f000"]
+    assert sorted(list_files(many_files, "data")) == found
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"*.tmp\n!\n", "invalid file 'data/sub/.mlxignore:2': invalid pattern '!'"),
+        (b"\\\n", "invalid file 'data/sub/.mlxignore:1': invalid pattern '\\'"),
+        (b"ok\ncaf\xe9\n", "invalid file 'data/sub/.mlxignore:2': not UTF-8 text (byte 6)"),
+    ],
+)
+def test_walk_refuses_an_unreadable_mlxignore_naming_file_and_line(tmp_path, content, message):
+    make(tmp_path, {"data/sub/a": ""})
+    (tmp_path / "data" / "sub" / ".mlxignore").write_bytes(content)
+    with pytest.raises(InvalidFileError) as info:
+        walk(tmp_path, "data")
+    assert str(info.value) == message
+
+
+def test_walk_refuses_an_invalid_root_mlxignore(tmp_path):
+    make(tmp_path, {".mlxignore": "!\n", "data/a": ""})
+    with pytest.raises(InvalidFileError, match=r"^invalid file '\.mlxignore:1': invalid pattern '!'$"):
+        walk(tmp_path, "data")
