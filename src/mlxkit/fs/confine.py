@@ -80,9 +80,15 @@ class RepoPath:
         try:
             relative = absolute.relative_to(root)
         except ValueError:
-            raise UnsafePathError(
-                f"'{given}' is outside the repository at '{root}'", hint="mlx only tracks paths inside the repository"
-            ) from None
+            # The same place reached through a symbolic link above the repository (a symlinked home
+            # directory): resolve the directories on the way, never the final name.
+            physical = Path(os.path.realpath(absolute.parent)) / absolute.name
+            try:
+                relative = physical.relative_to(root)
+            except ValueError:
+                raise UnsafePathError(
+                    f"'{given}' is outside the repository at '{root}'", hint="mlx only tracks paths inside the repository"
+                ) from None
         return cls.parse(relative.as_posix())
 
     def __str__(self) -> str:

@@ -3,7 +3,8 @@
 `.mlxignore` at the repository root applies to every walk; one inside a walked directory applies to
 what lies below it, as `.gitignore` does. `.git` and `.mlx` directories are never entered, and files
 of those names (a submodule's or worktree's `.git` file) are skipped, as git skips them. Symbolic
-links are reported, never followed. Directories are not reported (empty ones are not tracked).
+links are reported, never followed. Directories are not reported (empty ones are not tracked), nor
+are FIFOs, sockets and devices.
 
 A walk lists names first (scandir's d_type: no stat), then stats the files, in forked workers when
 there are many (mlxkit.parallel): the stat is most of the cost of an unchanged `mlx status`.
@@ -156,11 +157,15 @@ class _Stat:
         self.base = base
 
     def __call__(self, names: list[str]) -> list[FileStat]:
-        base, lstat, make = self.base, os.lstat, FileStat.of
+        base, lstat, make, is_reg, is_link = self.base, os.lstat, FileStat.of, stat.S_ISREG, stat.S_ISLNK
         out = []
         for name in names:
             try:
-                out.append(make(name, lstat(base + name)))
+                st = lstat(base + name)
             except FileNotFoundError:  # removed since it was listed: it is not there
                 continue
+            # FIFOs, sockets and devices hold no content to track (git skips them too), and opening
+            # a FIFO to hash it would wait forever.
+            if is_reg(st.st_mode) or is_link(st.st_mode):
+                out.append(make(name, st))
         return out

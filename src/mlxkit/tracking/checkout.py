@@ -49,6 +49,7 @@ class _Plan:
     place: list[tuple[str, TreeEntry | None, Digest, bool]] = field(default_factory=list)  # repo path, entry, digest, x
     delete: list[str] = field(default_factory=list)  # repo paths (files or links)
     delete_dirs: list[str] = field(default_factory=list)  # a directory where a file goes
+    clear_dirs: list[str] = field(default_factory=list)  # inside a tracked directory: emptied by `delete` first
     refused: list[str] = field(default_factory=list)
     unchanged: int = 0
     changed_paths: list[str] = field(default_factory=list)
@@ -80,6 +81,8 @@ def checkout(
         shutil.rmtree(repo.root / directory)
     for path in plan.delete:
         os.unlink(repo.root / path)
+    for directory in plan.clear_dirs:  # what was in them was deleted (or refused) just above
+        shutil.rmtree(repo.root / directory)
     for directory in plan.make_dirs:
         os.makedirs(repo.root / directory, exist_ok=True)
     used = _apply(repo, plan.place, progress)
@@ -140,6 +143,8 @@ def _plan_replace_kind(repo: Repository, scanner: Scanner, target: RepoPath, is_
         if current.tree is None or any(not repo.store.has(e.digest) for e in current.tree.entries):
             if not (current.tree is not None and not current.tree.entries):
                 plan.refused.append(str(target))
+        elif len(_files_below(repo.root, target.posix, target.posix)) != len(current.tree.entries):
+            plan.refused.append(str(target))  # it holds files the walk skipped (.mlxignore): not in the cache
         plan.delete_dirs.append(target.posix)
     else:
         if current.digest is None or not repo.store.has(current.digest):
@@ -164,6 +169,7 @@ def _plan_directory(
             now_entries = list(now.entries)
         have = {e.path: e for e in now_entries}
     wanted = {e.path: e for e in tree.entries}
+    have_paths = {f"{target}/{p}" for p in have}
     for path, entry in have.items():
         if path not in wanted or _blocks(path, wanted):
             if entry.digest is None or not repo.store.has(entry.digest):
@@ -176,9 +182,37 @@ def _plan_directory(
             continue
         if old is not None and old.digest is not None and not repo.store.has(old.digest):
             plan.refused.append(f"{target}/{path}")
+        if old is None and current.exists and _is_directory(repo.root / f"{target}/{path}"):
+            # A directory where the tree has a file. Its files are in `have` (deleted or refused
+            # above); anything else in it (ignored by .mlxignore, say) is not in the cache.
+            blocking = f"{target}/{path}"
+            if any(f"{target}/{name}" not in have_paths for name in _files_below(repo.root, blocking, target.posix)):
+                plan.refused.append(blocking)
+            plan.clear_dirs.append(blocking)
         plan.place.append((f"{target}/{path}", entry, entry.digest, entry.executable))
     if not tree.entries and not (current.exists and current.tree is not None):
         plan.make_dirs.append(target.posix)
+
+
+def _files_below(root: Path, directory: str, relative_to: str) -> list[str]:
+    """Every non-directory entry below `directory` (walk rules ignored), relative to `relative_to`."""
+    found, stack = [], [directory]
+    while stack:
+        current = stack.pop()
+        with os.scandir(root / current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(f"{current}/{entry.name}")
+                else:
+                    found.append(f"{current}/{entry.name}"[len(relative_to) + 1 :])
+    return found
+
+
+def _is_directory(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _blocks(path: str, wanted: dict[str, TreeEntry]) -> bool:

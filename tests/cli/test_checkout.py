@@ -1,0 +1,446 @@
+"""mlx checkout: make the workspace match the pointers; never destroy what the cache lacks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from ._helpers import b3, git, mode_of, umask
+
+CSV = "x,y\n1,2\n"
+RE_ADD = "re-add the data with 'mlx add' where you still have it"
+
+
+@pytest.fixture
+def tracked(repo, mlx):
+    repo.gen({"a.csv": CSV, "data": {"a.csv": "a\n", "b.csv": "b\n", "sub": {"c.csv": "c\n"}}}, old=True)
+    result = mlx("add", "a.csv", "data")
+    assert result.code == 0, result
+    return repo
+
+
+def test_checkout_restores_deleted_files_and_directories(tracked, mlx):
+    (tracked / "a.csv").unlink()
+    shutil.rmtree(tracked / "data")
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert result.out == "updated   a.csv\nupdated   data\n4 files placed (4 by copy), 0 deleted, 0 unchanged.\n"
+    assert (tracked / "a.csv").read_text() == CSV
+    assert tracked.listing("data") == ["a.csv", "b.csv", "sub/", "sub/c.csv"]
+    assert (tracked / "data/sub/c.csv").read_text() == "c\n"
+    assert mode_of(tracked / "a.csv") == 0o666 & ~umask()  # an editable copy, not the read-only object
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_checkout_restores_one_deleted_file_inside_a_directory(tracked, mlx):
+    (tracked / "data/sub/c.csv").unlink()
+
+    result = mlx("checkout", "data")
+
+    assert result.out == "updated   data\n1 file placed (1 by copy), 0 deleted, 2 unchanged.\n"
+    assert (tracked / "data/sub/c.csv").read_text() == "c\n"
+
+
+def test_checkout_with_nothing_to_do(tracked, mlx):
+    result = mlx("checkout")
+
+    assert result.out == "0 files placed, 0 deleted, 4 unchanged.\n"
+
+
+def test_checkout_of_named_targets_only(tracked, mlx):
+    (tracked / "a.csv").unlink()
+    shutil.rmtree(tracked / "data")
+
+    assert mlx("checkout", "data.mlx").code == 0
+
+    assert (tracked / "data").is_dir()
+    assert not (tracked / "a.csv").exists()
+
+
+def test_checkout_refuses_to_overwrite_modified_file_not_in_cache(tracked, mlx):
+    path = tracked / "a.csv"
+    path.write_text("precious\n")
+    before = os.stat(path)
+
+    result = mlx("checkout")
+
+    result.expect_error(
+        15,
+        "refusing to overwrite 'a.csv': its content is not in the cache",
+        hint="run 'mlx add a.csv' to keep it, or pass --force to discard it",
+    )
+    after = os.stat(path)
+    assert path.read_text() == "precious\n"
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert result.out == ""
+
+
+def test_checkout_refuses_everything_before_changing_anything(tracked, mlx):
+    (tracked / "data/sub/c.csv").unlink()  # restorable
+    tracked.gen({"a.csv": "precious\n", "data": {"b.csv": "precious too\n"}})
+
+    result = mlx("checkout")
+
+    result.expect_error(
+        15,
+        "refusing to overwrite 'a.csv' (and 1 more): its content is not in the cache",
+        hint="run 'mlx add a.csv' to keep it, or pass --force to discard it",
+    )
+    assert not (tracked / "data/sub/c.csv").exists()
+    assert (tracked / "data/b.csv").read_text() == "precious too\n"
+
+
+def test_checkout_force_overwrites(tracked, mlx):
+    tracked.gen({"a.csv": "precious\n"})
+
+    result = mlx("checkout", "--force")
+
+    assert result.code == 0, result
+    assert (tracked / "a.csv").read_text() == CSV
+
+
+def test_checkout_overwrites_a_modified_file_whose_content_is_in_the_cache(tracked, mlx):
+    tracked.gen({"a.csv": "v2\n"}, old=True)
+    assert mlx("add", "a.csv").code == 0
+    v2_pointer = (tracked / "a.csv.mlx").read_text()
+    tracked.gen({"a.csv": CSV, "a.csv.mlx": v2_pointer.replace(b3("v2\n"), b3(CSV)).replace("size: 3", "size: 8")})
+    tracked.gen({"a.csv": "v2\n"})  # workspace holds v2 (cached); the pointer says v1
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert (tracked / "a.csv").read_text() == CSV
+
+
+def test_checkout_deletes_extra_files_whose_content_is_in_the_cache(tracked, mlx):
+    shutil.copy(tracked / "data/a.csv", tracked / "data/copy-of-a.csv")
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert result.out == "updated   data\n0 files placed, 1 deleted, 4 unchanged.\n"
+    assert not (tracked / "data/copy-of-a.csv").exists()
+
+
+def test_checkout_refuses_to_delete_extra_files_not_in_the_cache(tracked, mlx):
+    tracked.gen({"data": {"sub": {"new.csv": "new\n"}}})
+
+    result = mlx("checkout")
+
+    result.expect_error(
+        15,
+        "refusing to overwrite 'data/sub/new.csv': its content is not in the cache",
+        hint="run 'mlx add data' to keep it, or pass --force to discard it",
+    )
+    assert (tracked / "data/sub/new.csv").read_text() == "new\n"
+    assert mlx("checkout", "--force").code == 0
+    assert not (tracked / "data/sub/new.csv").exists()
+
+
+def test_checkout_refuses_to_replace_a_directory_where_a_file_goes(tracked, mlx):
+    (tracked / "a.csv").unlink()
+    tracked.gen({"a.csv": {"inner.txt": "mine\n"}})
+
+    result = mlx("checkout")
+
+    assert result.code == 15, result
+    assert (tracked / "a.csv/inner.txt").read_text() == "mine\n"
+    assert mlx("checkout", "--force").code == 0
+    assert (tracked / "a.csv").read_text() == CSV
+
+
+def test_checkout_replaces_a_file_with_cached_content_where_a_directory_goes(tracked, mlx):
+    shutil.rmtree(tracked / "data")
+    tracked.gen({"data": CSV})  # same bytes as a.csv, so in the cache
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert tracked.listing("data") == ["a.csv", "b.csv", "sub/", "sub/c.csv"]
+
+
+def test_checkout_missing_objects_fails_with_hint_and_restores_the_rest(tracked, mlx):
+    (tracked / "a.csv").unlink()
+    (tracked / "data/b.csv").unlink()
+    tracked.object_path(b3(CSV)).unlink()
+
+    result = mlx("checkout")
+
+    result.expect_error(20, "'a.csv': objects are not in the cache", hint=RE_ADD)
+    assert result.out == "updated   data\n1 file placed (1 by copy), 0 deleted, 2 unchanged.\n"
+    assert (tracked / "data/b.csv").read_text() == "b\n"
+    assert not (tracked / "a.csv").exists()
+
+
+def test_checkout_missing_tree_object_fails(tracked, mlx):
+    shutil.rmtree(tracked / "data")
+    tracked.object_path(tracked.pointer("data")["hash"]).unlink()
+
+    result = mlx("checkout", "data")
+
+    result.expect_error(20, "'data': objects are not in the cache", hint=RE_ADD)
+    assert not (tracked / "data").exists()
+
+
+def test_checkout_refuses_a_symlinked_parent_directory_and_writes_nothing_outside(repo, mlx, tmp_path):
+    repo.gen({"data": {"a.csv": CSV}})
+    assert mlx("add", "data/a.csv").code == 0
+    elsewhere = tmp_path / "elsewhere"
+    (repo / "data").rename(elsewhere)
+    (elsewhere / "a.csv").unlink()
+    os.symlink(elsewhere, repo / "data")  # data -> elsewhere, which holds the pointer a.csv.mlx
+
+    named = mlx("checkout", "data/a.csv")
+    everything = mlx("checkout", "--force")
+
+    named.expect_error(
+        14,
+        "unsafe path 'data/a.csv.mlx': 'data' is a symbolic link",
+        hint="mlx never reads or writes through symbolic links inside the repository",
+    )
+    assert everything.code == 0, everything  # pointers behind a symbolic link are not looked for
+    assert sorted(p.name for p in elsewhere.iterdir()) == [".gitignore", "a.csv.mlx"]
+
+
+def test_checkout_replaces_a_symlinked_tracked_directory_only_with_force(repo, mlx, tmp_path):
+    repo.gen({"data": {"a.csv": CSV}})
+    assert mlx("add", "data").code == 0
+    shutil.rmtree(repo / "data")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, repo / "data")
+
+    refused = mlx("checkout")
+    forced = mlx("checkout", "--force")
+
+    assert refused.code == 15, refused
+    assert forced.code == 0, forced
+    assert not (repo / "data").is_symlink()
+    assert (repo / "data/a.csv").read_text() == CSV
+    assert list(elsewhere.iterdir()) == []
+
+
+# -- link types ----------------------------------------------------------------------------------
+
+
+def test_hardlink_checkout_shares_the_cache_inode_and_is_read_only(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    (tracked / "a.csv").unlink()
+
+    result = mlx("checkout")
+
+    assert result.out == "updated   a.csv\n1 file placed (1 by hardlink), 0 deleted, 3 unchanged.\n"
+    st = os.stat(tracked / "a.csv")
+    assert st.st_ino == os.stat(tracked.object_path(b3(CSV))).st_ino
+    assert mode_of(tracked / "a.csv") == 0o444
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_unprotect_gives_a_writable_copy_of_a_hardlink(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    shutil.rmtree(tracked / "data")
+    assert mlx("checkout").code == 0
+
+    result = mlx("unprotect", "data")
+
+    assert result.out == "3 files made editable (0 already were).\n"
+    path = tracked / "data/a.csv"
+    assert os.stat(path).st_ino != os.stat(tracked.object_path(b3("a\n"))).st_ino
+    assert os.stat(path).st_nlink == 1
+    assert mode_of(path) == 0o666 & ~umask()
+    path.write_text("edited\n")
+    assert tracked.object_path(b3("a\n")).read_text() == "a\n"
+    assert mlx("unprotect", "data").out == "0 files made editable (3 already were).\n"
+
+
+def test_hardlink_mode_copies_executable_files(repo, mlx):
+    repo.gen({"run.sh": "#!/bin/sh\n"})
+    os.chmod(repo / "run.sh", 0o755)
+    assert mlx("add", "run.sh").code == 0
+    assert mlx("config", "cache.type", "hardlink,copy").code == 0
+    (repo / "run.sh").unlink()
+
+    result = mlx("checkout")
+
+    assert result.out == "updated   run.sh\n1 file placed (1 by copy), 0 deleted, 0 unchanged.\n"
+    assert mode_of(repo / "run.sh") == 0o777 & ~umask()
+
+
+def test_symlink_checkout_links_into_the_cache(tracked, mlx):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    (tracked / "a.csv").unlink()
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    link = tracked / "a.csv"
+    assert link.is_symlink()
+    assert os.readlink(link) == str(tracked.object_path(b3(CSV)))
+    assert link.read_text() == CSV
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_unprotect_replaces_a_symlink_with_a_plain_editable_file(tracked, mlx):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    (tracked / "a.csv").unlink()
+    assert mlx("checkout").code == 0
+
+    assert mlx("unprotect", "a.csv").code == 0
+
+    path = tracked / "a.csv"
+    assert not path.is_symlink()
+    assert path.read_text() == CSV
+    assert mode_of(path) == 0o666 & ~umask()
+
+
+def test_relink_switches_a_copy_checkout_to_hardlinks(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    objects = {b3(CSV), b3("a\n"), b3("b\n"), b3("c\n")}
+
+    result = mlx("checkout", "--relink")
+
+    assert result.code == 0, result
+    assert result.out.endswith("4 files placed (4 by hardlink), 0 deleted, 0 unchanged.\n")
+    workspace_inodes = {os.stat(p).st_ino for p in (tracked / "a.csv", *(tracked / "data").rglob("*.csv"))}
+    assert workspace_inodes == {os.stat(tracked.object_path(d)).st_ino for d in objects}
+
+
+def test_relink_back_to_copy_gives_independent_files(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    assert mlx("config", "cache.type", "copy").code == 0
+
+    assert mlx("checkout", "--relink").code == 0
+
+    assert os.stat(tracked / "a.csv").st_nlink == 1
+    assert mode_of(tracked / "a.csv") == 0o666 & ~umask()
+
+
+def test_unprotect_refuses_an_untracked_path(tracked, mlx):
+    tracked.gen({"free.txt": "x"})
+
+    mlx("unprotect", "free.txt").expect_error(2, "'free.txt' is not tracked by mlx")
+
+
+# -- a fresh clone -------------------------------------------------------------------------------
+
+
+def test_fresh_clone_checks_out_from_a_shared_cache(tracked, mlx, tmp_path):
+    tracked.commit("data")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(tracked.path), str(clone))
+    assert not (clone / "a.csv").exists()
+
+    missing = mlx("checkout", cwd=clone)
+    assert mlx("config", "--local", "cache.dir", str(tracked.cache), cwd=clone).code == 0
+    restored = mlx("checkout", cwd=clone)
+
+    assert missing.code == 20, missing
+    assert restored.code == 0, restored
+    assert (clone / "a.csv").read_text() == CSV
+    assert (clone / "data/sub/c.csv").read_text() == "c\n"
+    assert git(clone, "status", "--porcelain") == ""
+
+
+def test_editing_a_hardlinked_file_in_place_is_caught_by_fsck(tracked, mlx):
+    # Hard links are opt-in because an in-place edit changes the cache object too; fsck says so.
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    path = tracked / "a.csv"
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.write(b"X")
+
+    result = mlx("fsck")
+
+    assert result.code == 21, result
+    assert result.out.startswith(f"corrupt: {b3(CSV)} ")
+
+
+def test_symlink_checkout_of_a_directory_is_clean_and_re_adding_it_changes_nothing(tracked, mlx):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    shutil.rmtree(tracked / "data")
+    assert mlx("checkout").code == 0
+    assert (tracked / "data/sub/c.csv").is_symlink()
+    before = (tracked / "data.mlx").read_bytes()
+
+    status = mlx("status")
+    readd = mlx("add", "data")
+
+    assert status.out == "Everything is up to date (2 tracked paths).\n"
+    assert readd.out == "unchanged data (3 files, 6 B) -> data.mlx\n"
+    assert (tracked / "data.mlx").read_bytes() == before
+    assert mlx("gc", "--json").json["removed_objects"] == 0
+
+
+def test_large_file_round_trip(repo, mlx):
+    data = os.urandom(1 << 20) * 9  # above the size hashed through mmap and copied in the kernel
+    repo.gen({"big.bin": data})
+
+    assert mlx("add", "big.bin").code == 0
+    (repo / "big.bin").unlink()
+    assert mlx("checkout").code == 0
+
+    assert (repo / "big.bin").read_bytes() == data
+    assert repo.object_path(b3(data)).stat().st_size == len(data)
+    assert mlx("fsck").code == 0
+
+
+def test_checkout_replaces_a_directory_inside_a_tracked_directory_where_the_tree_has_a_file(tracked, mlx):
+    (tracked / "data/b.csv").unlink()
+    (tracked / "data/b.csv/empty").mkdir(parents=True)
+    shutil.copy(tracked / "a.csv", tracked / "data/b.csv/copy.csv")  # in the cache
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert (tracked / "data/b.csv").read_text() == "b\n"
+    assert mlx("status", "--exit-code").code == 0
+
+
+def test_checkout_refuses_to_replace_a_directory_holding_data_not_in_the_cache(tracked, mlx):
+    (tracked / "data/b.csv").unlink()
+    tracked.gen({"data": {"b.csv": {"precious.txt": "mine\n"}}})
+
+    result = mlx("checkout")
+
+    result.expect_error(
+        15,
+        "refusing to overwrite 'data/b.csv/precious.txt': its content is not in the cache",
+        hint="run 'mlx add data' to keep it, or pass --force to discard it",
+    )
+    assert (tracked / "data/b.csv/precious.txt").read_text() == "mine\n"
+
+
+def test_checkout_replaces_a_symlinked_tracked_file_only_with_force_and_never_writes_through_it(tracked, mlx, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours\n")
+    (tracked / "a.csv").unlink()
+    os.symlink(outside, tracked / "a.csv")
+
+    refused = mlx("checkout")
+    forced = mlx("checkout", "--force")
+
+    assert refused.code == 15, refused
+    assert forced.code == 0, forced
+    assert not (tracked / "a.csv").is_symlink()
+    assert (tracked / "a.csv").read_text() == CSV
+    assert outside.read_text() == "not yours\n"
+
+
+@pytest.mark.parametrize("where", ["data/b.csv", "a.csv"])
+def test_checkout_refuses_to_remove_a_directory_holding_ignored_files(tracked, mlx, where):
+    (tracked / where).unlink()
+    tracked.gen({where: {"cached.csv": "a\n", "notes.tmp": "ignored, so never cached\n"}})
+    (tracked / where / ".mlxignore").write_text("*.tmp\n.mlxignore\n")
+
+    result = mlx("checkout")
+
+    assert result.code == 15, result
+    assert (tracked / where / "notes.tmp").read_text() == "ignored, so never cached\n"
+    assert mlx("checkout", "--force").code == 0
+    assert (tracked / where).is_file()

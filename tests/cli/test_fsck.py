@@ -1,0 +1,121 @@
+"""mlx fsck: re-hashes every object; reports corrupt, truncated and missing ones; --repair
+quarantines them in .mlx/cache/bad/ so that re-adding (or fetching) replaces them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ._helpers import b3, make_writable
+
+MODEL = "model weights\n"
+
+
+@pytest.fixture
+def tracked(repo, mlx):
+    repo.gen({"data": {"a.csv": "aaaa\n"}, "model.bin": MODEL}, old=True)
+    assert mlx("add", "data", "model.bin").code == 0
+    return repo
+
+
+def corrupt(path) -> None:
+    make_writable(path)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_fsck_clean(tracked, mlx):
+    size = sum(os.path.getsize(tracked.object_path(h)) for h in tracked.objects())
+
+    result = mlx("fsck")
+
+    assert (result.code, result.out, result.err) == (0, f"Checked 3 objects ({size} B): no problems.\n", "")
+
+
+def test_fsck_reports_a_flipped_byte_as_corrupt(tracked, mlx):
+    digest = b3(MODEL)
+    corrupt(tracked.object_path(digest))
+
+    result = mlx("fsck")
+
+    result.expect_error(21, "corrupt objects in the cache", hint="run 'mlx fsck --repair', then re-add the data")
+    assert result.out.splitlines()[0] == f"corrupt: {digest} objects/{digest[7:9]}/{digest[9:]} 14 bytes"
+    assert result.out.splitlines()[-1].endswith(": 1 problem.")
+
+
+def test_fsck_reports_a_truncated_object(tracked, mlx):
+    digest = b3("aaaa\n")
+    path = tracked.object_path(digest)
+    make_writable(path)
+    os.truncate(path, 2)
+
+    result = mlx("fsck", "--json")
+
+    assert result.code == 21, result
+    assert result.json["problems"] == [
+        {"kind": "truncated", "object": digest, "where": f"objects/{digest[7:9]}/{digest[9:]}", "detail": "2 bytes"}
+    ]
+    assert result.json["is_clean"] is False
+
+
+def test_fsck_repair_quarantines_bad_objects_and_re_adding_restores_them(tracked, mlx):
+    bad_file, bad_member = b3(MODEL), b3("aaaa\n")
+    corrupt(tracked.object_path(bad_file))
+    corrupt(tracked.object_path(bad_member))
+
+    repaired = mlx("fsck", "--repair")
+
+    assert repaired.code == 0, repaired
+    assert f"moved to cache/bad/: {bad_file}" in repaired.out.splitlines()
+    assert sorted(p.name for p in (tracked.cache / "bad").iterdir()) == sorted([bad_file[7:], bad_member[7:]])
+    assert bad_file[7:] not in tracked.objects()
+    assert mlx("fsck").code == 20  # now missing, named by the pointers
+
+    readd = mlx("add", "data", "model.bin")
+
+    assert readd.code == 0, readd
+    assert tracked.object_path(bad_file).read_text() == MODEL
+    assert tracked.object_path(bad_member).read_text() == "aaaa\n"
+    assert mlx("fsck").code == 0
+
+
+def test_fsck_reports_missing_objects(tracked, mlx):
+    digest = b3(MODEL)
+    tracked.object_path(digest).unlink()
+
+    result = mlx("fsck")
+
+    result.expect_error(20, "objects named by pointer files are missing", hint="re-add the data with 'mlx add' where you still have it")
+    assert f"missing: {digest} model.bin.mlx" in result.out.splitlines()
+
+
+def test_fsck_reports_leftover_temp_files_as_garbage_not_errors(tracked, mlx):
+    digest = b3(MODEL)
+    leftover = tracked.object_path(digest).parent / ".mlx-tmp-0123456789abcdef"
+    leftover.write_bytes(b"half an obj")
+
+    result = mlx("fsck")
+
+    assert result.code == 0, result
+    assert f"garbage: objects/{digest[7:9]}/.mlx-tmp-0123456789abcdef" in result.out.splitlines()
+    assert result.out.splitlines()[-1].endswith("no problems.")
+    assert leftover.exists()
+
+    repaired = mlx("fsck", "--repair")
+
+    assert f"garbage: objects/{digest[7:9]}/.mlx-tmp-0123456789abcdef (removed)" in repaired.out.splitlines()
+    assert not leftover.exists()
+
+
+def test_fsck_reports_an_invalid_pointer(tracked, mlx):
+    tracked.gen({"bad.mlx": "format: 1\npath: [\n"})
+
+    result = mlx("fsck", "--json")
+
+    assert result.code == 1, result
+    assert result.json["problems"] == [
+        {"kind": "invalid pointer", "object": None, "where": "bad.mlx",
+         "detail": "invalid file 'bad.mlx:3': expected the node content, but found '<stream end>'"}
+    ]

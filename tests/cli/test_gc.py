@@ -1,0 +1,170 @@
+"""mlx gc: deletes unreferenced objects only; fails closed on any unreadable root."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._helpers import b3, tree_bytes
+
+V1, V2 = "weights v1\n", "weights v2\n"
+
+
+@pytest.fixture
+def history(repo, mlx):
+    """data/ (a tree and two files) and model.bin, whose first version is no longer referenced."""
+    repo.gen({"data": {"a.csv": "a\n", "b.csv": "b\n"}, "model.bin": V1}, old=True)
+    assert mlx("add", "data", "model.bin").code == 0
+    repo.gen({"model.bin": V2}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    return repo
+
+
+KEPT = len(tree_bytes({"a.csv": "a\n", "b.csv": "b\n"})) + 2 + 2 + len(V2)  # the tree and its files, v2
+
+
+def referenced(repo) -> set[str]:
+    tree = repo.pointer("data")["hash"]
+    return {h[7:] for h in (tree, b3("a\n"), b3("b\n"), b3(V2))}
+
+
+def test_gc_removes_unreferenced_objects_and_keeps_trees_and_their_files(history, mlx):
+    assert history.objects() == referenced(history) | {b3(V1)[7:]}
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert result.out == f"Removed 1 object (11 B); kept 4 ({KEPT} B) referenced by 2 roots.\n"
+    assert history.objects() == referenced(history)
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+    assert mlx("gc").out == f"Removed 0 objects (0 B); kept 4 ({KEPT} B) referenced by 2 roots.\n"
+
+
+def test_gc_dry_run_lists_and_deletes_nothing(history, mlx):
+    before = history.objects()
+
+    result = mlx("gc", "--dry-run")
+
+    assert result.out == f"would remove {b3(V1)}\nWould remove 1 object (11 B); kept 4 ({KEPT} B) referenced by 2 roots.\n"
+    assert history.objects() == before
+
+
+def test_gc_json(history, mlx):
+    assert mlx("gc", "--dry-run", "--json").json == {
+        "dry_run": True, "roots": 2, "kept_objects": 4, "kept_bytes": KEPT,
+        "removed_objects": 1, "removed_bytes": 11, "removed": [b3(V1)],
+    }
+
+
+def test_gc_keeps_objects_named_only_by_a_staged_pointer(history, mlx):
+    history.gen({"model.bin": V1}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    history.git("add", "model.bin.mlx")  # the index names V1
+    history.gen({"model.bin": "weights v3\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0  # the workspace pointer names v3
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert b3(V1)[7:] in history.objects()
+    assert b3(V2)[7:] not in history.objects()
+    assert result.out.endswith("referenced by 3 roots.\n")
+
+
+def test_gc_keeps_objects_named_by_the_lockfile(history, mlx):
+    history.gen({"mlx.lock": f"format: 1\nstages:\n  train:\n    cmd: python train.py\n    outs:\n"
+                             f"    - path: model.bin\n      hash: {b3(V1)}\n      size: 11\n"})
+
+    assert mlx("gc").code == 0
+
+    assert b3(V1)[7:] in history.objects()
+
+
+@pytest.mark.parametrize("where", ["bad.mlx", "deep/down/bad.mlx"])
+def test_gc_fails_closed_on_a_malformed_pointer_anywhere(history, mlx, where):
+    history.gen({"deep": {"down": {}}})
+    (history / where).write_text("format: 1\npath: [\n")
+    before = history.objects()
+
+    result = mlx("gc")
+
+    result.expect_error(
+        12,
+        f"cannot read '{where}', so nothing was deleted: invalid file '{where}:3': "
+        "expected the node content, but found '<stream end>'",
+    )
+    assert history.objects() == before
+
+
+def test_gc_fails_closed_on_a_malformed_staged_pointer(history, mlx):
+    history.gen({"old.bin.mlx": "format: 1\npath: old.bin\nhash: md5:0\nsize: 1\n"})
+    history.git("add", "old.bin.mlx")
+    (history / "old.bin.mlx").unlink()
+    before = history.objects()
+
+    result = mlx("gc")
+
+    assert result.code == 12, result
+    assert result.err.startswith("mlx: cannot read 'old.bin.mlx (staged)', so nothing was deleted")
+    assert history.objects() == before
+
+
+def test_gc_fails_closed_on_a_malformed_lockfile(history, mlx):
+    history.gen({"mlx.lock": "stages:\n  train:\n    outs:\n    - hash: blake3:nothex\n"})
+    before = history.objects()
+
+    result = mlx("gc")
+
+    assert result.code == 12, result
+    assert result.err.startswith("mlx: cannot read 'mlx.lock', so nothing was deleted")
+    assert history.objects() == before
+
+
+def test_gc_fails_closed_when_a_tracked_directory_tree_is_missing(history, mlx):
+    tree = history.pointer("data")["hash"]
+    history.object_path(tree).unlink()
+    before = history.objects()
+
+    result = mlx("gc")
+
+    result.expect_error(
+        12,
+        f"the tree {tree[7:19]} named by 'data.mlx' is not in the cache, so its files cannot be told apart "
+        "from garbage: nothing was deleted",
+        hint="re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'",
+    )
+    assert history.objects() == before
+
+
+def test_gc_refuses_a_cache_without_its_marker(history, mlx):
+    (history.cache / "mlx-store.json").unlink()
+    before = history.objects()
+
+    result = mlx("gc")
+
+    result.expect_error(
+        13,
+        f"'{history.cache.resolve()}' has no mlx-store.json: it is not an mlx cache",
+        hint="mlx deletes nothing in a directory without its marker; run 'mlx init' to create one",
+    )
+    assert history.objects() == before
+
+
+def test_gc_never_deletes_files_that_are_not_object_names(history, mlx):
+    objects = history.cache / "objects"
+    strays = [
+        objects / "README",
+        objects / "zz" / "notes.txt",
+        objects / "ab" / ("0" * 61),  # one digit short
+        objects / "ab" / ("A" * 62),  # upper case
+        objects / "ab" / ".mlx-tmp-0123456789abcdef",
+        objects / ("cd" + "0" * 62),  # a whole hash without the fan-out directory
+    ]
+    for stray in strays:
+        stray.parent.mkdir(exist_ok=True)
+        stray.write_text("keep me\n")
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert all(stray.read_text() == "keep me\n" for stray in strays)
+    assert b3(V1)[7:] not in history.objects()

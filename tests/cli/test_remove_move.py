@@ -1,0 +1,165 @@
+"""mlx remove stops tracking (data kept unless --outs, and only if cached); mlx move moves
+data, pointer and .gitignore line together."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ._helpers import b3, is_git_ignored
+
+CSV = "x,y\n1,2\n"
+
+
+@pytest.fixture
+def tracked(repo, mlx):
+    repo.gen({"model.bin": "weights\n", "data": {"raw": {"a.csv": CSV, "b.csv": "b\n"}}, ".gitignore": "*.log\n"}, old=True)
+    result = mlx("add", "model.bin", "data/raw")
+    assert result.code == 0, result
+    return repo
+
+
+# -- remove --------------------------------------------------------------------------------------
+
+
+def test_remove_stops_tracking_and_keeps_the_data(tracked, mlx):
+    result = mlx("remove", "model.bin.mlx")
+
+    assert (result.code, result.out) == (0, "untracked model.bin\n")
+    assert not (tracked / "model.bin.mlx").exists()
+    assert (tracked / "model.bin").read_text() == "weights\n"
+    assert (tracked / ".gitignore").read_text() == "*.log\n"
+    assert mlx("status").out == "Everything is up to date (1 tracked path).\n"
+
+
+def test_remove_accepts_the_tracked_path_and_deletes_a_gitignore_it_empties(tracked, mlx):
+    result = mlx("remove", "data/raw")
+
+    assert result.code == 0, result
+    assert not (tracked / "data/raw.mlx").exists()
+    assert not (tracked / "data/.gitignore").exists()  # it held only mlx's line
+    assert tracked.listing("data") == ["raw/", "raw/a.csv", "raw/b.csv"]
+
+
+def test_remove_outs_deletes_data_whose_content_is_in_the_cache(tracked, mlx):
+    result = mlx("remove", "--outs", "model.bin.mlx", "data/raw.mlx")
+
+    assert result.code == 0, result
+    assert result.out == "untracked data/raw (deleted)\nuntracked model.bin (deleted)\n"
+    assert not (tracked / "model.bin").exists()
+    assert not (tracked / "data/raw").exists()
+    assert tracked.object_path(b3("weights\n")).read_text() == "weights\n"  # still recoverable
+
+
+def test_remove_outs_refuses_modified_data(tracked, mlx):
+    tracked.gen({"data": {"raw": {"new.csv": "new\n"}}})
+
+    result = mlx("remove", "--outs", "data/raw.mlx")
+
+    result.expect_error(
+        15,
+        "refusing to delete 'data/raw': its content is not in the cache",
+        hint="run 'mlx add data/raw' to keep it, or pass --force to discard it",
+    )
+    assert (tracked / "data/raw.mlx").exists()
+    assert (tracked / "data/raw/new.csv").exists()
+    assert (tracked / "data/.gitignore").read_text() == "/raw\n"
+
+
+def test_remove_outs_refuses_data_whose_objects_left_the_cache(tracked, mlx):
+    tracked.object_path(b3("weights\n")).unlink()
+
+    result = mlx("remove", "--outs", "model.bin.mlx")
+
+    assert result.code == 15, result
+    assert (tracked / "model.bin").read_text() == "weights\n"
+    assert (tracked / "model.bin.mlx").exists()
+
+
+def test_remove_outs_force_deletes_anyway(tracked, mlx):
+    tracked.gen({"model.bin": "retrained\n"})
+
+    result = mlx("remove", "--outs", "--force", "model.bin.mlx")
+
+    assert result.code == 0, result
+    assert not (tracked / "model.bin").exists()
+    assert not (tracked / "model.bin.mlx").exists()
+
+
+def test_remove_of_an_untracked_path_is_a_usage_error(tracked, mlx):
+    mlx("remove", "nope.mlx").expect_error(2, "'nope.mlx' is not tracked by mlx", hint="run 'mlx add nope.mlx' to track it")
+
+
+# -- move ----------------------------------------------------------------------------------------
+
+
+def test_move_renames_data_pointer_and_gitignore_line(tracked, mlx):
+    result = mlx("move", "data/raw", "data/raw-2024")
+
+    assert result.code == 0, result
+    assert result.out == "moved data/raw -> data/raw-2024 (data/raw-2024.mlx)\n"
+    assert tracked.listing("data") == [".gitignore", "raw-2024.mlx", "raw-2024/", "raw-2024/a.csv", "raw-2024/b.csv"]
+    assert tracked.pointer("data/raw-2024")["path"] == "raw-2024"
+    assert (tracked / "data/.gitignore").read_text() == "/raw-2024\n"
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_move_into_an_existing_directory(tracked, mlx):
+    (tracked / "models").mkdir()
+
+    result = mlx("move", "model.bin", "models")
+
+    assert result.out == "moved model.bin -> models/model.bin (models/model.bin.mlx)\n"
+    assert (tracked / "models/model.bin").read_text() == "weights\n"
+    assert (tracked / "models/.gitignore").read_text() == "/model.bin\n"
+    assert (tracked / ".gitignore").read_text() == "*.log\n"
+    assert is_git_ignored(tracked.path, "models/model.bin")
+    assert not (tracked / "model.bin.mlx").exists()
+
+
+def test_move_by_pointer_name_to_a_new_directory(tracked, mlx):
+    result = mlx("move", "model.bin.mlx", "models/v1/model.bin.mlx")
+
+    assert result.code == 0, result
+    assert (tracked / "models/v1/model.bin").read_text() == "weights\n"
+    assert (tracked / "models/v1/model.bin.mlx").is_file()
+
+
+def test_move_keeps_the_inode(tracked, mlx):
+    before = os.stat(tracked / "model.bin").st_ino
+
+    assert mlx("move", "model.bin", "renamed.bin").code == 0
+
+    assert os.stat(tracked / "renamed.bin").st_ino == before
+
+
+def test_move_refuses_an_existing_destination(tracked, mlx):
+    tracked.gen({"other.bin": "other\n"})
+
+    mlx("move", "model.bin", "other.bin").expect_error(2, "'other.bin' already exists", hint="move or remove it first")
+    assert (tracked / "model.bin").read_text() == "weights\n"
+    assert (tracked / "other.bin").read_text() == "other\n"
+
+
+def test_move_refuses_a_destination_inside_a_tracked_directory(tracked, mlx):
+    mlx("move", "model.bin", "data/raw/model.bin").expect_error(2, "'data/raw/model.bin' is inside a tracked directory")
+    assert (tracked / "model.bin").exists()
+
+
+def test_move_refuses_a_destination_outside_the_repository(tracked, mlx, tmp_path):
+    result = mlx("move", "model.bin", "../model.bin")
+
+    assert result.code == 14, result
+    assert not (tmp_path / "model.bin").exists()
+
+
+def test_move_of_an_untracked_path_is_a_usage_error(tracked, mlx):
+    mlx("move", "nope", "x").expect_error(2, "'nope' is not tracked by mlx", hint="run 'mlx add nope' to track it")
+
+
+def test_move_refuses_moving_a_directory_into_itself(tracked, mlx):
+    result = mlx("move", "data/raw", "data/raw/inner")
+
+    assert result.code == 2, result
+    assert tracked.listing("data/raw") == ["a.csv", "b.csv"]
