@@ -171,15 +171,19 @@ def config_set(
 
 
 def doctor(*, repo: PathLike | None = None) -> DoctorReport:
-    from mlxkit.errors import NotARepositoryError
+    from mlxkit.errors import MlxError, NotARepositoryError
     from mlxkit.repo.doctor import doctor as _doctor
 
+    problems = []
     try:
         opened: Repository | None = find_repository(_start(repo))
     except NotARepositoryError:
         opened = None
+    except MlxError as exc:  # a broken configuration is when doctor is needed most
+        opened = None
+        problems.append(exc.message)
     try:
-        return _doctor(opened)
+        return _doctor(opened, problems)
     finally:
         if opened is not None:
             opened.close()

@@ -444,3 +444,17 @@ def test_checkout_refuses_to_remove_a_directory_holding_ignored_files(tracked, m
     assert (tracked / where / "notes.tmp").read_text() == "ignored, so never cached\n"
     assert mlx("checkout", "--force").code == 0
     assert (tracked / where).is_file()
+
+
+def test_readding_in_hardlink_mode_leaves_the_workspace_mtime_alone(repo, mlx):
+    repo.gen({"data": {"a.csv": "x\n"}}, old=True)
+    assert mlx("add", "data").code == 0
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    before = os.stat(repo / "data" / "a.csv").st_mtime_ns
+    repo.age("data/a.csv")
+    aged = os.stat(repo / "data" / "a.csv").st_mtime_ns
+
+    assert mlx("add", "data").code == 0
+
+    assert before != aged == os.stat(repo / "data" / "a.csv").st_mtime_ns

@@ -119,3 +119,28 @@ def test_fsck_reports_an_invalid_pointer(tracked, mlx):
         {"kind": "invalid pointer", "object": None, "where": "bad.mlx",
          "detail": "invalid file 'bad.mlx:3': expected the node content, but found '<stream end>'"}
     ]
+
+
+def test_add_after_repair_stores_the_quarantined_object_again(tracked, mlx):
+    digest = b3("aaaa\n")
+    corrupt(tracked.object_path(digest))
+    assert mlx("fsck", "--repair").code == 0
+    assert mlx("status").code == 0  # records the directory's fingerprint again
+
+    result = mlx("add", "data", "--json")
+
+    assert result.code == 0, result
+    assert result.json["counters"]["objects_written"] == 1
+    assert tracked.object_path(digest).read_bytes() == b"aaaa\n"
+    assert mlx("fsck").code == 0
+
+
+def test_status_notices_an_object_deleted_by_hand(tracked, mlx):
+    assert mlx("status", "--exit-code").code == 0
+    path = tracked.object_path(b3("aaaa\n"))
+    os.unlink(path)
+
+    result = mlx("status", "--exit-code")
+
+    assert result.code == 1, result
+    assert result.out == "not in cache: data\n    1 object not in the cache\n"

@@ -103,3 +103,14 @@ def test_doctor_text_outside_a_repository(tmp_path, mlx):
     assert rows["repository"] == "(not in an mlx repository)"
     assert rows["git"] == "no"
     assert "cache" not in rows
+
+
+def test_doctor_reports_an_invalid_configuration_instead_of_failing(repo, mlx):
+    (repo / ".mlx" / "config.yaml").write_text("cache:\n  type: [bogus]\n")
+
+    result = mlx("doctor", "--json")
+
+    assert result.code == 0, result
+    assert result.json["problems"] == [
+        "invalid file '.mlx/config.yaml:2': at 'cache.type.0': 'bogus' is not one of 'reflink', 'hardlink', 'symlink', 'copy'"
+    ]

@@ -233,3 +233,12 @@ def test_status_bad_pointer_traceback_only_with_verbose(repo, mlx):
     assert quiet.code == verbose.code == 12
     assert "Traceback" not in quiet.err
     assert "Traceback" in verbose.err
+
+
+def test_status_names_a_zip_archive_that_is_not_a_pointer(repo, mlx):
+    (repo / "analysis.mlx").write_bytes(b"PK\x03\x04 a MATLAB Live Script")
+
+    mlx("status").expect_error(
+        12, "invalid file 'analysis.mlx': a zip archive, not an mlx pointer file",
+        hint="mlx reads every *.mlx file as a pointer: rename this one",
+    )

@@ -128,13 +128,19 @@ def test_state_tree_with_a_racily_new_file_is_not_trusted(cache):
 
 
 def test_state_complete_marks_are_forgotten_with_trees_when_objects_are_deleted(cache):
-    cache.mark_complete(A)
+    cache.mark_complete(A, 7)
     cache.record_tree("data", "fp", A, LONG_AGO_NS)
-    assert cache.is_complete(A)
-    assert not cache.is_complete(B)
+    assert cache.is_complete(A, 7)
+    assert not cache.is_complete(B, 7)
     cache.forget_objects()
-    assert not cache.is_complete(A)
+    assert not cache.is_complete(A, 7)
     assert cache.tree_digest("data", "fp") is None
+
+
+def test_state_complete_mark_holds_only_at_the_cache_generation_it_was_made_at(cache):
+    cache.mark_complete(A, 7)
+    assert cache.is_complete(A, 7)
+    assert not cache.is_complete(A, 8)
 
 
 def test_state_persists_across_reopening(tmp_path):
@@ -154,7 +160,7 @@ def test_state_db_declares_its_schema_version(cache, tmp_path):
     cache.file_rows("x")
     db = sqlite3.connect(tmp_path / "state.db")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     finally:
         db.close()
 
@@ -172,7 +178,7 @@ def test_state_corrupt_db_is_rebuilt_with_a_warning_and_never_raises(tmp_path, g
     try:
         assert cache.file_rows("f") == {}
         assert cache.tree_digest("d", "fp") is None
-        assert not cache.is_complete(A)
+        assert not cache.is_complete(A, 0)
         cache.record_files([("f", st, A)])
         cache.forget("nothing")
         assert cache.file_rows("f")["f"][3] == A.hex

@@ -45,8 +45,9 @@ def validate(document: YamlDocument | Any, name: str, source: str | None = None)
         location: Location = tuple(error.absolute_path)
         # An unknown key is reported at its own line, not at the line of the mapping that holds it.
         line = doc.line_of(location + (unknown,) if unknown is not None else location) if doc else None
-        problems.append((line or 0, len(location), location, message, hint, line))
-    _, _, location, message, hint, line = min(problems, key=lambda problem: problem[:2])
+        # A missing key is reported last: a misspelt key ('sise' for 'size') explains it better.
+        problems.append((error.validator == "required", line or 0, len(location), location, message, hint, line))
+    *_, location, message, hint, line = min(problems, key=lambda problem: problem[:3])
     where = ".".join(str(part) for part in location) or "the top level"
     raise InvalidFileError(source or "<document>", f"at '{where}': {message}", line=line, hint=hint)
 

@@ -28,9 +28,10 @@ class DoctorReport:
     link_types_supported: list[str]
     link_types_configured: list[str]
     git: bool
+    problems: list[str]
 
 
-def doctor(repo: Repository | None) -> DoctorReport:
+def doctor(repo: Repository | None, problems: list[str] | None = None) -> DoctorReport:
     from importlib import metadata
 
     packages = {}
@@ -60,4 +61,5 @@ def doctor(repo: Repository | None) -> DoctorReport:
         link_types_supported=supported,
         link_types_configured=list(repo.config.link_types) if repo else [],
         git=bool(repo and repo.is_git),
+        problems=problems or [],
     )

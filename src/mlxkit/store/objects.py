@@ -82,6 +82,19 @@ class ObjectStore:
         """The object's path as a str (for loops over many objects)."""
         return f"{self._prefix}{digest.hex[:2]}{os.sep}{digest.hex[2:]}"
 
+    def generation(self) -> int:
+        """A number that changes whenever an object is added or deleted: the newest mtime of the
+        fan-out directories (257 stats, where checking a large tree's objects takes 10^5)."""
+        try:
+            newest = os.stat(self.objects).st_mtime_ns
+            with os.scandir(self.objects) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+        except FileNotFoundError:
+            return 0
+        return newest
+
     def has(self, digest: Digest) -> bool:
         return os.path.exists(self.location(digest))
 
@@ -167,13 +180,19 @@ class ObjectStore:
         return Stored(digest, before, True)
 
     def freshen(self, digest: Digest) -> bool:
-        """True when the object exists; touches its mtime so a grace period sees it as recent (git)."""
+        """True when the object exists; touches its mtime so a grace period sees it as recent (git).
+
+        An object hard-linked into a workspace (cache.type hardlink) is left alone: its mtime is the
+        workspace file's too, and a touch would make the next status hash it again.
+        """
+        location = self.location(digest)
         try:
-            os.utime(self.location(digest))
+            if os.stat(location).st_nlink == 1:
+                os.utime(location)
         except FileNotFoundError:
             return False
         except PermissionError:
-            return True
+            pass
         return True
 
     # -- reading ------------------------------------------------------------------------------

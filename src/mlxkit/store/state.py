@@ -20,7 +20,7 @@ from pathlib import Path
 from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RACY_WINDOW_NS = 2_000_000_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS trees (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, hex TEXT NOT NULL, newest_mtime_ns INTEGER NOT NULL,
     recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS complete (hex TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS complete (hex TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
 """
 FileRow = tuple[int, int, int, str, int]  # ino, mtime_ns, size, hex, recorded_ns
 
@@ -134,15 +134,18 @@ class StatCache:
 
     # -- trees whose every object was seen in the cache ------------------------------------------
 
-    def is_complete(self, digest: Digest) -> bool:
+    def is_complete(self, digest: Digest, generation: int) -> bool:
+        """Whether every object of tree `digest` was seen in the cache at this cache `generation`
+        (ObjectStore.generation: it moves whenever an object is added or deleted, by mlx or not)."""
         try:
-            return self.db.execute("SELECT 1 FROM complete WHERE hex = ?", (digest.hex,)).fetchone() is not None
+            row = self.db.execute("SELECT generation FROM complete WHERE hex = ?", (digest.hex,)).fetchone()
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
             return False
+        return row is not None and row[0] == generation
 
-    def mark_complete(self, digest: Digest) -> None:
-        self._write("INSERT OR REPLACE INTO complete VALUES (?)", [(digest.hex,)])
+    def mark_complete(self, digest: Digest, generation: int) -> None:
+        self._write("INSERT OR REPLACE INTO complete VALUES (?, ?)", [(digest.hex, generation)])
 
     def forget_objects(self) -> None:
         """Called by whatever deletes objects (gc, fsck --repair): forget which trees were complete

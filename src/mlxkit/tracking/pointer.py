@@ -77,6 +77,10 @@ def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
             raw = handle.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
         raise InvalidFileError(source, "no such pointer file") from None
+    if raw.startswith(b"PK\x03\x04"):
+        raise InvalidFileError(
+            source, "a zip archive, not an mlx pointer file", hint="mlx reads every *.mlx file as a pointer: rename this one"
+        )
     if len(raw) > MAX_POINTER_BYTES:
         raise InvalidFileError(source, f"larger than {MAX_POINTER_BYTES // 1024} KiB: not a pointer file")
     return parse_pointer(load_yaml(raw, source), pointer_file)
@@ -93,7 +97,7 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
         if isinstance(data.get("path"), str):
             name = data["path"]
             if "/" in name:
-                reason: str | None = "a pointer names a file in its own directory"
+                reason: str | None = unsafe_reason(name) or "a pointer names a file in its own directory"
             else:  # the rules are those of the whole path: '~x' or 'c:x' is a fine name below a directory
                 reason = unsafe_reason(f"{pointer_file.parent}/{name}" if pointer_file.parent else name)
             if reason:

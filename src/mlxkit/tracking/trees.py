@@ -28,12 +28,13 @@ def missing_objects(repo: Repository, pointer: Pointer) -> int:
     store = repo.store
     if not pointer.is_dir:
         return 0 if store.has(pointer.digest) else 1
-    if repo.state.is_complete(pointer.digest):
+    generation = store.generation()
+    if repo.state.is_complete(pointer.digest, generation):
         return 0
     tree = load_tree(store, pointer.digest, missing_ok=True)
     if tree is None:
         return 1 + (pointer.files or 0)
     missing = sum(1 for entry in tree.entries if not store.has(entry.digest))
     if missing == 0:
-        repo.state.mark_complete(pointer.digest)
+        repo.state.mark_complete(pointer.digest, generation)
     return missing

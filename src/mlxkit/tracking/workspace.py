@@ -17,7 +17,7 @@ from pathlib import Path
 from blake3 import blake3
 
 from mlxkit.errors import MlxError, UnsafePathError
-from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.fs.walk import FileStat, walk
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
@@ -127,7 +127,8 @@ class Scanner:
 
         fingerprint, newest = _fingerprint(stats)
         known = self.repo.state.tree_digest(target.posix, fingerprint)
-        if known is not None and not with_tree and (not self.store_mode or self.repo.store.has(known)):
+        store = self.repo.store
+        if known is not None and not with_tree and (not self.store_mode or self.repo.state.is_complete(known, store.generation())):
             self.counters.files_from_state += len(stats)
             if self.store_mode:
                 self.counters.objects_skipped += len(stats)
@@ -150,7 +151,8 @@ class Scanner:
 
         tree = Tree.build(entries)
         if self.store_mode:
-            self.repo.store.put_bytes(tree.data)
+            store.put_bytes(tree.data)
+            self.repo.state.mark_complete(tree.digest, store.generation())  # every object was just seen
         self.repo.state.record_tree(target.posix, fingerprint, tree.digest, newest)
         return Snapshot(target, tree.digest, tree.size, files=tree.files, tree=tree)
 
@@ -236,14 +238,12 @@ class _HashChunk:
 
 
 def _check_names(target: RepoPath, stats: list[FileStat]) -> None:
+    """Names a tree cannot hold (not UTF-8, a backslash, ...) are refused here, naming the file."""
     for entry in stats:
-        try:
-            entry.relpath.encode("utf-8")
-        except UnicodeEncodeError:
+        reason = unsafe_reason(entry.relpath)
+        if reason:
             shown = entry.relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            raise UnsafePathError(
-                f"'{target}/{shown}' has a name that is not valid UTF-8", hint="rename it, or list it in .mlxignore"
-            ) from None
+            raise UnsafePathError(f"cannot track '{target}/{shown}': {reason}", hint="rename it, or list it in .mlxignore")
 
 
 def _fingerprint(stats: list[FileStat]) -> tuple[str, int]:

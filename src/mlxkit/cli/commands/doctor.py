@@ -28,6 +28,7 @@ def doctor(json: Json = False) -> None:
             ["link types supported", ", ".join(report.link_types_supported) or "none"],
             ["cache.type", ",".join(report.link_types_configured)],
         ]
+    rows += [["problem", problem] for problem in report.problems]
     render.table(None, ["", ""], rows, header=False)
 
 
