@@ -25,10 +25,17 @@ def default_jobs() -> int:
 
 
 def map_chunks(
-    function: Callable[[Sequence[T]], R], items: Sequence[T], *, jobs: int, chunk: int = CHUNK
+    function: Callable[[Sequence[T]], R],
+    items: Sequence[T],
+    *,
+    jobs: int,
+    chunk: int = CHUNK,
+    min_items: int | None = None,
 ) -> Iterator[R]:
+    """`min_items`: how many items make processes worth it (default MIN_ITEMS_FOR_PROCESSES)."""
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    if jobs <= 1 or len(items) < MIN_ITEMS_FOR_PROCESSES or len(chunks) < 2:
+    threshold = MIN_ITEMS_FOR_PROCESSES if min_items is None else min_items
+    if jobs <= 1 or len(items) < threshold or len(chunks) < 2:
         yield from map(function, chunks)
         return
     import multiprocessing

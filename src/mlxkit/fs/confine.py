@@ -22,6 +22,9 @@ _HFS_IGNORABLE = dict.fromkeys(
     + list(range(0x206A, 0x2070))
     + [0xFEFF]
 )
+# Components of plain ASCII that do not start with '.', '~' or a space: none can be reserved,
+# empty, '.', '..', absolute, a drive or an alias of .git; the full rules decide everything else.
+_PLAINLY_SAFE = re.compile(r"[A-Za-z0-9_+=,@%-][A-Za-z0-9._+=,@% -]*(?:/[A-Za-z0-9_+=,@%-][A-Za-z0-9._+=,@% -]*)*")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a name that was not UTF-8 on disk (os.fsdecode)
 
@@ -40,6 +43,8 @@ def _unsafe_component(part: str) -> str | None:
 
 def unsafe_reason(text: str) -> str | None:
     """Why `text` may not name a path inside a repository, or None when it may."""
+    if _PLAINLY_SAFE.fullmatch(text):  # most names: a quick yes (walks check 10^5 of them)
+        return None
     if not text or text == ".":
         return "the path is empty"
     if "\x00" in text:

@@ -19,10 +19,11 @@ from typing import NamedTuple
 
 from mlxkit.errors import InvalidFileError
 from mlxkit.fs.atomic import TEMP_PREFIX
-from mlxkit.parallel import map_chunks
+from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, map_chunks
 
 IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
+STAT_BATCH = 5000
 
 
 class FileStat(NamedTuple):
@@ -114,9 +115,15 @@ class IgnoreRules:
 
 def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[str]:
     """Paths (relative to `top`) of the files and links below the repository path `top`, unsorted."""
+    return [prefix + name for prefix, names in list_directories(repo_root, top, rules) for name in names]
+
+
+def list_directories(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[tuple[str, list[str]]]:
+    """(directory prefix relative to `top`, names of its files and links) for every directory below
+    the repository path `top` that holds any, unsorted."""
     if rules is None:
         rules = IgnoreRules.for_walk(repo_root, top)
-    found: list[str] = []
+    found: list[tuple[str, list[str]]] = []
     stack: list[tuple[str, IgnoreRules]] = [("", rules)]
     base = f"{repo_root / top}{os.sep}"
     while stack:
@@ -125,6 +132,7 @@ def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> l
         if os.path.exists(directory + IGNORE_FILE):
             rules = rules.copy()
             rules.load(directory, f"{top}/{prefix}")
+        names = []
         with os.scandir(directory) as it:
             for entry in it:
                 name = entry.name
@@ -134,18 +142,30 @@ def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> l
                 if not is_dir:
                     # mlx's own leftovers from a killed command; a submodule's `.git` file
                     if not name.startswith(TEMP_PREFIX) and name not in NEVER_ENTER:
-                        found.append(f"{prefix}{name}")
+                        names.append(name)
                 elif name not in NEVER_ENTER:
                     stack.append((f"{prefix}{name}/", rules))
+        if names:
+            found.append((prefix, names))
     return found
 
 
 def walk(repo_root: Path, top: str, rules: IgnoreRules | None = None, *, jobs: int = 1) -> list[FileStat]:
     """Every file and link below the repository path `top`, with its stat, unsorted."""
-    names = list_files(repo_root, top, rules)
-    base = f"{repo_root / top}{os.sep}"
+    batches: list[list[tuple[str, list[str]]]] = [[]]
+    filled = 0
+    for prefix, names in list_directories(repo_root, top, rules):
+        for start in range(0, len(names), STAT_BATCH):
+            if filled >= STAT_BATCH:
+                batches.append([])
+                filled = 0
+            part = names[start : start + STAT_BATCH]
+            batches[-1].append((prefix, part))
+            filled += len(part)
+    job = _Stat(f"{repo_root / top}{os.sep}")
+    total = sum(len(names) for batch in batches for _prefix, names in batch)
     found: list[FileStat] = []
-    for part in map_chunks(_Stat(base), names, jobs=jobs, chunk=5000):
+    for part in map_chunks(job, batches, jobs=jobs, chunk=1, min_items=2 if total >= MIN_ITEMS_FOR_PROCESSES else None):
         found.extend(part)
     return found
 
@@ -156,16 +176,25 @@ class _Stat:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def __call__(self, names: list[str]) -> list[FileStat]:
-        base, lstat, make, is_reg, is_link = self.base, os.lstat, FileStat.of, stat.S_ISREG, stat.S_ISLNK
+    def __call__(self, batch: list[list[tuple[str, list[str]]]]) -> list[FileStat]:
+        lstat, is_reg, is_link = os.lstat, stat.S_ISREG, stat.S_ISLNK
         out = []
-        for name in names:
-            try:
-                st = lstat(base + name)
-            except FileNotFoundError:  # removed since it was listed: it is not there
-                continue
-            # FIFOs, sockets and devices hold no content to track (git skips them too), and opening
-            # a FIFO to hash it would wait forever.
-            if is_reg(st.st_mode) or is_link(st.st_mode):
-                out.append(make(name, st))
+        for groups in batch:
+            for prefix, names in groups:
+                try:  # names relative to an open directory: the kernel resolves one component each
+                    fd = os.open(self.base + prefix, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+                except (FileNotFoundError, NotADirectoryError, OSError):
+                    continue  # removed or replaced since it was listed
+                try:
+                    for name in names:
+                        try:
+                            st = lstat(name, dir_fd=fd)
+                        except FileNotFoundError:  # removed since it was listed: it is not there
+                            continue
+                        # FIFOs, sockets and devices hold no content to track (git skips them too),
+                        # and opening a FIFO to hash it would wait forever.
+                        if is_reg(st.st_mode) or is_link(st.st_mode):
+                            out.append(FileStat(prefix + name, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, st.st_ctime_ns))
+                finally:
+                    os.close(fd)
         return out

@@ -112,7 +112,6 @@ class Scanner:
     def _directory(self, target: RepoPath, with_tree: bool = False) -> Snapshot:
         base = f"{target.on_disk(self.root)}{os.sep}"
         stats = walk(self.root, target.posix, jobs=self.repo.jobs)
-        _check_names(target, stats)
         cache_links: dict[str, tuple[Digest, int]] = {}
         foreign_links = []
         for entry in stats:
@@ -135,6 +134,7 @@ class Scanner:
             size = sum(e.size for e in stats if not e.is_link) + sum(s for _d, s in cache_links.values())
             return Snapshot(target, known, size, files=len(stats))
 
+        _check_names(target, stats)  # before anything is stored
         rows = self.repo.state.file_rows(target.posix)
         entries: list[TreeEntry] = []
         work: list[WorkItem] = []
