@@ -27,13 +27,13 @@ def hash_path(path: Path | str, size: int | None = None) -> Digest:
         return Digest(hasher.hexdigest())
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        return hash_fd(fd)
+        data = os.read(fd, size + 1)
+        if len(data) <= size:  # the whole file in one read (a longer one is read to its end)
+            return Digest(blake3(data).hexdigest())
+        hasher = blake3(data)
+        while chunk := os.read(fd, 1 << 20):
+            hasher.update(chunk)
+        return Digest(hasher.hexdigest())
     finally:
         os.close(fd)
 
-
-def hash_fd(fd: int) -> Digest:
-    hasher = blake3()
-    while chunk := os.read(fd, 1 << 20):
-        hasher.update(chunk)
-    return Digest(hasher.hexdigest())

@@ -9,12 +9,12 @@ and removes the garbage.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from mlxkit.errors import InvalidFileError, MlxError
+from mlxkit.errors import MlxError
 from mlxkit.fs.atomic import is_temp_name
+from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
@@ -56,26 +56,26 @@ class FsckResult:
 def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PROGRESS) -> FsckResult:
     store = repo.store
     store.check_marker()
-    expected = _expected_sizes(repo)
     objects = [(digest, path, os.lstat(path).st_size) for digest, path in store.iter_objects()]
+    expected, reference_problems = _references(repo, {digest.hex for digest, _p, _s in objects})
     total = sum(size for _d, _p, size in objects)
     problems: list[FsckProblem] = []
-    bad: list[tuple[Digest, Path]] = []
+    bad: list[tuple[Digest, str]] = []
     progress.start("verifying objects", total=total, unit="bytes")
     try:
-        with ThreadPoolExecutor(max_workers=repo.jobs) as pool:
-            for (digest, path, size), ok in zip(objects, pool.map(_verify, objects)):
-                progress.advance(size)
-                if ok:
-                    continue
-                want = expected.get(digest.hex)
-                kind = "truncated" if want is not None and size < want else "corrupt"
-                problems.append(FsckProblem(kind, str(digest), str(path.relative_to(store.root)), f"{size} bytes"))
-                bad.append((digest, path))
+        verdicts = (ok for chunk in map_chunks(_verify, objects, jobs=repo.jobs, chunk=500) for ok in chunk)
+        for (digest, path, size), ok in zip(objects, verdicts, strict=True):
+            progress.advance(size)
+            if ok:
+                continue
+            want = expected.get(digest.hex)
+            kind = "truncated" if want is not None and size < want else "corrupt"
+            problems.append(FsckProblem(kind, str(digest), os.path.relpath(path, store.root), f"{size} bytes"))
+            bad.append((digest, path))
     finally:
         progress.finish()
     bad_names = {str(d) for d, _ in bad}
-    problems += [p for p in _check_references(repo) if p.object not in bad_names]
+    problems += [p for p in reference_problems if p.object not in bad_names]
     garbage = [str(p.relative_to(store.root)) for p in store.iter_strays() if is_temp_name(p.name)]
     repaired = []
     if repair:
@@ -91,35 +91,21 @@ def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PR
     return FsckResult(len(objects), total, problems, garbage, repaired)
 
 
-def _verify(item: tuple[Digest, Path, int]) -> bool:
-    digest, path, _size = item
-    try:
-        return hash_path(path) == digest
-    except OSError:
-        return False
+def _verify(chunk: Sequence[tuple[Digest, str, int]]) -> list[bool]:
+    """Whether each object hashes to its name (in worker processes for large caches)."""
+    verdicts = []
+    for digest, path, size in chunk:
+        try:
+            verdicts.append(hash_path(path, size) == digest)
+        except OSError:
+            verdicts.append(False)
+    return verdicts
 
 
-def _expected_sizes(repo: Repository) -> dict[str, int]:
+def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], list[FsckProblem]]:
+    """What the pointers name: the size each object should have, and what is missing or malformed.
+    `present` holds the hex digests found in the cache (one listing instead of a stat each)."""
     sizes: dict[str, int] = {}
-    for pointer_file in find_pointer_files(repo.root):
-        try:
-            pointer = read_pointer(repo.root, pointer_file)
-        except MlxError:
-            continue
-        if not pointer.is_dir:
-            sizes[pointer.digest.hex] = pointer.size
-            continue
-        try:
-            tree = load_tree(repo.store, pointer.digest, missing_ok=True)
-        except MlxError:
-            continue
-        for entry in tree.entries if tree else ():
-            sizes[entry.digest.hex] = entry.size
-    return sizes
-
-
-def _check_references(repo: Repository) -> list[FsckProblem]:
-    store = repo.store
     problems = []
     for pointer_file in find_pointer_files(repo.root):
         try:
@@ -127,18 +113,20 @@ def _check_references(repo: Repository) -> list[FsckProblem]:
         except MlxError as exc:
             problems.append(FsckProblem("invalid pointer", None, str(pointer_file), exc.message))
             continue
-        if not store.has(pointer.digest):
+        if pointer.digest.hex not in present:
             problems.append(FsckProblem("missing", str(pointer.digest), str(pointer_file)))
             continue
         if not pointer.is_dir:
+            sizes[pointer.digest.hex] = pointer.size
             continue
         try:
-            tree = load_tree(store, pointer.digest)
-        except (InvalidFileError, MlxError) as exc:
+            tree = load_tree(repo.store, pointer.digest)
+        except MlxError as exc:
             problems.append(FsckProblem("invalid tree", str(pointer.digest), str(pointer_file), exc.message))
             continue
         assert tree is not None
         for entry in tree.entries:
-            if not store.has(entry.digest):
+            sizes[entry.digest.hex] = entry.size
+            if entry.digest.hex not in present:
                 problems.append(FsckProblem("missing", str(entry.digest), f"{pointer.target}/{entry.path}"))
-    return problems
+    return sizes, problems
