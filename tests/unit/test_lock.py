@@ -154,7 +154,8 @@ def test_lock_is_released_when_the_holder_is_killed_even_if_a_forked_worker_live
         proc.kill()
         proc.wait(30)
         os.kill(child, 0)  # the worker is still alive
-        with RepoLock(tmp_dir, "mlx add"):
+        # The worker drops its copy right after fork; under load it may not have run yet: wait for it.
+        with RepoLock(tmp_dir, "mlx add", wait=30):
             pass
     finally:
         os.kill(child, signal.SIGKILL)
