@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 OBJECT_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{62}")
-# A modification time well outside the stat cache's "racily clean" window (2 s), so that a file
+# A modification time well outside the stat cache's "racily clean" window (0.1 s, or 2 s for whole-millisecond timestamps), so that a file
 # written by a test is trusted on the next command without sleeping.
 OLD = 3600
 

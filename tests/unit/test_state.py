@@ -12,7 +12,14 @@ import pytest
 
 from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
-from mlxkit.store.state import RACY_WINDOW_NS, SCHEMA_VERSION, StatCache, is_trusted
+from mlxkit.store.state import (
+    COARSE_RACY_WINDOW_NS,
+    FINE_RACY_WINDOW_NS,
+    SCHEMA_VERSION,
+    StatCache,
+    is_trusted,
+    racy_window_ns,
+)
 
 A = Digest("a" * 64)
 B = Digest("b" * 64)
@@ -59,8 +66,15 @@ def test_state_row_is_not_trusted_until_the_racy_window_has_passed(tmp_path):
     st = old_file(tmp_path / "f")
     mtime = st.mtime_ns
     assert not is_trusted((st.ino, mtime, st.size, A.hex, mtime), st)
-    assert not is_trusted((st.ino, mtime, st.size, A.hex, mtime + RACY_WINDOW_NS), st)
-    assert is_trusted((st.ino, mtime, st.size, A.hex, mtime + RACY_WINDOW_NS + 1), st)
+    window = racy_window_ns(mtime)
+    assert not is_trusted((st.ino, mtime, st.size, A.hex, mtime + window), st)
+    assert is_trusted((st.ino, mtime, st.size, A.hex, mtime + window + 1), st)
+
+
+def test_state_racy_window_is_two_seconds_for_whole_millisecond_timestamps():
+    assert racy_window_ns(1_700_000_000_000_000_000) == COARSE_RACY_WINDOW_NS == 2_000_000_000
+    assert racy_window_ns(1_700_000_000_123_000_000) == COARSE_RACY_WINDOW_NS
+    assert racy_window_ns(1_700_000_000_123_456_789) == FINE_RACY_WINDOW_NS == 100_000_000
 
 
 def test_state_row_is_not_trusted_when_the_file_changed(cache, tmp_path):

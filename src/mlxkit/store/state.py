@@ -3,9 +3,9 @@
 Two tables: `files` maps a repository path and its (inode, mtime_ns, size) to a digest; `trees` maps
 a tracked directory and a fingerprint of all its files' stats to the tree's digest, so that an
 unchanged directory of 10^5 files costs one lookup after the walk. An entry is trusted only when the
-file's mtime is older than the moment it was recorded by more than RACY_WINDOW_NS: a file written in
-the same clock tick as it was hashed could change again without changing its stat (git's "racily
-clean" rule). The database is a cache: if it is unreadable it is rebuilt, and mlx never fails
+file's mtime is older than the moment it was recorded by more than racy_window_ns(): a file written
+in the same clock tick as it was hashed could change again without changing its stat (git's
+"racily clean" rule). The database is a cache: if it is unreadable it is rebuilt, and mlx never fails
 because of it.
 """
 
@@ -21,7 +21,14 @@ from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
 
 SCHEMA_VERSION = 2
-RACY_WINDOW_NS = 2_000_000_000
+FINE_RACY_WINDOW_NS = 100_000_000  # many clock ticks of a file system with ns timestamps
+COARSE_RACY_WINDOW_NS = 2_000_000_000  # FAT's 2 s, and whole-second timestamps (network, archives)
+
+
+def racy_window_ns(mtime_ns: int) -> int:
+    """How much older than the moment of recording a file's mtime must be before its record is
+    trusted: a timestamp that is a whole number of milliseconds may come from a coarse clock."""
+    return COARSE_RACY_WINDOW_NS if mtime_ns % 1_000_000 == 0 else FINE_RACY_WINDOW_NS
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
@@ -38,7 +45,9 @@ def is_trusted(row: FileRow | None, st: FileStat) -> bool:
     if row is None:
         return False
     ino, mtime_ns, size, _hex, recorded_ns = row
-    return ino == st.ino and mtime_ns == st.mtime_ns and size == st.size and st.mtime_ns + RACY_WINDOW_NS < recorded_ns
+    return (
+        ino == st.ino and mtime_ns == st.mtime_ns and size == st.size and mtime_ns + racy_window_ns(mtime_ns) < recorded_ns
+    )
 
 
 class StatCache:
@@ -122,7 +131,7 @@ class StatCache:
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
             return None
-        if row is None or row[0] != fingerprint or not row[2] + RACY_WINDOW_NS < row[3]:
+        if row is None or row[0] != fingerprint or not row[2] + racy_window_ns(row[2]) < row[3]:
             return None
         return Digest(row[1])
 
