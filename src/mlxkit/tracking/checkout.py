@@ -27,7 +27,7 @@ from mlxkit.store.objects import ObjectStore
 from mlxkit.store.tree import TreeEntry
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
-from mlxkit.tracking.trees import load_tree
+from mlxkit.tracking.trees import load_tree, missing_objects
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
 
 
@@ -105,12 +105,7 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
     target = pointer.target
     check_no_symlinks(repo.root, target.posix)
     store = repo.store
-    if pointer.is_dir:
-        tree = load_tree(store, pointer.digest, missing_ok=True)
-        if tree is None or any(not store.has(e.digest) for e in tree.entries):
-            plan.missing.append(str(target))
-            return
-    elif not store.has(pointer.digest):
+    if missing_objects(repo, pointer):
         plan.missing.append(str(target))
         return
 

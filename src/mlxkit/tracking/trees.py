@@ -10,8 +10,14 @@ from mlxkit.store.tree import Tree
 from mlxkit.tracking.pointer import Pointer
 
 
+_recent: dict[tuple[str, Digest], Tree] = {}  # trees are immutable: one command reads each once
+
+
 def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -> Tree | None:
     """The tree object `digest`, verified against its name before it is parsed."""
+    key = (str(store.root), digest)
+    if key in _recent and store.has(digest):  # a long-lived API user may have run gc since
+        return _recent[key]
     try:
         data = store.read_verified(digest)
     except MissingObjectError:
@@ -20,7 +26,11 @@ def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -
         raise MissingObjectError(
             f"the tree object {digest.short} is not in the cache", hint="re-add the directory with 'mlx add' where you still have it"
         ) from None
-    return Tree.parse(data, f"tree {digest.short}")
+    tree = Tree.parse(data, f"tree {digest.short}")
+    if len(_recent) >= 8:
+        _recent.pop(next(iter(_recent)))
+    _recent[key] = tree
+    return tree
 
 
 def missing_objects(repo: Repository, pointer: Pointer) -> int:
