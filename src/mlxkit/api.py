@@ -170,6 +170,16 @@ def config_set(
         _config.set_value(opened.mlx_dir, key, parsed, local=local)
 
 
+def _locate(repo: PathLike | None) -> Path | None:
+    from mlxkit.errors import NotARepositoryError
+    from mlxkit.repo.repository import locate_root
+
+    try:
+        return locate_root(_start(repo))
+    except NotARepositoryError:
+        return None
+
+
 def doctor(*, repo: PathLike | None = None) -> DoctorReport:
     from mlxkit.errors import MlxError, NotARepositoryError
     from mlxkit.repo.doctor import doctor as _doctor
@@ -183,7 +193,7 @@ def doctor(*, repo: PathLike | None = None) -> DoctorReport:
         opened = None
         problems.append(exc.message)
     try:
-        return _doctor(opened, problems)
+        return _doctor(opened, problems, root=None if opened else _locate(repo))
     finally:
         if opened is not None:
             opened.close()

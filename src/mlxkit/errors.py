@@ -150,6 +150,5 @@ EXIT_CODES: dict[int, str] = {
     31: "a stage failed",
     70: "internal error (a bug): rerun with -v for the traceback",
     130: "interrupted (SIGINT, Ctrl-C)",
-    141: "stdout was closed early (SIGPIPE, e.g. piped into head)",
     143: "terminated (SIGTERM)",
 }

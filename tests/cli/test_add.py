@@ -475,3 +475,13 @@ def test_add_in_a_no_git_repository_writes_no_gitignore(tmp_path, mlx):
     assert (tmp_path / "a.csv.mlx").is_file()
     assert not (tmp_path / ".gitignore").exists()
     assert result.err == "next: git add a.csv.mlx\n"
+
+
+def test_add_refuses_a_name_that_is_not_utf8_naming_it(repo, mlx):
+    (repo / "data").mkdir()
+    (repo / "data" / b"bad\xff".decode("utf-8", "surrogateescape")).write_text("x")
+
+    mlx("add", "data").expect_error(
+        14, "cannot track 'data/bad\ufffd': the path is not valid UTF-8", hint="rename it, or list it in .mlxignore"
+    )
+    assert not (repo / "data.mlx").exists()

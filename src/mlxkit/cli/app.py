@@ -94,8 +94,6 @@ def run(args: list[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("mlx: interrupted\n")
         return 130
-    except BrokenPipeError:
-        return 141
     except Exception as exc:  # noqa: BLE001 - the boundary
         if _is_usage_error(exc):
             exc.show()  # type: ignore[attr-defined] - click's plain "Usage: ... Error: ..." lines

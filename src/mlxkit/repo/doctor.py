@@ -31,7 +31,8 @@ class DoctorReport:
     problems: list[str]
 
 
-def doctor(repo: Repository | None, problems: list[str] | None = None) -> DoctorReport:
+def doctor(repo: Repository | None, problems: list[str] | None = None, root: Path | None = None) -> DoctorReport:
+    """`root`: where the repository is when its configuration could not be read (`repo` is None)."""
     from importlib import metadata
 
     packages = {}
@@ -54,12 +55,12 @@ def doctor(repo: Repository | None, problems: list[str] | None = None) -> Doctor
         python=sys.version.split()[0],
         platform=platform.platform(),
         packages=packages,
-        repository=str(repo.root) if repo else None,
+        repository=str(repo.root) if repo else (str(root) if root else None),
         cache_dir=str(repo.cache_dir) if repo else None,
         cache_objects=objects,
         cache_bytes=size,
         link_types_supported=supported,
         link_types_configured=list(repo.config.link_types) if repo else [],
-        git=bool(repo and repo.is_git),
+        git=any((d / ".git").exists() for d in (top, *top.parents)) if (top := repo.root if repo else root) else False,
         problems=problems or [],
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mlxkit.errors import GitRequiredError, NotARepositoryError
 from mlxkit.fs.atomic import sync_filesystem, write_atomic
+from mlxkit.parallel import default_jobs
 from mlxkit.repo.config import CONFIG_FILE, Config, read_config
 from mlxkit.repo.lock import RepoLock
 from mlxkit.store.objects import ObjectStore
@@ -73,7 +74,8 @@ class Repository:
 
     @property
     def jobs(self) -> int:
-        return self.config.get("core.jobs") or max(4, (os.cpu_count() or 1) * 2)
+        """Worker processes for large walks, adds and checkouts (core.jobs; default: the CPUs)."""
+        return self.config.get("core.jobs") or default_jobs()
 
     def lock(self, *, wait: float | None = None) -> RepoLock:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -90,11 +92,17 @@ class Repository:
 
 
 def find_repository(start: Path, *, command: str = "mlx") -> Repository:
+    """The repository at or above `start`, with its configuration read."""
+    root = locate_root(start)
+    return Repository(root, read_config(root / MLX_DIR), command)
+
+
+def locate_root(start: Path) -> Path:
     """The nearest directory at or above `start` holding `.mlx/`, not crossing a mount point."""
     start = start.resolve()
     for directory in (start, *start.parents):
         if (directory / MLX_DIR / CONFIG_FILE).is_file() or (directory / MLX_DIR / "cache").is_dir():
-            return Repository(directory, read_config(directory / MLX_DIR), command)
+            return directory
         if os.path.ismount(directory):
             break
     raise NotARepositoryError(str(start))

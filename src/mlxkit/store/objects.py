@@ -209,7 +209,7 @@ class ObjectStore:
         data = self.read_bytes(digest)
         if hash_bytes(data) != digest:
             raise IntegrityError(
-                f"object {digest.short} in the cache is corrupt", hint="run 'mlx fsck --repair', then fetch it again"
+                f"object {digest.short} in the cache is corrupt", hint="run 'mlx fsck --repair', then re-add the data with 'mlx add'"
             )
         return data
 

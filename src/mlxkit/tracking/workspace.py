@@ -250,4 +250,4 @@ def _fingerprint(stats: list[FileStat]) -> tuple[str, int]:
     """A digest of every entry's name and stat, and the newest mtime among them."""
     rows = sorted(f"{e.relpath}\0{e.ino}\0{e.mtime_ns}\0{e.size}\0{e.mode}\n" for e in stats)
     newest = max((e.mtime_ns for e in stats), default=0)
-    return blake3("".join(rows).encode("utf-8")).hexdigest(), newest
+    return blake3("".join(rows).encode("utf-8", "surrogateescape")).hexdigest(), newest
