@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore new examples on a developer's machine and replay fixed ones in CI, so a
+# CI run can never fail on an example nobody has seen (STYLE.md §4).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 OBJECT_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{62}")
-# A modification time well outside the stat cache's "racily clean" window (0.1 s, or 2 s for whole-millisecond timestamps), so that a file
-# written by a test is trusted on the next command without sleeping.
+# A modification time well outside the stat cache's "racily clean" window (0.1 s, or 2 s for
+# whole-millisecond timestamps), so that a file written by a test is trusted without sleeping.
 OLD = 3600
 
 
