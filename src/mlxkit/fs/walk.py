@@ -52,6 +52,11 @@ class FileStat(NamedTuple):
         return (self.ino, self.mtime_ns, self.size, self.ctime_ns) == (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
 
 
+def as_file_stat(values: tuple[str, int, int, int, int, int]) -> FileStat:
+    """A FileStat from a plain tuple (what worker processes send back)."""
+    return tuple.__new__(FileStat, values)
+
+
 class IgnoreRules:
     """gitignore patterns, each set anchored at the directory that holds its `.mlxignore`."""
 
@@ -166,7 +171,7 @@ def walk(repo_root: Path, top: str, rules: IgnoreRules | None = None, *, jobs: i
     total = sum(len(names) for batch in batches for _prefix, names in batch)
     found: list[FileStat] = []
     for part in map_chunks(job, batches, jobs=jobs, chunk=1, min_items=2 if total >= MIN_ITEMS_FOR_PROCESSES else None):
-        found.extend(part)
+        found.extend(map(as_file_stat, part))
     return found
 
 
@@ -176,7 +181,7 @@ class _Stat:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def __call__(self, batch: list[list[tuple[str, list[str]]]]) -> list[FileStat]:
+    def __call__(self, batch: list[list[tuple[str, list[str]]]]) -> list[tuple[str, int, int, int, int, int]]:
         lstat, is_reg, is_link = os.lstat, stat.S_ISREG, stat.S_ISLNK
         out = []
         for groups in batch:
@@ -194,7 +199,8 @@ class _Stat:
                         # FIFOs, sockets and devices hold no content to track (git skips them too),
                         # and opening a FIFO to hash it would wait forever.
                         if is_reg(st.st_mode) or is_link(st.st_mode):
-                            out.append(FileStat(prefix + name, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, st.st_ctime_ns))
+                            # a plain tuple crosses the process boundary at half a NamedTuple's cost
+                            out.append((prefix + name, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, st.st_ctime_ns))
                 finally:
                     os.close(fd)
         return out

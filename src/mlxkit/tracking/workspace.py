@@ -18,7 +18,7 @@ from blake3 import blake3
 
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
-from mlxkit.fs.walk import FileStat, walk
+from mlxkit.fs.walk import FileStat, as_file_stat, walk
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
@@ -59,6 +59,7 @@ class Snapshot:
 
 
 # One file's outcome: repository path, its stat, digest hex, hashed?, written?, stable while read?
+# FileStats cross process boundaries as plain tuples (half the pickling cost), see as_file_stat.
 Outcome = tuple[str, FileStat, str, bool, bool, bool]
 WorkItem = tuple[str, FileStat, FileRow | None]  # repository path, stat, stat-cache row
 
@@ -166,7 +167,9 @@ class Scanner:
             self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {label}", total=len(work))
         job = _HashChunk(self.repo.store, self.root, self.store_mode)
         try:
-            for done in map_chunks(job, work, jobs=self.repo.jobs):
+            plain = [(path, tuple(st), row) for path, st, row in work]
+            for done in map_chunks(job, plain, jobs=self.repo.jobs):
+                done = [(path, as_file_stat(st), *rest) for path, st, *rest in done]
                 self.counters.files_hashed += sum(1 for o in done if o[3])
                 self.counters.files_from_state += sum(1 for o in done if not o[3])
                 if self.store_mode:
@@ -221,19 +224,20 @@ class _HashChunk:
 
     def __call__(self, items: Sequence[WorkItem]) -> list[Outcome]:
         out: list[Outcome] = []
-        for repo_path, file_stat, row in items:
+        for repo_path, values, row in items:
+            file_stat = as_file_stat(values)
             trusted = is_trusted(row, file_stat)
             path = self.root + repo_path
             if self.store_mode:
                 known = Digest(row[3]) if trusted and row is not None else None
                 stored = self.store.put_file(path, repo_path, known)
-                out.append((repo_path, FileStat.of(repo_path, stored.stat), stored.digest.hex, known is None, stored.written, True))
+                out.append((repo_path, tuple(FileStat.of(repo_path, stored.stat)), stored.digest.hex, known is None, stored.written, True))
             elif trusted and row is not None:
-                out.append((repo_path, file_stat, row[3], False, False, True))
+                out.append((repo_path, values, row[3], False, False, True))
             else:
                 digest = hash_path(path, file_stat.size)
                 stable = file_stat.same_as(os.lstat(path))  # changed while hashed: reported, not recorded
-                out.append((repo_path, file_stat, digest.hex, True, False, stable))
+                out.append((repo_path, values, digest.hex, True, False, stable))
         return out
 
 
