@@ -140,12 +140,17 @@ class Scanner:
         entries: list[TreeEntry] = []
         work: list[WorkItem] = []
         for entry in stats:
+            repo_path = f"{target}/{entry.relpath}"
+            row = rows.get(repo_path)
             if entry.relpath in cache_links:
                 digest, size = cache_links[entry.relpath]
                 entries.append(TreeEntry(entry.relpath, digest, size))
                 self.counters.files_from_state += 1
+            elif not self.store_mode and row is not None and is_trusted(row, entry):
+                entries.append(TreeEntry(entry.relpath, Digest(row[3]), entry.size, entry.is_executable))
+                self.counters.files_from_state += 1
             else:
-                work.append((f"{target}/{entry.relpath}", entry, rows.get(f"{target}/{entry.relpath}")))
+                work.append((repo_path, entry, row))
         prefix_length = len(target.posix) + 1
         for repo_path, file_stat, hex_digest, *_ in self._hash_all(target.posix, work):
             entries.append(TreeEntry(repo_path[prefix_length:], Digest(hex_digest), file_stat.size, file_stat.is_executable))
