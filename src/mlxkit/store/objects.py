@@ -156,23 +156,26 @@ class ObjectStore:
         return Stored(digest, before, self._write_new(digest, data))
 
     def _put_large(self, source: str | Path, fd: int, before: os.stat_result, display: str) -> Stored:
-        digest = hash_path(source, before.st_size)
-        if not same_file_state(before, os.fstat(fd)):
-            raise ChangedWhileReadingError(display)
-        if self.freshen(digest):
-            return Stored(digest, before, False)
-        tmp_fd, tmp = open_temp(self._fanout_dir(digest), OBJECT_MODE)
+        """Copy first (in the kernel, or a reflink), then name the copy by its own hash: one hash
+        instead of two, and the object hashes to its name by construction. A source whose stat
+        moved during the copy may have given a torn copy: it is refused, not stored."""
+        self.objects.mkdir(parents=True, exist_ok=True)
+        tmp_fd, tmp = open_temp(self.objects, OBJECT_MODE)
         try:
             try:
                 _clone_or_copy(fd, tmp_fd)
             except BaseException:
                 os.close(tmp_fd)
                 raise
-            # The name must be the hash of the bytes stored, not of the bytes first read.
-            stored = hash_path(tmp)
-            if stored != digest or not same_file_state(before, os.fstat(fd)):
+            digest = hash_path(tmp, before.st_size)
+            if not same_file_state(before, os.fstat(fd)) or os.fstat(tmp_fd).st_size != before.st_size:
                 os.close(tmp_fd)
                 raise ChangedWhileReadingError(display)
+            if self.freshen(digest):
+                os.close(tmp_fd)
+                _unlink_quietly(tmp)
+                return Stored(digest, before, False)
+            self._fanout_dir(digest)
             self._publish(tmp_fd, tmp, digest)
         except BaseException:
             _unlink_quietly(tmp)
