@@ -133,3 +133,42 @@ def test_is_temp_name_only_matches_the_prefix():
     assert TEMP_PREFIX == ".mlx-tmp-"
     assert not is_temp_name("data.mlx")
     assert not is_temp_name("x.mlx-tmp-abc")
+
+
+@pytest.fixture
+def without_unnamed_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the path a system without O_TMPFILE + linkat(AT_EMPTY_PATH) takes (non-root users on
+    older kernels): the temp file and rename that mlx falls back to."""
+    from mlxkit.fs import atomic
+
+    monkeypatch.setattr(atomic, "_linkat", False)
+
+
+def test_create_new_without_unnamed_files_publishes_through_a_temp_name(tmp_path, without_unnamed_files):
+    from mlxkit.fs.atomic import create_new
+
+    target = tmp_path / "object"
+    old = os.umask(0o077)
+    try:
+        assert create_new(str(target), b"bytes", mode=0o444, durable=False) is True
+        assert create_new(str(target), b"other", mode=0o444, durable=False) is False
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"bytes"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert sorted(os.listdir(tmp_path)) == ["object"]
+
+
+def test_place_copy_without_unnamed_files_replaces_the_destination_whole(tmp_path, without_unnamed_files):
+    from mlxkit.fs.links import place
+
+    source = tmp_path / "source"
+    source.write_bytes(b"new")
+    destination = tmp_path / "destination"
+    destination.write_bytes(b"old")
+
+    assert place(source, destination, ("copy",), mode=0o640) == "copy"
+
+    assert destination.read_bytes() == b"new"
+    assert stat.S_IMODE(destination.stat().st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["destination", "source"]
