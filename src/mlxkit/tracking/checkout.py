@@ -31,7 +31,6 @@ from mlxkit.tracking.trees import load_tree, missing_objects
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
 
 
-
 @dataclass(frozen=True)
 class CheckoutResult:
     placed: int
