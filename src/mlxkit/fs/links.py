@@ -43,23 +43,31 @@ def copy_fd(src_fd: int, dst_fd: int) -> None:
         offset += n
 
 
+def _link(kind: str, source: Path | str, destination: Path | str) -> None:
+    """A hard or symbolic link at `destination` (FileExistsError if something is there)."""
+    try:
+        if kind == "hardlink":
+            os.link(source, destination)
+        else:
+            os.symlink(source, destination)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno in _NOT_SUPPORTED:
+            raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
+        raise
+
+
 def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
     """Create a temp file in `directory` holding `source` by the given link type."""
     if kind in ("hardlink", "symlink"):
         while True:
             tmp = temp_name(directory)
             try:
-                if kind == "hardlink":
-                    os.link(source, tmp)
-                else:
-                    os.symlink(source, tmp)
+                _link(kind, source, tmp)
                 return tmp
             except FileExistsError:  # pragma: no cover - 64 random bits
                 continue
-            except OSError as exc:
-                if exc.errno in _NOT_SUPPORTED:
-                    raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
-                raise
     fd, tmp = open_temp(directory)
     try:
         _fill_fd(kind, source, fd)
@@ -99,17 +107,10 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
     nameless file (O_TMPFILE) that is named when complete. False when it cannot be used."""
     if kind in ("hardlink", "symlink"):
         try:
-            if kind == "hardlink":
-                os.link(source, destination)
-            else:
-                os.symlink(source, destination)
+            _link(kind, source, destination)
             return True
         except FileExistsError:
             return False
-        except OSError as exc:
-            if exc.errno in _NOT_SUPPORTED:
-                raise LinkUnsupported(exc.errno, f"{kind} not supported") from exc
-            raise
     fd = open_unnamed(directory, mode)
     if fd is None:
         return False
