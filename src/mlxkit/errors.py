@@ -140,7 +140,7 @@ EXIT_CODES: dict[int, str] = {
     12: "an invalid file: pointer, config, tree or YAML (the message names file and line)",
     13: "a file format this version of mlx does not read",
     14: "an unsafe path: outside the repository, through a symbolic link, or reserved",
-    15: "refusing to overwrite data that is not in the cache",
+    15: "refusing to overwrite or delete data that is not in the cache",
     16: "a file changed while mlx was reading it",
     17: "the command needs git",
     20: "an object is missing from the cache",

@@ -133,7 +133,7 @@ def test_checkout_refuses_to_delete_extra_files_not_in_the_cache(tracked, mlx):
 
     result.expect_error(
         15,
-        "refusing to overwrite 'data/sub/new.csv': its content is not in the cache",
+        "refusing to delete 'data/sub/new.csv': its content is not in the cache",
         hint="run 'mlx add data' to keep it, or pass --force to discard it",
     )
     assert (tracked / "data/sub/new.csv").read_text() == "new\n"
@@ -410,7 +410,7 @@ def test_checkout_refuses_to_replace_a_directory_holding_data_not_in_the_cache(t
 
     result.expect_error(
         15,
-        "refusing to overwrite 'data/b.csv/precious.txt': its content is not in the cache",
+        "refusing to delete 'data/b.csv/precious.txt': its content is not in the cache",
         hint="run 'mlx add data' to keep it, or pass --force to discard it",
     )
     assert (tracked / "data/b.csv/precious.txt").read_text() == "mine\n"

@@ -158,7 +158,7 @@ def test_status_reports_symlinks_inside_a_tracked_directory_without_following_th
 H = b3(CSV)
 
 BAD_POINTERS = [
-    ("syntax", f"format: 1\npath: a.csv\nhash: [oops\nsize: 8\n", 12,
+    ("syntax", "format: 1\npath: a.csv\nhash: [oops\nsize: 8\n", 12,
      "invalid file 'a.csv.mlx:4': expected ',' or ']', but got ':'"),
     ("duplicate key", f"format: 1\npath: a.csv\nhash: {H}\nhash: {H}\nsize: 8\n", 12,
      "invalid file 'a.csv.mlx:4': duplicate key 'hash'"),

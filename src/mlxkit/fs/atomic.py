@@ -7,6 +7,7 @@ and fsck can report leftovers as garbage.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -74,7 +75,7 @@ def _replace(path: str, data: bytes, *, mode: int, durable: bool) -> None:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         raise
 
 
@@ -153,11 +154,10 @@ def _disable_unnamed() -> None:
     _linkat = False
 
 
-def _unlink_quietly(path: str | Path) -> None:
-    try:
+def unlink_quietly(path: str | Path) -> None:
+    """Remove a temp file on the way out of a failure; a second failure must not hide the first."""
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def sync_filesystem(directory: Path) -> None:

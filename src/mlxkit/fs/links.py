@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 
-from mlxkit.fs.atomic import link_unnamed, open_temp, open_unnamed, temp_name
+from mlxkit.fs.atomic import link_unnamed, open_temp, open_unnamed, temp_name, unlink_quietly
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
@@ -72,10 +72,10 @@ def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
     try:
         _fill_fd(kind, source, fd)
     except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
+        unlink_quietly(tmp)
         raise
-    os.close(fd)
+    finally:
+        os.close(fd)
     return tmp
 
 
@@ -121,7 +121,11 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
         if named is False:  # the destination exists: name it beside, then rename over
             tmp = temp_name(directory)
             if link_unnamed(fd, tmp):
-                _publish(tmp, destination)
+                try:
+                    os.replace(tmp, destination)
+                except BaseException:
+                    unlink_quietly(tmp)
+                    raise
                 return True
         return bool(named)
     finally:
@@ -130,23 +134,12 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
 
 def _place_through_temp(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> None:
     tmp = _fill_temp(kind, source, directory)
-    if kind in ("reflink", "copy"):
-        try:
-            os.chmod(tmp, mode)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    _publish(tmp, destination)
-
-
-def _publish(tmp: str, destination: Path | str) -> None:
     try:
+        if kind in ("reflink", "copy"):
+            os.chmod(tmp, mode)
         os.replace(tmp, destination)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        unlink_quietly(tmp)
         raise
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import ChangedWhileReadingError, IntegrityError, MissingObjectError, UnsupportedFormatError
-from mlxkit.fs.atomic import create_new, open_temp, write_atomic
+from mlxkit.fs.atomic import create_new, open_temp, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import MMAP_THRESHOLD, hash_bytes, hash_path
@@ -173,12 +173,12 @@ class ObjectStore:
                 raise ChangedWhileReadingError(display)
             if self.freshen(digest):
                 os.close(tmp_fd)
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 return Stored(digest, before, False)
             self._fanout_dir(digest)
             self._publish(tmp_fd, tmp, digest)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         return Stored(digest, before, True)
 
@@ -259,11 +259,3 @@ def _clone_or_copy(src_fd: int, dst_fd: int) -> None:
     except OSError:
         os.lseek(src_fd, 0, os.SEEK_SET)
         copy_fd(src_fd, dst_fd)
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-

@@ -75,7 +75,9 @@ def checkout(
         refused = sorted(plan.refused)
         # A file inside a tracked directory is kept by adding the directory, not the file.
         holder = next((p.target.posix for p in pointers if RepoPath(refused[0]).is_within(p.target)), None)
-        raise WouldOverwriteError(refused, tracked=holder)
+        placed = {path for path, *_ in plan.place}
+        verb = "delete" if refused[0] in plan.delete and refused[0] not in placed else "overwrite"
+        raise WouldOverwriteError(refused, tracked=holder, verb=verb)
     for directory in plan.delete_dirs:
         shutil.rmtree(repo.root / directory)
     for path in plan.delete:
