@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Time mlx against DVC on a 20-stage pipeline: a no-op repro, and the cost per stage of a forced one.
+
+    python benchmarks/bench_pipeline.py [--runs N] [--out results.json] [--mlx PATH]
+
+Standard library only. Process timing, peak RSS, medians and the DVC install come from
+bench_store.py (see benchmarks/README.md for how they measure). Each tool gets a fresh git
+repository holding the same chain, s01 -> s02 -> ... -> s20: stage i derives out/sNN.txt from
+the previous stage's output and its own key of params.yaml, in a few milliseconds of shell.
+
+- `repro` (no-op): nothing changed since the last repro; every stage must be found up to date.
+- `repro --force`: every stage's command runs again. Each command appends its stage's name to
+  ran.log, so the benchmark can check that the commands really ran (and, for the no-op, that
+  none did). The same 20 commands run by a plain shell script, each through `sh -c` as the
+  tools do, are the floor; (repro --force - floor) / 20 is the tool's overhead per stage.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_store import (
+    DEFAULT_MLX,
+    DVC_PIN,
+    SESSION,
+    WORK,
+    SetupError,
+    cell,
+    check,
+    ensure_dvc,
+    fmt_ratio,
+    measure,
+    mlx_version,
+    ratio,
+    row_notes,
+    source_rev,
+)
+
+STAGES = 20
+PIPELINE = WORK / "pipeline"
+GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+OPS = {"repro (no-op)": ["repro"], "repro --force": ["repro", "--force"]}  # row -> arguments
+NOOP_LIMIT_S, NOOP_RATIO, PER_STAGE_LIMIT_MS = 0.3, 10.0, 20.0
+
+
+# ---------------------------------------------------------------- the project
+def stage_cmd(i: int) -> str:
+    """Stage i: its output is the previous output plus its params key's line, and a line in ran.log.
+
+    Wrapped in `sh -c` so that it means the same whether a tool hands cmd to a shell or splits it.
+    """
+    previous = "seed.txt" if i == 1 else f"out/s{i - 1:02d}.txt"
+    body = f"{{ cat {previous}; grep ^k{i:02d}: params.yaml; }} > out/s{i:02d}.txt; echo s{i:02d} >> ran.log"
+    return f'sh -c "{body}"'
+
+
+def pipeline_yaml() -> str:
+    """mlx.yaml and dvc.yaml alike (the formats agree on cmd, deps, params and outs)."""
+    lines = ["stages:"]
+    for i in range(1, STAGES + 1):
+        lines += [f"  s{i:02d}:", f"    cmd: {json.dumps(stage_cmd(i))}",
+                  f"    deps: [{'seed.txt' if i == 1 else f'out/s{i - 1:02d}.txt'}]",
+                  f"    params: [k{i:02d}]", f"    outs: [out/s{i:02d}.txt]"]
+    return "\n".join(lines) + "\n"
+
+
+def write_inputs(folder: Path) -> None:
+    (folder / "out").mkdir(parents=True, exist_ok=True)
+    (folder / "seed.txt").write_text("seed\n")
+    (folder / "params.yaml").write_text("".join(f"k{i:02d}: {7 * i}\n" for i in range(1, STAGES + 1)))
+
+
+def commands_run(folder: Path) -> int:
+    log = folder / "ran.log"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+# ---------------------------------------------------------------- tools
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    exe: str
+    env: dict
+    init: list[list[str]]
+    spec: str  # the pipeline file's name
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.exe, *args]
+
+
+def make_tools(mlx_exe: str | None, dvc_exe: str) -> list[Tool]:
+    dvc_env = dict(os.environ, DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(PIPELINE / "dvc-site-cache"),
+                   DVC_GLOBAL_CONFIG_DIR=str(PIPELINE / "dvc-global"))
+    tools = [Tool("dvc", dvc_exe, dvc_env, [["init", "-q"], ["config", "core.autostage", "false"],
+                                            ["config", "core.check_update", "false"]], "dvc.yaml")]
+    if mlx_exe:
+        tools.insert(0, Tool("mlx", mlx_exe, os.environ.copy(), [["init"]], "mlx.yaml"))
+    return tools
+
+
+def new_repo(tool: Tool) -> Path:
+    """Untimed: git init, tool init, the chain committed, and one repro so that all is up to date."""
+    repo = PIPELINE / tool.name
+    repo.mkdir(parents=True)
+    check(["git", "init", "-q"], repo)
+    for args in tool.init:
+        check(tool.argv(*args), repo, tool.env)
+    write_inputs(repo)
+    (repo / tool.spec).write_text(pipeline_yaml())
+    check([*GIT, "add", "-A"], repo)
+    check([*GIT, "commit", "-q", "-m", "a 20-stage chain"], repo)
+    check(tool.argv("repro"), repo, tool.env)
+    return repo
+
+
+def timed(argv: list[str], repo: Path, runs: int, env: dict, per_run: int) -> dict:
+    """measure() after a warm-up, and a check that each run ran `per_run` commands."""
+    before = commands_run(repo)
+    res = measure(argv, lambda: repo, runs, env, warmup=True)
+    if "failed" in res:
+        return res
+    ran, expected = commands_run(repo) - before, per_run * (res["runs"] + 1)
+    if ran != expected:
+        return {"failed": f"ran {ran} stage command(s) in {res['runs'] + 1} runs, expected {expected}"}
+    return res
+
+
+def bench_tool(tool: Tool, runs: int) -> dict:
+    try:
+        repo = new_repo(tool)
+    except (SetupError, OSError) as e:
+        return {op: {"failed": f"set-up: {e}"} for op in OPS}
+    return {op: timed(tool.argv(*args), repo, runs, tool.env, per_run=STAGES if "--force" in args else 0)
+            for op, args in OPS.items()}
+
+
+def bench_floor(runs: int) -> dict:
+    """The 20 stage commands in a plain shell script, each through `sh -c` as the tools run it."""
+    folder = PIPELINE / "floor"
+    write_inputs(folder)
+    script = folder / "floor.sh"
+    script.write_text("".join(f"sh -c {shlex.quote(stage_cmd(i))}\n" for i in range(1, STAGES + 1)))
+    return timed(["sh", str(script)], folder, runs, os.environ.copy(), per_run=STAGES)
+
+
+# ---------------------------------------------------------------- report
+def per_stage_ms(forced: dict | None, floor: dict) -> float | None:
+    if forced and "median" in forced and "median" in floor:
+        return (forced["median"] - floor["median"]) / STAGES * 1000
+    return None
+
+
+def targets(res: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(what, target, measured, met) for mlx."""
+    mlx, dvc = res["tools"].get("mlx"), res["tools"].get("dvc")
+    if mlx is None:
+        return []
+    noop = mlx["repro (no-op)"]
+    faster = ratio(noop, dvc["repro (no-op)"] if dvc else None)
+    overhead = res["per_stage_ms"].get("mlx")
+    return [
+        ("no-op repro", f">= {NOOP_RATIO:g}x faster than dvc repro", fmt_ratio(faster),
+         None if faster is None else faster >= NOOP_RATIO),
+        ("no-op repro", f"< {NOOP_LIMIT_S} s", cell(noop) + (" s" if "median" in noop else ""),
+         noop["median"] < NOOP_LIMIT_S if "median" in noop else None),
+        ("per-stage overhead", f"< {PER_STAGE_LIMIT_MS:g} ms", "n/a" if overhead is None else f"{overhead:.1f} ms",
+         None if overhead is None else overhead < PER_STAGE_LIMIT_MS),
+    ]
+
+
+def verdict(met: bool | None) -> str:
+    return "MET" if met else "MISSED" if met is False else "n/a"
+
+
+def render(res: dict) -> str:
+    mlx, dvc, floor, runs = res["tools"].get("mlx"), res["tools"].get("dvc"), res["floor"], res["runs"]
+    title = f"== pipeline: a {STAGES}-stage chain" + (f"  [mlx {res['mlx_rev']}]" if res.get("mlx_rev") else "")
+    lines = [f"{title}  (median of {runs} runs after a warm-up; whole processes, spawn to exit)",
+             f"{'operation':<18} {'mlx s':>8} {'mlx MiB':>8} {'dvc s':>8} {'dvc MiB':>8} {'dvc/mlx':>8}"]
+    notes = []
+    for op in OPS:
+        m, d = (mlx.get(op) if mlx else None), (dvc.get(op) if dvc else None)
+        lines.append(f"{op:<18} {cell(m):>8} {cell(m, 'peak_rss_mib', '{:.0f}'):>8} {cell(d):>8} "
+                     f"{cell(d, 'peak_rss_mib', '{:.0f}'):>8} {fmt_ratio(ratio(m, d)):>8}")
+        notes += row_notes(op, "mlx", m, runs) + row_notes(op, "dvc", d, runs)
+    lines.append(f"{'floor: sh loop':<18} {cell(floor):>8}  ({STAGES} stage commands, each through sh -c)")
+    notes += row_notes("sh loop", "floor", floor, runs)
+    overhead = "   ".join(f"{tool} {'n/a' if ms is None else f'{ms:.1f} ms'}"
+                           for tool, ms in res["per_stage_ms"].items())
+    lines.append(f"{'per-stage overhead':<19} {overhead}   ((repro --force - floor) / {STAGES})")
+    lines += [f"  target {what}: {target} -> {measured}: {verdict(met)}"
+              for what, target, measured, met in targets(res)]
+    return "\n".join(lines + notes)
+
+
+# ---------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5, help="timed runs per operation after a warm-up (default 5)")
+    p.add_argument("--out", type=Path, help="write every raw timing to this JSON file")
+    p.add_argument("--mlx", default=str(DEFAULT_MLX), help="mlx executable")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if PIPELINE.exists():  # a few hundred small files: deleting them does not slow later runs
+        subprocess.run(["chmod", "-R", "u+w", str(PIPELINE)], check=True)
+        shutil.rmtree(PIPELINE)
+    SESSION.mkdir(parents=True, exist_ok=True)  # where bench_store's spawn() keeps a run's output
+    dvc_exe, mlx_ver = ensure_dvc(), mlx_version(args.mlx)
+    tools = make_tools(args.mlx if mlx_ver else None, dvc_exe)
+    print(f"mlx: {mlx_ver or f'not available ({args.mlx})'}; dvc: {DVC_PIN}; {os.cpu_count()} cores", flush=True)
+    res = {"stages": STAGES, "runs": args.runs, "tools": {}}
+    for tool in tools:
+        if tool.name == "mlx":
+            res["mlx_rev"] = source_rev(tool.exe)
+        print(f"  {tool.name} ...", flush=True)
+        res["tools"][tool.name] = bench_tool(tool, args.runs)
+    print("  floor ...", flush=True)
+    res["floor"] = bench_floor(args.runs)
+    res["per_stage_ms"] = {name: per_stage_ms(r.get("repro --force"), res["floor"]) for name, r in res["tools"].items()}
+    print("\n" + render(res), flush=True)
+    if args.out:
+        meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "runs": args.runs, "mlx": mlx_ver,
+                "dvc": DVC_PIN, "cores": os.cpu_count(), "targets": targets(res)}
+        args.out.write_text(json.dumps({"meta": meta, **res}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
