@@ -14,7 +14,7 @@ None to fail at once) and report progress through `progress`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -24,6 +24,11 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import InitResult, Repository, find_repository, init_repository
 
 if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` stays light
+    from mlxkit.pipeline.edit import AddStageResult, FreezeResult
+    from mlxkit.pipeline.model import Stage
+    from mlxkit.pipeline.run import RunReport
+    from mlxkit.pipeline.runner import OnEvent, RunOptions
+    from mlxkit.pipeline.status import PipelineReport
     from mlxkit.repo.doctor import DoctorReport
     from mlxkit.tracking.add import AddResult
     from mlxkit.tracking.checkout import CheckoutResult
@@ -213,3 +218,83 @@ def read(path: PathLike, rev: str | None = None, *, repo: PathLike | None = None
         from mlxkit.tracking.read import read_tracked
 
         return read_tracked(opened, RepoPath.from_user(opened.root, path, _cwd(repo)), rev)
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+
+def run(
+    options: RunOptions | None = None, *, params: list[str] | None = None, environ: Mapping[str, str] | None = None,
+    on_event: OnEvent | None = None, repo: PathLike | None = None, wait: float | None = None, command: str = "mlx run",
+) -> RunReport:
+    """Run the stages that are out of date (`RunOptions` says which and how); `params` are `-S key=value`
+    assignments written to the params files first. Stage commands see `environ` (default: os.environ)."""
+    from mlxkit.pipeline.run import run as _run
+    from mlxkit.pipeline.runner import RunOptions
+
+    with _writing(repo, command, wait) as opened:
+        return _run(
+            opened, options or RunOptions(), os.environ if environ is None else environ, assignments=params,
+            command=command, **({"on_event": on_event} if on_event else {}),
+        )
+
+
+def pipeline_status(
+    targets: list[str] | None = None, *, as_committed: bool = False, environ: Mapping[str, str] | None = None,
+    repo: PathLike | None = None,
+) -> PipelineReport:
+    """Stages that are out of date, with reasons. `as_committed` judges mlx.lock as `repro --frozen` does."""
+    from mlxkit.pipeline.status import pipeline_status as _pipeline_status
+
+    with _reading(repo, "mlx status") as opened:
+        return _pipeline_status(opened, os.environ if environ is None else environ, targets, as_committed=as_committed)
+
+
+def has_pipeline(repo: PathLike | None = None) -> bool:
+    from mlxkit.pipeline.model import PIPELINE_FILE
+
+    root = _locate(repo)
+    return root is not None and (root / PIPELINE_FILE).is_file()
+
+
+def dag(targets: list[str] | None = None, *, style: str = "text", repo: PathLike | None = None) -> str:
+    """The stage graph drawn as text: `text` (box-drawing), `ascii`, `mermaid` or `dot`."""
+    from mlxkit.pipeline.dag import render
+    from mlxkit.pipeline.select import load_graph, stage_names
+
+    with _reading(repo, "mlx dag") as opened:
+        graph = load_graph(opened)
+        return render(graph, style, stage_names(graph.pipeline, targets) if targets else None)  # type: ignore[arg-type]
+
+
+def stages(*, repo: PathLike | None = None) -> list[Stage]:
+    """Every stage of mlx.yaml (foreach and matrix items expanded), in graph order."""
+    from mlxkit.pipeline.select import load_graph
+
+    with _reading(repo, "mlx stage list") as opened:
+        graph = load_graph(opened)
+        return [graph.stages[name] for name in graph.order()]
+
+
+def stage_add(
+    name: str, cmd: str, *, deps: list[str] | None = None, outs: list[str] | None = None,
+    outs_no_cache: list[str] | None = None, params: list[str] | None = None, metrics: list[str] | None = None,
+    plots: list[str] | None = None, wdir: str | None = None, force: bool = False, repo: PathLike | None = None,
+    wait: float | None = None,
+) -> AddStageResult:
+    """Append a stage to mlx.yaml (creating it), keeping the file's comments and layout."""
+    from mlxkit.pipeline.edit import add_stage
+
+    with _writing(repo, "mlx stage add", wait) as opened:
+        return add_stage(
+            opened.root, name, cmd, deps=deps or (), outs=outs or (), params=params or (), metrics=metrics or (),
+            plots=plots or (), outs_no_cache=outs_no_cache or (), wdir=wdir, force=force,
+        )
+
+
+def freeze(name: str, frozen: bool = True, *, repo: PathLike | None = None, wait: float | None = None) -> FreezeResult:
+    """Set (or clear) `frozen` on a stage: a frozen stage is never run, nor checked."""
+    from mlxkit.pipeline.edit import set_frozen
+
+    with _writing(repo, "mlx freeze" if frozen else "mlx unfreeze", wait) as opened:
+        return set_frozen(opened.root, name, frozen)

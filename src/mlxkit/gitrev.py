@@ -27,3 +27,16 @@ def read_at(git_root: Path, rev: str, path_in_repo: str) -> bytes | None:
     except KeyError:
         return None
     return blob.data_stream.read()
+
+
+def head_revision(git_root: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out and whether tracked files differ from it (None, None without commits)."""
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=git_root, capture_output=True, text=True)
+    if head.returncode != 0:
+        return None, None
+    changes = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=git_root, capture_output=True, text=True
+    )
+    return head.stdout.strip(), bool(changes.stdout.strip()) if changes.returncode == 0 else None

@@ -117,7 +117,7 @@ def test_fsck_reports_an_invalid_pointer(tracked, mlx):
     assert result.code == 1, result
     assert result.json["problems"] == [
         {"kind": "invalid pointer", "object": None, "where": "bad.mlx",
-         "detail": "invalid file 'bad.mlx:3': expected the node content, but found '<stream end>'"}
+         "detail": "invalid file 'bad.mlx:3': did not find expected node content"}
     ]
 
 

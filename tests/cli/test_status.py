@@ -159,7 +159,7 @@ H = b3(CSV)
 
 BAD_POINTERS = [
     ("syntax", "format: 1\npath: a.csv\nhash: [oops\nsize: 8\n", 12,
-     "invalid file 'a.csv.mlx:4': expected ',' or ']', but got ':'"),
+     "invalid file 'a.csv.mlx:4': did not find expected ',' or ']'"),
     ("duplicate key", f"format: 1\npath: a.csv\nhash: {H}\nhash: {H}\nsize: 8\n", 12,
      "invalid file 'a.csv.mlx:4': duplicate key 'hash'"),
     ("anchor", f"format: 1\npath: &p a.csv\nhash: {H}\nsize: 8\n", 12,

@@ -56,6 +56,7 @@ class Stage:
 class Pipeline:
     stages: dict[str, Stage]  # in the order of mlx.yaml (foreach items in item order)
     source: str = PIPELINE_FILE
+    params: tuple[RepoPath, ...] = ()  # mlx.yaml's top-level `params:` files, tracked as a whole for reporting
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,14 @@ def checkout(
     cwd: Path | None = None,
     progress: Progress = NULL_PROGRESS,
 ) -> CheckoutResult:
-    pointers = read_pointers(repo, given, cwd)
+    return checkout_pointers(repo, read_pointers(repo, given, cwd), force=force, relink=relink, progress=progress)
+
+
+def checkout_pointers(
+    repo: Repository, pointers: list[Pointer], *, force: bool = False, relink: bool = False, progress: Progress = NULL_PROGRESS
+) -> CheckoutResult:
+    """Make each pointer's target match it (the pointers need not exist as files: the pipeline
+    restores stage outputs this way)."""
     counters = Counters()
     scanner = Scanner(repo, store=False, counters=counters)
     plan = _Plan()

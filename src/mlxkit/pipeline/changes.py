@@ -1,0 +1,167 @@
+"""Is a stage up to date? Its inputs as they are now, compared with its lockfile entry, with reasons.
+
+Deciding costs stats, not hashes: every path goes through the workspace Scanner, whose stat cache
+vouches for files that did not change. A path that is not in the workspace is looked up where a
+fresh clone has it: a dep tracked by a pointer file has the pointer's hash, and (when outs may be
+absent, as in `repro --frozen`) an out of an upstream stage has the hash the lockfile gives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from blake3 import blake3
+
+from mlxkit.fs.confine import RepoPath
+from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
+from mlxkit.pipeline.params import stage_params
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.tracking.pointer import pointer_file_for, read_pointer
+from mlxkit.tracking.workspace import Counters, Scanner
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a stage would run with now: the lockfile entry it would get, before its outs exist."""
+
+    entry: LockEntry
+    absent: tuple[str, ...]  # deps that are neither in the workspace nor known from a pointer or the lock
+
+
+class Inspector:
+    """Reads the current state of stages' deps, params, env and outs (one per command)."""
+
+    def __init__(self, repo: Repository, lock: Lock, environ: Mapping[str, str], *, outs_may_be_absent: bool = False) -> None:
+        self.repo = repo
+        self.lock = lock
+        self.environ = environ
+        self.outs_may_be_absent = outs_may_be_absent
+        self.counters = Counters()
+        self.scanner = Scanner(repo, store=False, counters=self.counters)
+        self._locked_outs = {out.path: out for entry in lock.stages.values() for out in entry.outs}
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def path_state(self, path: RepoPath) -> LockedPath | str | None:
+        """The path as it is in the workspace; a problem as a string; None when it does not exist."""
+        snapshot = self.scanner.snapshot(path)
+        if snapshot.problem is not None:
+            return snapshot.problem
+        if snapshot.digest is None:
+            return None
+        return LockedPath(path, snapshot.digest, snapshot.size, snapshot.files)
+
+    def dep_state(self, path: RepoPath) -> LockedPath | str | None:
+        found = self.path_state(path)
+        if found is not None:
+            return found
+        if pointer_file_for(path).on_disk(self.repo.root).is_file():  # tracked data not checked out
+            pointer = read_pointer(self.repo.root, pointer_file_for(path))
+            return LockedPath(path, pointer.digest, pointer.size, pointer.files)
+        if self.outs_may_be_absent and path in self._locked_outs:
+            return self._locked_outs[path]
+        return None
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def inputs(self, stage: Stage) -> Inputs:
+        deps, absent = [], []
+        for path in sorted(set(stage.deps)):
+            state = self.dep_state(path)
+            if isinstance(state, LockedPath):
+                deps.append(state)
+            else:
+                absent.append(path.posix if state is None else f"{path} ({state})")
+        env = {name: env_digest(self.environ.get(name)) for name in sorted(set(stage.env))}
+        entry = LockEntry(cmd=stage.cmd, deps=tuple(deps), params=stage_params(self.repo.root, stage), env=env)
+        return Inputs(entry, tuple(absent))
+
+    # -- the verdict --------------------------------------------------------------------------
+
+    def reasons(self, stage: Stage, inputs: Inputs) -> list[str]:
+        """Why `stage` must run; empty when its lockfile entry describes it."""
+        locked = self.lock.stages.get(stage.name)
+        if locked is None:
+            return ["never run (no entry in mlx.lock)"]
+        reasons = ["always_changed is set"] if stage.always_changed else []
+        now = inputs.entry
+        if now.cmd != locked.cmd:
+            reasons.append("command changed")
+        reasons += _param_changes(locked.params, now.params)
+        for name in sorted(set(now.env) | set(locked.env)):
+            if now.env.get(name) != locked.env.get(name):
+                reasons.append(f"environment variable '{name}' changed")
+        reasons += _path_changes("dep", {d.path: d for d in locked.deps}, {d.path: d for d in now.deps}, inputs.absent)
+        reasons += self.out_changes(stage, locked)
+        return reasons
+
+    def out_changes(self, stage: Stage, locked: LockEntry) -> list[str]:
+        reasons = []
+        recorded = {out.path: out for out in locked.outs}
+        declared = {out.path for out in stage.outs}
+        for path in sorted(declared - set(recorded)):
+            reasons.append(f"out '{path}' is new")
+        for path in sorted(set(recorded) - declared):
+            reasons.append(f"out '{path}' is no longer declared")
+        for path in sorted(declared & set(recorded)):
+            state = self.path_state(path)
+            if state is None:
+                if not self.outs_may_be_absent:
+                    reasons.append(f"out '{path}' is missing")
+            elif isinstance(state, str):
+                reasons.append(f"out '{path}' holds {state}")
+            elif state.digest != recorded[path].digest:
+                reasons.append(f"out '{path}' changed")
+        return reasons
+
+
+def env_digest(value: str | None) -> Digest | None:
+    """The lockfile records a digest of an environment variable, never its value (no secrets in git)."""
+    return None if value is None else Digest.from_hex(blake3(value.encode("utf-8", "surrogateescape")).hexdigest())
+
+
+def _param_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> list[str]:
+    reasons = []
+    for file in sorted(set(old) | set(new)):
+        before, after = old.get(file, {}), new.get(file, {})
+        for key in sorted(set(before) | set(after)):
+            if key not in before:
+                reasons.append(f"param '{key}' added")
+            elif key not in after:
+                reasons.append(f"param '{key}' removed")
+            elif not _same(before[key], after[key]):
+                reasons.append(f"param '{key}' changed ({_short(before[key])} -> {_short(after[key])})")
+    return reasons
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as YAML sees it: 1 and 1.0 differ (a command may print them differently), True and 1 too."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _path_changes(kind: str, old: dict[RepoPath, LockedPath], new: dict[RepoPath, LockedPath], absent: tuple[str, ...]) -> list[str]:
+    reasons = [f"{kind} '{path}' is missing" for path in absent]
+    absent_paths = {text.split(" (")[0] for text in absent}
+    for path in sorted(set(new) - set(old)):
+        reasons.append(f"{kind} '{path}' is new")
+    for path in sorted(set(old) - set(new)):
+        if path.posix not in absent_paths:
+            reasons.append(f"{kind} '{path}' is no longer declared")
+    for path in sorted(set(old) & set(new)):
+        if old[path].digest != new[path].digest:
+            reasons.append(f"{kind} '{path}' changed")
+    return reasons

@@ -1,0 +1,103 @@
+"""A stage's outputs and the cache: kept before a run, committed after it, restored instead of it.
+
+- Before a stage runs, each of its outs that exists (and is not `persist`) is stored in the cache and
+  then deleted, so that the command starts from nothing and no earlier content is ever lost.
+- After it ran, every out is stored in the cache (metrics and plots too, so that the run cache can
+  restore them) and cached outs are linked back as `cache.type` says and kept out of git.
+- A stage whose outputs are known (its lockfile entry, or the run cache) is restored by a checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+from mlxkit.errors import StageFailedError
+from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.pipeline.model import LockedPath, Out, Stage
+from mlxkit.repo.repository import Repository
+from mlxkit.tracking.checkout import checkout_pointers
+from mlxkit.tracking.gitignore import add_ignore
+from mlxkit.tracking.pointer import Pointer
+from mlxkit.tracking.trees import missing_objects
+from mlxkit.tracking.workspace import Counters, Scanner
+
+
+def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
+    """Store, then delete, what the stage's outs hold now; create the directories they go in."""
+    scanner = Scanner(repo, store=True, counters=counters)
+    doomed = []
+    for out in stage.outs:
+        check_no_symlinks(repo.root, out.path.posix)
+        path = out.path.on_disk(repo.root)
+        if not out.persist and os.path.lexists(path):
+            scanner.snapshot(out.path)  # refuses (before anything is deleted) what cannot be stored
+            doomed.append(path)
+    if doomed:
+        repo.make_objects_durable()
+    for path in doomed:
+        _delete(path)
+    for out in stage.outs:
+        out.path.on_disk(repo.root).parent.mkdir(parents=True, exist_ok=True)
+
+
+def commit_outs(repo: Repository, stage: Stage, counters: Counters) -> tuple[LockedPath, ...]:
+    """Store every out in the cache and return what the lockfile records; a missing out is an error."""
+    scanner = Scanner(repo, store=True, counters=counters)
+    committed = []
+    for out in stage.outs:
+        snapshot = scanner.snapshot(out.path)
+        if snapshot.digest is None:
+            problem = f": it holds {snapshot.problem}" if snapshot.problem else ""
+            raise StageFailedError(
+                f"stage '{stage.name}' did not produce its {_noun(out)} '{out.path}'{problem}",
+                hint="the command must write every path listed in its outs, metrics and plots",
+            )
+        committed.append(LockedPath(out.path, snapshot.digest, snapshot.size, snapshot.files))
+    repo.make_objects_durable()
+    link_back(repo, stage, tuple(committed))
+    return tuple(committed)
+
+
+def link_back(repo: Repository, stage: Stage, outs: tuple[LockedPath, ...]) -> None:
+    """Replace cached outs by links to the cache when the link type is not a copy; keep them out of git."""
+    cached = [o for o in outs if _declared(stage, o.path).cache]
+    if repo.config.link_types[0] not in ("copy", "reflink"):
+        checkout_pointers(repo, [_pointer(o) for o in cached], relink=True)
+    if repo.is_git:
+        for out in cached:
+            add_ignore(repo.root, out.path)
+
+
+def can_restore(repo: Repository, outs: tuple[LockedPath, ...]) -> bool:
+    return all(not missing_objects(repo, _pointer(out)) for out in outs)
+
+
+def restore_outs(repo: Repository, stage: Stage, outs: tuple[LockedPath, ...], counters: Counters) -> None:
+    """Put the stage's known outputs in place from the cache."""
+    clear_outs(repo, stage, counters)
+    checkout_pointers(repo, [_pointer(out) for out in outs])
+    if repo.is_git:
+        for out in outs:
+            if _declared(stage, out.path).cache:
+                add_ignore(repo.root, out.path)
+
+
+def _pointer(out: LockedPath) -> Pointer:
+    return Pointer(out.path, out.digest, out.size, out.files)
+
+
+def _declared(stage: Stage, path: RepoPath) -> Out:
+    return next(out for out in stage.outs if out.path == path)
+
+
+def _noun(out: Out) -> str:
+    return {"out": "output", "metric": "metrics file", "plot": "plots file"}[out.kind]
+
+
+def _delete(path: os.PathLike[str] | str) -> None:
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)

@@ -1,0 +1,132 @@
+"""The run cache (`.mlx/cache/runs/`): stage fingerprint -> the outputs a run with it produced.
+
+One small JSON file per fingerprint, named like a cache object:
+
+    runs/ab/cdef….json    {"format":1,"outs":[{"files":2,"hash":"blake3:…","path":"data/prepared","size":4567}]}
+
+It is a cache, so it never fails a run: an entry that cannot be read or does not validate is a miss,
+and the reason is appended to `RunCache.problems` for the caller to show as a warning. Running the
+stage then `put`s a good entry over the bad one. Entries are written atomically, and only after
+the objects they name are in the cache (the caller's order: objects, then the entry).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.formats.schema import validate
+from mlxkit.fs.atomic import write_atomic
+from mlxkit.fs.confine import RepoPath
+from mlxkit.pipeline.model import LockedPath
+from mlxkit.store.digest import Digest, InvalidDigest
+
+RUNCACHE_FORMAT = 1
+MAX_ENTRY_BYTES = 1024 * 1024  # a stage's outs are the paths mlx.yaml names, not their files
+_ENTRY_NAME = re.compile(r"[0-9a-f]{62}\.json")
+
+
+class RunCache:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.problems: list[str] = []  # one line per entry ignored as unreadable, oldest first
+
+    def path_of(self, fingerprint: Digest) -> Path:
+        return self.directory / fingerprint.hex[:2] / f"{fingerprint.hex[2:]}.json"
+
+    def get(self, fingerprint: Digest) -> tuple[LockedPath, ...] | None:
+        """The outs recorded for `fingerprint`, or None (never seen, or an entry that cannot be used)."""
+        path = self.path_of(fingerprint)
+        try:
+            return read_entry(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, InvalidFileError, UnsafePathError, UnsupportedFormatError) as exc:
+            self.problems.append(f"ignoring run-cache entry '{path}': {_reason(exc)}")
+            return None
+
+    def put(self, fingerprint: Digest, outs: tuple[LockedPath, ...]) -> None:
+        path = self.path_of(fingerprint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, entry_bytes(outs))
+
+    def remove(self, fingerprint: Digest) -> bool:
+        """Forget `fingerprint`; False when there was nothing to forget."""
+        try:
+            os.unlink(self.path_of(fingerprint))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def iter_entries(self) -> Iterator[tuple[Digest, tuple[LockedPath, ...]]]:
+        """Every readable entry, in no particular order. Unreadable ones are skipped and recorded in
+        `problems`: a caller that must not miss any (gc marking its roots) checks `problems` after."""
+        try:
+            shards = sorted(os.scandir(self.directory), key=lambda entry: entry.name)
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
+                continue  # temp files and anything else that is not a run-cache shard
+            with os.scandir(shard.path) as names:
+                found = sorted(entry.name for entry in names if _ENTRY_NAME.fullmatch(entry.name))
+            for name in found:
+                try:
+                    fingerprint = Digest.from_hex(shard.name + name[: -len(".json")])
+                except InvalidDigest:
+                    continue  # a shard name that is not hex
+                outs = self.get(fingerprint)
+                if outs is not None:
+                    yield fingerprint, outs
+
+
+def entry_bytes(outs: tuple[LockedPath, ...]) -> bytes:
+    items: list[dict[str, Any]] = []
+    for locked in sorted(outs, key=lambda locked: locked.path):
+        item: dict[str, Any] = {"path": locked.path.posix, "hash": str(locked.digest), "size": locked.size}
+        if locked.files is not None:
+            item["files"] = locked.files
+        items.append(item)
+    document = {"format": RUNCACHE_FORMAT, "outs": items}
+    return (json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def read_entry(path: Path) -> tuple[LockedPath, ...]:
+    """One entry, checked whole: schema runcache-1, every hash and every path."""
+    source = str(path)
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_ENTRY_BYTES + 1)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise InvalidFileError(source, f"larger than {MAX_ENTRY_BYTES // 1024} KiB: not a run-cache entry")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidFileError(source, f"not JSON: {exc}") from None
+    if isinstance(data, dict) and type(data.get("format")) is int and data["format"] > RUNCACHE_FORMAT:
+        raise UnsupportedFormatError(f"'{source}' uses run-cache format {data['format']}, this mlx reads {RUNCACHE_FORMAT}")
+    validate(data, "runcache-1", source)
+    outs = []
+    for index, item in enumerate(data["outs"]):
+        if any(type(item.get(key, 0)) is not int for key in ("size", "files")):  # JSON Schema takes 1.0 for 1
+            raise InvalidFileError(source, f"at 'outs.{index}': 'size' and 'files' must be whole numbers")
+        try:
+            digest = Digest.parse(item["hash"])  # stricter than the schema's pattern, whose '$' allows a final newline
+        except InvalidDigest as exc:
+            raise InvalidFileError(source, f"at 'outs.{index}.hash': {exc}") from None
+        outs.append(LockedPath(RepoPath.parse(item["path"]), digest, item["size"], item.get("files")))
+    if len({locked.path for locked in outs}) != len(outs):
+        raise InvalidFileError(source, "an out is listed twice")
+    return tuple(sorted(outs, key=lambda locked: locked.path))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, InvalidFileError):
+        return exc.problem  # the message would name the file a second time
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)

@@ -1,0 +1,266 @@
+"""`mlx run` and `mlx repro`: run the stages that are out of date, in graph order, `jobs` at a time.
+
+A stage is decided when everything it needs has finished, so a stage whose upstream produced the
+same outputs again is not run. A stale stage is restored from the cache instead of run when its
+outputs are already known: its lockfile entry (same inputs) or the run cache (same fingerprint).
+After each stage completes, its outs are committed to the cache and mlx.lock is rewritten with its
+entry, so an interrupted or failed run leaves a lockfile that describes exactly the completed stages.
+
+Commands run in background threads (one per running stage); everything else - the cache, the state
+db, the lockfile, events for the CLI - happens in the calling thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mlxkit.errors import MlxError
+from mlxkit.pipeline.changes import Inputs, Inspector
+from mlxkit.pipeline.execute import StageProcess
+from mlxkit.pipeline.fingerprint import stage_fingerprint
+from mlxkit.pipeline.graph import Graph
+from mlxkit.pipeline.lockfile import read_lock, write_lock
+from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
+from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restore_outs
+from mlxkit.pipeline.runcache import RunCache
+from mlxkit.pipeline.select import load_graph, select
+from mlxkit.repo.repository import Repository
+
+# What became of a stage. "would run" only with dry; "differs" only with verify.
+RAN, RESTORED, UP_TO_DATE, FROZEN, FAILED, SKIPPED, WOULD_RUN = (
+    "ran", "restored", "up to date", "frozen", "failed", "skipped", "would run"
+)  # fmt: skip
+_SUCCEEDED = {RAN, RESTORED, UP_TO_DATE, FROZEN, WOULD_RUN}
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    name: str
+    state: str
+    reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    exit_code: int | None = None
+    failed_command: str | None = None
+    error: str | None = None
+    tail: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)  # --verify: outs whose hash differs from mlx.lock
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    targets: list[str] = field(default_factory=list)
+    force: bool = False
+    single: bool = False
+    downstream: bool = False
+    dry: bool = False
+    jobs: int = 1
+    keep_going: bool = False
+    run_cache: bool = True
+    verify: bool = False  # run everything, compare outs with mlx.lock, leave mlx.lock as it is
+
+
+@dataclass(frozen=True)
+class Event:
+    """For the CLI: a stage started ('start'), printed a line ('line'), or ended ('end')."""
+
+    kind: str
+    stage: str
+    text: str = ""
+    outcome: StageOutcome | None = None
+
+
+OnEvent = Callable[[Event], None]
+
+
+def _ignore(_event: Event) -> None:
+    pass
+
+
+@dataclass
+class _Running:
+    stage: Stage
+    inputs: Inputs
+    reasons: list[str]
+    process: StageProcess
+    started: float
+
+
+class Runner:
+    def __init__(self, repo: Repository, options: RunOptions, environ: Mapping[str, str], on_event: OnEvent = _ignore) -> None:
+        self.repo = repo
+        self.options = options
+        self.environ = environ
+        self.on_event = on_event
+        self.graph: Graph = load_graph(repo)
+        self.lock: Lock = read_lock(repo.root)
+        self.committed_lock = self.lock
+        self.inspector = Inspector(repo, self.lock, environ)
+        self.run_cache = RunCache(repo.cache_dir / "runs")
+        self.outcomes: dict[str, StageOutcome] = {}
+        self._events: queue.Queue[tuple[str, str, str]] = queue.Queue()
+        self._running: dict[str, _Running] = {}
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> list[StageOutcome]:
+        order = select(self.graph, self.options.targets, single=self.options.single, downstream=self.options.downstream)
+        chosen = set(order)
+        pending = list(order)
+        try:
+            while pending or self._running:
+                for name in self._ready(pending, chosen):
+                    pending.remove(name)
+                    self._decide(self.graph.stages[name])
+                if self._running:
+                    self._wait()
+                elif pending and not self._ready(pending, chosen):
+                    break  # what is left waits for stages that failed or were skipped
+            for name in pending:
+                self._end(StageOutcome(name, SKIPPED, [self._blocked_reason(name, chosen)]))
+        finally:
+            for running in self._running.values():
+                running.process.cancel()
+            for running in self._running.values():
+                running.process.join()
+        return [self.outcomes[name] for name in order]
+
+    def _ready(self, pending: list[str], chosen: set[str]) -> list[str]:
+        if self._stopping():
+            return []
+        ready = []
+        for name in pending:
+            upstream = [u for u in self.graph.upstream(name) if u in chosen]
+            if all(self.outcomes.get(u) is not None and self.outcomes[u].state in _SUCCEEDED for u in upstream):
+                if len(self._running) + len(ready) < max(1, self.options.jobs):
+                    ready.append(name)
+        return ready
+
+    def _stopping(self) -> bool:
+        return not self.options.keep_going and any(o.state == FAILED for o in self.outcomes.values())
+
+    def _blocked_reason(self, name: str, chosen: set[str]) -> str:
+        failed = [u for u in self.graph.ancestors([name]) if u in chosen and self.outcomes.get(u, None) is not None
+                  and self.outcomes[u].state in (FAILED, SKIPPED)]  # fmt: skip
+        if failed:
+            return f"upstream stage '{failed[0]}' did not complete"
+        return "another stage failed"
+
+    # -- deciding one stage -------------------------------------------------------------------
+
+    def _decide(self, stage: Stage) -> None:
+        if stage.frozen and not self.options.verify:
+            self._end(StageOutcome(stage.name, FROZEN, ["frozen: not checked"]))
+            return
+        try:
+            inputs = self.inspector.inputs(stage)
+            if self.options.force or self.options.verify:
+                reasons = ["forced" if self.options.force else "verifying"]
+            else:
+                reasons = self.inspector.reasons(stage, inputs)
+            if self.options.dry:
+                reasons += [f"upstream stage '{u}' would run" for u in self.graph.upstream(stage.name)
+                            if self.outcomes.get(u) is not None and self.outcomes[u].state == WOULD_RUN]  # fmt: skip
+                self._end(StageOutcome(stage.name, WOULD_RUN if reasons else UP_TO_DATE, reasons))
+                return
+            if not reasons:
+                self._end(StageOutcome(stage.name, UP_TO_DATE))
+                return
+            if inputs.absent:
+                missing = inputs.absent[0]
+                raise MlxError(
+                    f"dep '{missing}' of stage '{stage.name}' does not exist",
+                    hint="create it, fetch it ('mlx checkout'), or declare the stage that writes it",
+                )
+            if self._restore(stage, inputs, reasons):
+                return
+            clear_outs(self.repo, stage, self.inspector.counters)
+        except MlxError as exc:
+            self._end(StageOutcome(stage.name, FAILED, error=_one_line(exc)))
+            return
+        cwd = (stage.wdir.on_disk(self.repo.root) if stage.wdir else self.repo.root)
+        process = StageProcess(stage.cmd, cwd, self.environ, lambda text, name=stage.name: self._events.put(("line", name, text)))
+        self._running[stage.name] = _Running(stage, inputs, reasons, process, time.monotonic())
+        self.on_event(Event("start", stage.name, "; ".join(reasons)))
+        process.start(lambda _p, name=stage.name: self._events.put(("done", name, "")))
+
+    def _restore(self, stage: Stage, inputs: Inputs, reasons: list[str]) -> bool:
+        if not self.options.run_cache or self.options.force or self.options.verify:
+            return False
+        locked = self.lock.stages.get(stage.name)
+        now = inputs.entry
+        if locked is not None and (locked.cmd, locked.deps, locked.params, locked.env) == (now.cmd, now.deps, now.params, now.env):
+            known: tuple[LockedPath, ...] | None = locked.outs
+            source = "mlx.lock"
+        else:
+            known = self.run_cache.get(self._fingerprint(inputs))
+            source = "the run cache"
+        declared = {out.path for out in stage.outs}
+        if known is None or {out.path for out in known} != declared or not can_restore(self.repo, known):
+            return False
+        restore_outs(self.repo, stage, known, self.inspector.counters)
+        self._complete(stage, LockEntry(now.cmd, now.deps, now.params, now.env, known))
+        self._end(StageOutcome(stage.name, RESTORED, reasons + [f"outputs restored from {source}"]))
+        return True
+
+    # -- finishing ----------------------------------------------------------------------------
+
+    def _wait(self) -> None:
+        kind, name, text = self._events.get()
+        if kind == "line":
+            self.on_event(Event("line", name, text))
+            return
+        running = self._running.pop(name)
+        running.process.join()
+        result = running.process.result
+        assert result is not None
+        stage = running.stage  # its lines were all queued, and handled, before its "done"
+        if result.exit_code != 0:
+            self._end(StageOutcome(stage.name, FAILED, running.reasons, result.seconds, result.exit_code,
+                                   result.failed_command, f"'{result.failed_command}' exited with {_exit_text(result.exit_code)}",
+                                   list(result.tail)))  # fmt: skip
+            return
+        try:
+            outs = commit_outs(self.repo, stage, self.inspector.counters)
+        except MlxError as exc:
+            self._end(StageOutcome(stage.name, FAILED, running.reasons, result.seconds, error=_one_line(exc), tail=list(result.tail)))
+            return
+        now = running.inputs.entry
+        entry = LockEntry(now.cmd, now.deps, now.params, now.env, outs)
+        differences = self._differences(stage, outs) if self.options.verify else []
+        self._complete(stage, entry)
+        self.run_cache.put(self._fingerprint(running.inputs), outs)
+        self._end(StageOutcome(stage.name, RAN, running.reasons, result.seconds, 0, differences=differences))
+
+    def _complete(self, stage: Stage, entry: LockEntry) -> None:
+        """Record a completed stage in mlx.lock (not with --verify, which only checks)."""
+        self.lock = Lock({**self.lock.stages, stage.name: entry})
+        self.inspector.lock = self.lock
+        if not self.options.verify:
+            stages = {name: e for name, e in self.lock.stages.items() if name in self.graph.stages}
+            write_lock(self.repo.root, Lock(stages))
+
+    def _differences(self, stage: Stage, outs: tuple[LockedPath, ...]) -> list[str]:
+        locked = self.committed_lock.stages.get(stage.name)
+        if locked is None:
+            return ["not in mlx.lock"]
+        recorded = {out.path: out.digest for out in locked.outs}
+        return [f"'{out.path}' differs from mlx.lock" for out in outs if recorded.get(out.path) != out.digest]
+
+    def _fingerprint(self, inputs: Inputs) -> object:
+        entry = inputs.entry
+        return stage_fingerprint(entry.cmd, entry.deps, entry.params, entry.env)
+
+    def _end(self, outcome: StageOutcome) -> None:
+        self.outcomes[outcome.name] = outcome
+        self.on_event(Event("end", outcome.name, outcome.state, outcome))
+
+
+def _one_line(exc: MlxError) -> str:
+    return exc.message + (f" ({exc.hint})" if exc.hint else "")
+
+
+def _exit_text(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"status {code}"

@@ -1,0 +1,326 @@
+"""mlx.yaml: the pipeline as people write it, turned into Stage values whose paths are confined.
+
+Reading goes: strict YAML -> the JSON Schema pipeline-1 -> the `${}` context (params.yaml, then
+`vars`) -> each stage, or one stage per foreach item or matrix combination, interpolated and then
+checked against the schema again (a `${files}` may have become anything) -> paths resolved against
+`wdir` and confined to the repository. Every error names mlx.yaml, the line and the stage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+import re
+from pathlib import Path
+from typing import Any
+
+from mlxkit.errors import UnsafePathError, UnsupportedFormatError
+from mlxkit.formats.schema import load_schema, validate
+from mlxkit.formats.yamlio import YamlDocument, load_yaml
+from mlxkit.fs.confine import RepoPath, unsafe_reason
+from mlxkit.pipeline.interpolate import Context, Where, interpolate, render
+from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE, Out, OutKind, ParamRef, Pipeline, Stage
+from mlxkit.pipeline.params import KEY, did_you_mean, kind_of, read_params
+
+SCHEMA = "pipeline-1"
+STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_ITEM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_OUTPUTS: tuple[tuple[str, OutKind, bool], ...] = (("outs", "out", True), ("metrics", "metric", False), ("plots", "plot", False))
+_GENERATORS = ("foreach", "matrix", "do")
+_KEY_HINT = "a key is names joined by dots, such as 'train.lr'"
+_NAMES_HINT = "stage names are letters, digits, '_', '.' and '-' ('@' joins a stage and its foreach item)"
+
+
+def load_pipeline(root: Path) -> Pipeline | None:
+    """The pipeline of the repository at `root`, or None when it has no mlx.yaml."""
+    try:
+        text = (root / PIPELINE_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    return pipeline_from_text(text, root)
+
+
+def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FILE) -> Pipeline:
+    """Parse mlx.yaml's text; params files named by it are read from `root`."""
+    document = load_yaml(text, source)
+    if document.data is None:
+        return Pipeline({}, source)
+    if not conforms(document.data):
+        validate(document, SCHEMA)
+    context = _context(root, document)
+    stages: dict[str, Stage] = {}
+    for key, body in (document.data.get("stages") or {}).items():
+        name = render(key)  # YAML reads `1:` as a number
+        at = Where.at(document, "stages", name)
+        if not STAGE_NAME.fullmatch(name):
+            raise at.error(f"'{name}' is not a valid stage name", hint=_NAMES_HINT)
+        for stage in _stages(name, body, context, at):
+            stages[stage.name] = stage
+    tracked = tuple(_params_file(file, None, Where.at(document, "params", i)) for i, file in enumerate(document.data.get("params", [])))
+    return Pipeline(stages, source, params=tracked)
+
+
+def _context(root: Path, document: YamlDocument) -> Context:
+    """params.yaml at the root (when there is one), then each `vars` entry in order."""
+    context = Context()
+    default = RepoPath(DEFAULT_PARAMS_FILE)
+    has_default = default.on_disk(root).is_file()
+    if has_default:
+        context.merge(read_params(root, default), DEFAULT_PARAMS_FILE, Where.at(document))
+    for index, entry in enumerate(document.data.get("vars") or []):
+        at = Where.at(document, "vars", index)
+        if isinstance(entry, dict):
+            context.merge(entry, f"vars.{index}", at)
+            continue
+        file_text, _, keys_text = entry.partition(":")
+        file = _params_file(file_text, None, at)
+        if file == default and has_default:
+            continue  # loaded already, as a whole
+        if not file.on_disk(root).is_file():
+            raise at.error(f"no such params file '{file}'")
+        values = read_params(root, file)
+        if keys_text:
+            keys = [key.strip() for key in keys_text.split(",")]
+            for key in keys:
+                if key not in values:
+                    raise at.error(f"'{file}' has no key '{key}'", hint=did_you_mean(key, values))
+            values = {key: values[key] for key in keys}
+        context.merge(values, file.posix, at)
+    return context
+
+
+def _stages(name: str, body: dict[str, Any], context: Context, at: Where) -> list[Stage]:
+    line = at.document.line_of(at.location)
+    present = [key for key in _GENERATORS if key in body]
+    if not present:
+        return [_stage(name, body, context, at, line)]
+    if "foreach" in body and "matrix" in body:
+        raise at.error("a stage has 'foreach' or 'matrix', not both")
+    if present == ["do"]:
+        raise at.child("do").error("'do' needs 'foreach' or 'matrix' beside it")
+    for key in body:
+        if key not in _GENERATORS:
+            raise at.child(key).error(f"'{key}' belongs inside 'do'", hint="beside 'do' there is only 'foreach' or 'matrix'")
+    generator = "foreach" if "foreach" in body else "matrix"
+    items = (_foreach if generator == "foreach" else _matrix)(body[generator], context, at.child(generator))
+    stages: dict[str, Stage] = {}
+    for suffix, values in items:
+        full = f"{name}@{suffix}"
+        if not _ITEM_NAME.fullmatch(suffix):
+            raise at.child(generator).error(f"an item makes the stage name '{full}', which is not valid", hint=_NAMES_HINT)
+        if full in stages:
+            hint = "give each item a different name, or use a mapping whose keys name them"
+            raise at.child(generator).error(f"two items make the stage name '{full}'", hint=hint)
+        template_at = Where(at.document, at.location + ("do",), ("stages", full))
+        stages[full] = _stage(full, body["do"], context.with_item(values, at.child(generator)), template_at, line)
+    return list(stages.values())
+
+
+def _item_name(value: Any, fallback: str) -> str:
+    return fallback if isinstance(value, (dict, list)) else render(value)
+
+
+def _foreach(value: Any, context: Context, at: Where) -> list[tuple[str, dict[str, Any]]]:
+    """(name suffix, context values) per item: a list's item or index, a mapping's key."""
+    value = interpolate(value, context, at) if isinstance(value, str) else value
+    if isinstance(value, dict):
+        return [(render(key), {"key": key, "item": item}) for key, item in value.items()]
+    if isinstance(value, list):
+        return [(_item_name(item, str(index)), {"item": item}) for index, item in enumerate(value)]
+    raise at.error(f"foreach needs a list or a mapping, not {render(value)!r}")
+
+
+def _matrix(value: Any, context: Context, at: Where) -> list[tuple[str, dict[str, Any]]]:
+    """One item per combination of the axes' values, first axis slowest; names join values with '-'."""
+    value = interpolate(value, context, at) if isinstance(value, str) else value
+    if not isinstance(value, dict) or not value:
+        raise at.error("matrix needs a mapping of axis names to lists of values")
+    axes = {}
+    for axis, values in value.items():
+        values = interpolate(values, context, at.child(axis)) if isinstance(values, str) else values
+        if not isinstance(values, list):
+            raise at.child(axis).error(f"the matrix axis '{axis}' needs a list of values, not {render(values)!r}")
+        axes[axis] = list(enumerate(values))
+    combinations = []
+    for combination in itertools.product(*axes.values()):
+        named = list(zip(axes, combination, strict=True))
+        names = [_item_name(item, f"{axis}{index}") for axis, (index, item) in named]
+        combinations.append(("-".join(names), {"item": {axis: item for axis, (_, item) in named}}))
+    return combinations
+
+
+def _stage(name: str, body: dict[str, Any], context: Context, at: Where, line: int | None) -> Stage:
+    resolved = {key: interpolate(value, context, at.child(key), shell=key == "cmd") for key, value in body.items()}
+    if not conforms({"stages": {name: resolved}}):
+        validate(_resolved_document(name, resolved, at), SCHEMA)
+    wdir = _wdir(resolved.get("wdir"), at.child("wdir"))
+    outs: dict[RepoPath, Out] = {}
+    for field, kind, cache in _OUTPUTS:
+        for index, entry in enumerate(_list(resolved, field, at)):
+            out = _out(entry, kind, cache, wdir, at.child(field).child(index))
+            if out.path in outs:
+                raise at.child(field).child(index).error(f"'{out.path}' is already an output of this stage")
+            outs[out.path] = out
+    cmd = resolved["cmd"]
+    deps = (_confined(dep, wdir, at.child("deps").child(index)) for index, dep in enumerate(_list(resolved, "deps", at)))
+    return Stage(
+        name=name,
+        cmd=(cmd,) if isinstance(cmd, str) else tuple(cmd),
+        wdir=wdir,
+        deps=tuple(dict.fromkeys(deps)),
+        outs=tuple(outs.values()),
+        params=_params(_list(resolved, "params", at), wdir, at.child("params")),
+        env=tuple(dict.fromkeys(_list(resolved, "env", at))),
+        desc=resolved.get("desc"),
+        frozen=_flag(resolved, "frozen", False, at),
+        always_changed=_flag(resolved, "always_changed", False, at),
+        line=line,
+    )
+
+
+def _resolved_document(name: str, resolved: dict[str, Any], at: Where) -> YamlDocument:
+    """The interpolated stage as a document whose lines are those of the stage it came from."""
+    lines = {("stages", name): at.document.line_of(at.location)}
+    size = len(at.location)
+    for location, line in at.document.lines.items():
+        if location[:size] == at.location:
+            lines[("stages", name) + location[size:]] = line
+    return YamlDocument({"stages": {name: resolved}}, at.document.source, lines)
+
+
+def _list(mapping: dict[str, Any], key: str, at: Where) -> list[Any]:
+    """The list at `key`: what the schema allows there, once a '${...}' left as text is refused."""
+    value = mapping.get(key, [])
+    if not isinstance(value, list):
+        raise at.child(key).error(f"'{key}' needs a list, not {value!r}")
+    return value
+
+
+def _flag(mapping: dict[str, Any], key: str, default: bool, at: Where) -> bool:
+    value = mapping.get(key, default)
+    if not isinstance(value, bool):
+        raise at.child(key).error(f"'{key}' needs true or false, not {value!r}")
+    return value
+
+
+def _out(entry: str | dict[str, Any], kind: OutKind, cache: bool, wdir: RepoPath | None, at: Where) -> Out:
+    if isinstance(entry, str):
+        return Out(_confined(entry, wdir, at), kind, cache=cache)
+    ((text, flags),) = entry.items()
+    flags, at = flags or {}, at.child(text)
+    cache, persist = _flag(flags, "cache", cache, at), _flag(flags, "persist", False, at)
+    return Out(_confined(text, wdir, at), kind, cache=cache, persist=persist)
+
+
+def _params(entries: list[Any], wdir: RepoPath | None, at: Where) -> tuple[ParamRef, ...]:
+    """One ParamRef per file, in order of first mention; keys of params.yaml are relative to wdir."""
+    keys_of: dict[RepoPath, list[str] | None] = {}  # None: every key of the file
+    for index, entry in enumerate(entries):
+        if isinstance(entry, str):
+            file, keys, entry_at = _confined(DEFAULT_PARAMS_FILE, wdir, at), [entry], at.child(index)
+        else:
+            ((text, _),) = entry.items()
+            entry_at = at.child(index).child(text)
+            file, keys = _params_file(text, wdir, entry_at), _list(entry, text, at.child(index))
+        for key in keys:
+            if not isinstance(key, str) or not KEY.fullmatch(key):
+                raise entry_at.error(f"'{key}' is not a params key", hint=_KEY_HINT)
+        if not keys or (file in keys_of and keys_of[file] is None):
+            keys_of[file] = None
+        else:
+            keys_of[file] = list(dict.fromkeys((keys_of.get(file) or []) + keys))
+    return tuple(ParamRef(file, tuple(keys or ())) for file, keys in keys_of.items())
+
+
+def _params_file(text: str, wdir: RepoPath | None, at: Where) -> RepoPath:
+    file = _confined(text, wdir, at)
+    try:
+        kind_of(file)
+    except UnsupportedFormatError as exc:
+        raise at.error(exc.message, hint=exc.hint) from None
+    return file
+
+
+def _wdir(text: str | None, at: Where) -> RepoPath | None:
+    if text is None or posixpath.normpath(text) == ".":
+        return None
+    return _confined(text, None, at)
+
+
+def _confined(text: str, wdir: RepoPath | None, at: Where) -> RepoPath:
+    """`text` (relative to `wdir`) as a path from the repository root, which it must not leave."""
+    joined = posixpath.normpath(f"{wdir.posix}/{text}" if wdir else text)
+    if text.startswith("/") or re.match(r"[A-Za-z]:", text):
+        reason = "the path is absolute"
+    elif text.startswith("~"):
+        reason = "the path starts with '~'"
+    elif joined == ".." or joined.startswith("../"):
+        reason = f"the path leaves the repository (it is '{joined}' from the root)"
+    else:
+        reason = unsafe_reason(joined)
+    if reason:
+        where = ".".join(str(part) for part in at.shown)
+        line = at.document.line_of(at.location)
+        raise UnsafePathError(
+            f"unsafe path '{text}' in '{at.document.source}:{line}' at '{where}': {reason}",
+            hint="paths in mlx.yaml are relative to the stage's wdir and stay inside the repository",
+        )
+    return RepoPath(joined)
+
+
+# -- a schema check that needs no jsonschema (and its 0.1 s import) when the file is well formed ----
+
+_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
+
+
+_KNOWN = {"if", "$ref", "anyOf", "type", "properties", "additionalProperties", "required"}
+_KNOWN |= {"minProperties", "maxProperties", "items", "minItems", "pattern", "minLength"}
+
+
+def conforms(data: Any) -> bool:
+    """Whether `data` meets pipeline-1, knowing only the keywords pipeline-1 uses: any other keyword
+    makes it say no, so it is never looser than jsonschema (tests/unit/pipeline/test_spec.py)."""
+    top = load_schema(SCHEMA)
+    return _conforms(data, top, top)
+
+
+def _conforms(value: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
+    for keyword, rule in schema.items():
+        if keyword in ("$schema", "$id", "$defs", "title", "description", "then", "else"):
+            continue
+        if keyword == "if":
+            branch = schema.get("then" if _conforms(value, rule, top) else "else")
+            ok = branch is None or _conforms(value, branch, top)
+        elif keyword == "$ref":
+            ok = _conforms(value, top["$defs"][rule.removeprefix("#/$defs/")], top)
+        elif keyword == "anyOf":
+            ok = any(_conforms(value, option, top) for option in rule)
+        elif keyword == "type":
+            names = [rule] if isinstance(rule, str) else rule
+            ok = any(type(value) is bool if name == "boolean" else isinstance(value, _TYPES.get(name, ())) for name in names)
+        elif isinstance(value, dict):
+            ok = _object(value, keyword, rule, schema, top)
+        elif isinstance(value, list):
+            ok = keyword != "items" or all(_conforms(item, rule, top) for item in value)
+            ok = ok and (keyword != "minItems" or len(value) >= rule)
+        elif isinstance(value, str):
+            ok = keyword != "pattern" or re.search(rule, value) is not None
+            ok = ok and (keyword != "minLength" or len(value) >= rule)
+        else:
+            ok = True
+        if not ok or keyword not in _KNOWN:
+            return False
+    return True
+
+
+def _object(value: dict[Any, Any], keyword: str, rule: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
+    if keyword == "properties":
+        return all(_conforms(value[key], sub, top) for key, sub in rule.items() if key in value)
+    if keyword == "additionalProperties":
+        known = schema.get("properties", {})
+        return all(key in known or (rule is not False and _conforms(item, rule, top)) for key, item in value.items())
+    if keyword == "required":
+        return all(key in value for key in rule)
+    if keyword == "minProperties":
+        return len(value) >= rule
+    return keyword != "maxProperties" or len(value) <= rule

@@ -1,0 +1,333 @@
+"""mlx run: what runs and why, what mlx.lock records, failures, the run cache and run records."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+from ._helpers import b3, mode_of
+
+# A three-stage chain. Every command appends its stage's name to ../log (outside the repository), so
+# a test can tell exactly which commands ran.
+CHAIN = """\
+stages:
+  prepare:
+    cmd: cp raw.txt prepared.txt && echo prepare >> ../log
+    deps: [raw.txt]
+    outs: [prepared.txt]
+  train:
+    cmd: cat prepared.txt params.yaml > model.txt && echo train >> ../log
+    deps: [prepared.txt]
+    params: [train.lr]
+    outs: [model.txt]
+  evaluate:
+    cmd: "wc -c < model.txt > metrics.txt && echo evaluate >> ../log"
+    deps: [model.txt]
+    metrics: [metrics.txt]
+"""
+
+
+@pytest.fixture
+def chain(repo):
+    repo.gen({"mlx.yaml": CHAIN, "params.yaml": "train:\n  lr: 0.1\n  epochs: 3\n", "raw.txt": "raw data\n"}, old=True)
+    return repo
+
+
+def ran(repo) -> list[str]:
+    """The stages whose commands ran since the last call."""
+    log = repo.path.parent / "log"
+    names = log.read_text().split() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return names
+
+
+def lock(repo) -> dict:
+    return yaml.safe_load((repo / "mlx.lock").read_text())
+
+
+def test_run_executes_stages_in_order_and_pins_them_in_the_lockfile(chain, mlx):
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert ran(chain) == ["prepare", "train", "evaluate"]
+    entry = lock(chain)["stages"]["prepare"]
+    assert entry["cmd"] == "cp raw.txt prepared.txt && echo prepare >> ../log"
+    assert entry["deps"] == [{"path": "raw.txt", "hash": b3("raw data\n"), "size": 9}]
+    assert entry["outs"] == [{"path": "prepared.txt", "hash": b3("raw data\n"), "size": 9}]
+    assert lock(chain)["stages"]["train"]["params"] == {"params.yaml": {"train.lr": 0.1}}
+    assert b3("raw data\n").removeprefix("blake3:") in chain.objects()
+    assert "/prepared.txt" in (chain / ".gitignore").read_text().split("\n")
+    assert "/metrics.txt" not in (chain / ".gitignore").read_text().split("\n")  # metrics stay in git
+
+
+def test_second_run_runs_nothing_and_says_so(chain, mlx):
+    mlx("run")
+    ran(chain)
+
+    result = mlx("run")
+
+    assert (result.code, result.out) == (0, "Everything is up to date (3 stages).\n"), result
+    assert ran(chain) == []
+
+
+def test_changed_param_reruns_the_stage_and_what_follows(chain, mlx):
+    mlx("run")
+    ran(chain)
+    chain.gen({"params.yaml": "train:\n  lr: 0.2\n  epochs: 3\n"})
+
+    dry = mlx("run", "--dry")
+    assert "'train' would run: param 'train.lr' changed (0.1 -> 0.2)" in dry.out, dry
+    assert ran(chain) == []
+
+    assert mlx("run").code == 0
+    assert ran(chain) == ["train", "evaluate"]
+
+
+def test_param_not_listed_by_the_stage_changes_nothing(chain, mlx):
+    mlx("run")
+    ran(chain)
+    chain.gen({"params.yaml": "train:\n  lr: 0.1\n  epochs: 4\n"})
+
+    assert mlx("run").code == 0
+    assert ran(chain) == []
+
+
+def test_downstream_stage_is_skipped_when_upstream_output_is_unchanged(chain, mlx):
+    mlx("run")
+    ran(chain)
+    chain.gen({"mlx.yaml": CHAIN.replace("cp raw.txt prepared.txt", "cat raw.txt > prepared.txt")})
+
+    assert mlx("run").code == 0
+    assert ran(chain) == ["prepare"]  # same prepared.txt: train and evaluate are still up to date
+
+
+def test_set_param_writes_params_file_then_runs(chain, mlx):
+    mlx("run")
+    ran(chain)
+
+    result = mlx("run", "-S", "train.lr=0.5")
+
+    assert result.code == 0, result
+    assert "lr: 0.5" in (chain / "params.yaml").read_text()
+    assert ran(chain) == ["train", "evaluate"]
+    assert lock(chain)["stages"]["train"]["params"] == {"params.yaml": {"train.lr": 0.5}}
+
+
+def test_failing_stage_stops_downstream_and_keeps_completed_stages_in_lock(chain, mlx):
+    chain.gen({"mlx.yaml": CHAIN.replace("cat prepared.txt params.yaml > model.txt", "echo oops; exit 3")})
+
+    result = mlx("run")
+
+    assert result.code == 31, result
+    assert "mlx: 'train' failed: 'echo oops; exit 3 && echo train >> ../log' exited with status 3" in result.err
+    assert "  oops" in result.err_lines  # the tail of its output
+    assert "Traceback" not in result.err
+    assert list(lock(chain)["stages"]) == ["prepare"]
+    assert ran(chain) == ["prepare"]
+
+
+def test_keep_going_finishes_independent_stages(repo, mlx):
+    repo.gen({"mlx.yaml": """\
+stages:
+  bad:
+    cmd: exit 1
+    outs: [a.txt]
+  after_bad:
+    cmd: cp a.txt b.txt
+    deps: [a.txt]
+    outs: [b.txt]
+  good:
+    cmd: echo good > c.txt
+    outs: [c.txt]
+"""})
+
+    result = mlx("run", "--keep-going", "--json")
+
+    assert result.code == 31
+    states = {o["name"]: o["state"] for o in json.loads(result.out)["stages"]}
+    assert states == {"bad": "failed", "after_bad": "skipped", "good": "ran"}
+    assert list(lock(repo)["stages"]) == ["good"]
+
+
+def test_declared_output_not_produced_is_an_error(repo, mlx):
+    repo.gen({"mlx.yaml": "stages:\n  s:\n    cmd: 'true'\n    outs: [never.txt]\n"})
+
+    result = mlx("run")
+
+    assert result.code == 31
+    assert "'s' failed: stage 's' did not produce its output 'never.txt'" in result.err
+    assert not (repo / "mlx.lock").exists()
+
+
+def test_deleted_outputs_are_restored_from_the_cache_not_recomputed(chain, mlx):
+    mlx("run")
+    ran(chain)
+    (chain / "model.txt").unlink()
+
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert "'train' outputs restored from mlx.lock" in result.out, result
+    assert ran(chain) == []
+    assert (chain / "model.txt").read_text().startswith("raw data\n")
+
+
+def test_run_cache_restores_outputs_of_a_fingerprint_seen_before(chain, mlx):
+    mlx("run")
+    chain.gen({"params.yaml": "train:\n  lr: 0.2\n  epochs: 3\n"})
+    mlx("run")
+    ran(chain)
+    chain.gen({"params.yaml": "train:\n  lr: 0.1\n  epochs: 3\n"})
+
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert "restored from the run cache" in result.out
+    assert ran(chain) == []
+    assert "lr: 0.1" in (chain / "model.txt").read_text()
+
+    chain.gen({"params.yaml": "train:\n  lr: 0.2\n  epochs: 3\n"})
+    assert mlx("run", "--no-run-cache").code == 0
+    assert ran(chain) == ["train", "evaluate"]
+
+
+def test_force_single_item_and_downstream_choose_the_stages(chain, mlx):
+    mlx("run")
+    ran(chain)
+
+    assert mlx("run", "--force", "train", "-s").code == 0
+    assert ran(chain) == ["train"]
+    assert mlx("run", "--force", "train").code == 0
+    assert ran(chain) == ["prepare", "train"]
+    assert mlx("run", "--force", "train", "--downstream").code == 0
+    assert ran(chain) == ["train", "evaluate"]
+
+
+def test_unknown_stage_is_a_usage_error_with_a_suggestion(chain, mlx):
+    mlx("run", "trian").expect_error(2, "there is no stage 'trian' in mlx.yaml", "did you mean 'train'?")
+
+
+def test_frozen_stage_is_not_run(chain, mlx):
+    chain.gen({"mlx.yaml": CHAIN.replace("  train:\n", "  train:\n    frozen: true\n")})
+
+    result = mlx("run", "--json")
+
+    states = {o["name"]: o["state"] for o in json.loads(result.out)["stages"]}
+    assert states["train"] == "frozen"
+
+
+def test_interpolated_params_are_arguments_never_commands(repo, mlx):
+    repo.gen({
+        "params.yaml": "name: 'x; touch PWNED'\n",
+        "mlx.yaml": "stages:\n  s:\n    cmd: printf '%s' ${name} > out.txt\n    params: [name]\n    outs: [out.txt]\n",
+    })
+
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert not (repo / "PWNED").exists()
+    assert (repo / "out.txt").read_text() == "x; touch PWNED"
+
+
+def test_environment_variables_are_inputs_recorded_by_digest(repo, mlx, monkeypatch):
+    repo.gen({"mlx.yaml": "stages:\n  s:\n    cmd: echo $MODE > out.txt\n    env: [MODE]\n    outs: [out.txt]\n"})
+    monkeypatch.setenv("MODE", "secret-value")
+    assert mlx("run").code == 0
+
+    text = (repo / "mlx.lock").read_text()
+    assert "secret-value" not in text
+    assert lock(repo)["stages"]["s"]["env"] == {"MODE": b3("secret-value")}
+    monkeypatch.setenv("MODE", "other")
+    assert "environment variable 'MODE' changed" in mlx("run", "--dry").out
+
+
+def test_wdir_is_the_working_directory_and_paths_are_relative_to_it(repo, mlx):
+    repo.gen({"sub": {"in.txt": "in\n"}, "mlx.yaml": "stages:\n  s:\n    cmd: cp in.txt out.txt\n    wdir: sub\n    deps: [in.txt]\n    outs: [out.txt]\n"})
+
+    assert mlx("run").code == 0
+    assert (repo / "sub" / "out.txt").read_text() == "in\n"
+    assert lock(repo)["stages"]["s"]["outs"][0]["path"] == "sub/out.txt"
+
+
+def test_a_cycle_is_refused_before_anything_runs(repo, mlx):
+    repo.gen({"mlx.yaml": """\
+stages:
+  a:
+    cmd: touch ../ran-a; cp b a
+    deps: [b]
+    outs: [a]
+  b:
+    cmd: touch ../ran-b; cp a b
+    deps: [a]
+    outs: [b]
+"""})
+
+    result = mlx("run")
+
+    assert result.code == 30, result
+    assert "a → b → a" in result.err
+    assert not (repo.path.parent / "ran-a").exists() and not (repo.path.parent / "ran-b").exists()
+
+
+def test_parallel_stages_prefix_their_output(repo, mlx):
+    repo.gen({"mlx.yaml": "stages:\n  one:\n    cmd: echo hello-one > 1.txt; echo said-one\n    outs: [1.txt]\n"
+              "  two:\n    cmd: echo hello-two > 2.txt; echo said-two\n    outs: [2.txt]\n"})  # fmt: skip
+
+    result = mlx("run", "-j", "2")
+
+    assert result.code == 0, result
+    assert "one | said-one" in result.out and "two | said-two" in result.out
+
+
+def test_each_run_that_did_something_is_recorded(chain, mlx):
+    mlx("run")
+    mlx("run")  # nothing to do: no record
+
+    records = sorted((chain / ".mlx" / "runs").glob("*.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["status"] == "completed"
+    assert record["stages_run"] == ["prepare", "train", "evaluate"]
+    assert record["params"]["params.yaml"]["train.lr"] == 0.1
+    assert record["lock_digest"] == b3((chain / "mlx.lock").read_bytes())
+
+
+def test_status_shows_stale_stages_with_reasons(chain, mlx):
+    mlx("run")
+    chain.gen({"raw.txt": "new raw\n"})
+
+    result = mlx("status", "--json")
+
+    stale = {s["name"]: s["reasons"] for s in result.json["pipeline"]["stages"] if s["state"] == "stale"}
+    assert stale == {
+        "prepare": ["dep 'raw.txt' changed"],
+        "train": ["upstream stage 'prepare' is stale"],
+        "evaluate": ["upstream stage 'train' is stale"],
+    }
+    assert mlx("status", "--exit-code").code == 1
+    text = mlx("status").out
+    assert "stale stage 'prepare':\n    dep 'raw.txt' changed\n" in text
+
+
+def test_lock_is_written_after_each_stage_not_at_the_end(chain, mlx):
+    chain.gen({"mlx.yaml": CHAIN.replace("wc -c < model.txt > metrics.txt", "test -s mlx.lock && grep -q train mlx.lock && wc -c < model.txt > metrics.txt")})
+
+    assert mlx("run").code == 0, "evaluate saw train's entry in mlx.lock while it ran"
+
+
+def test_output_existing_before_the_first_run_is_kept_in_the_cache(repo, mlx):
+    repo.gen({"out.txt": "hand-made\n", "mlx.yaml": "stages:\n  s:\n    cmd: echo generated > out.txt\n    outs: [out.txt]\n"})
+
+    assert mlx("run").code == 0
+    assert b3("hand-made\n").removeprefix("blake3:") in repo.objects()
+    assert (repo / "out.txt").read_text() == "generated\n"
+
+
+def test_hardlinked_outputs_are_read_only(chain, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("run").code == 0
+    assert os.stat(chain / "model.txt").st_nlink == 2
+    assert mode_of(chain / "model.txt") & 0o222 == 0
