@@ -1,15 +1,40 @@
 #!/usr/bin/env bash
-# The end-to-end demonstration behind `make demo`: a throwaway git repository, a dataset generated
-# with a fixed seed, and the tracking loop: init, add, commit, edit, status, checkout, gc, fsck.
+# The end-to-end demonstration behind `make demo`, in throwaway git repositories:
+# 1. the pipeline loop on examples/churn: run, change a param, status, run again, repro --frozen;
+# 2. the tracking loop on a generated dataset: init, add, commit, edit, status, checkout, gc, fsck.
 set -euo pipefail
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
+example=$(cd "$(dirname "$0")/churn" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mlx-demo.XXXXXX")
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-cd "$work"
 export GIT_AUTHOR_NAME=demo GIT_AUTHOR_EMAIL=demo@example.com GIT_COMMITTER_NAME=demo GIT_COMMITTER_EMAIL=demo@example.com
+
+say "part 1: the pipeline (a copy of examples/churn in $work/churn)"
+cp -r "$example" "$work/churn"
+cd "$work/churn"
+git init -q && mlx init >/dev/null && git add -A && git commit -qm "The churn project"
+run mlx dag
+run mlx run
+run cat metrics.json
+run git add -A
+git commit -qm "First run"
+run mlx status
+run mlx run -S train.n_estimators=200     # only train and evaluate run: prepare is up to date
+run mlx status
+say "mlx repro --frozen   # the lockfile now describes the workspace"
+mlx repro --frozen
+git add -A && git commit -qm "200 trees"
+say "a fresh clone has no data, and --frozen still checks the lockfile"
+git clone -q "$work/churn" "$work/clone"
+(cd "$work/clone" && ls && mlx repro --frozen)
+run mlx run -S train.n_estimators=100     # seen before: restored from the run cache
+run git status --short
+
+say "part 2: tracking data (in $work/data)"
+mkdir "$work/data" && cd "$work/data"
 
 run git init -q
 run mlx init

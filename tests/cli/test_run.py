@@ -331,3 +331,12 @@ def test_hardlinked_outputs_are_read_only(chain, mlx):
     assert mlx("run").code == 0
     assert os.stat(chain / "model.txt").st_nlink == 2
     assert mode_of(chain / "model.txt") & 0o222 == 0
+
+
+def test_a_changed_param_mapping_is_reported_key_by_key(repo, mlx):
+    repo.gen({"params.yaml": "train:\n  lr: 0.1\n  depth: 3\n",
+              "mlx.yaml": "stages:\n  s:\n    cmd: cat params.yaml > out.txt\n    params: [train]\n    outs: [out.txt]\n"})  # fmt: skip
+    assert mlx("run").code == 0
+    repo.gen({"params.yaml": "train:\n  lr: 0.2\n  depth: 3\n  seed: 1\n"})
+
+    assert mlx("run", "--dry").out == "'s' would run: param 'train.lr' changed (0.1 -> 0.2); param 'train.seed' added\n"

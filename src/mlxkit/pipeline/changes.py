@@ -127,13 +127,23 @@ def _param_changes(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]
     reasons = []
     for file in sorted(set(old) | set(new)):
         before, after = old.get(file, {}), new.get(file, {})
-        for key in sorted(set(before) | set(after)):
-            if key not in before:
-                reasons.append(f"param '{key}' added")
-            elif key not in after:
-                reasons.append(f"param '{key}' removed")
-            elif not _same(before[key], after[key]):
-                reasons.append(f"param '{key}' changed ({_short(before[key])} -> {_short(after[key])})")
+        reasons += _value_changes(before, after, "")
+    return reasons
+
+
+def _value_changes(before: dict[str, Any], after: dict[str, Any], prefix: str) -> list[str]:
+    """What differs between two mappings of params, down to the innermost keys ('train.lr')."""
+    reasons = []
+    for key in sorted(set(before) | set(after), key=str):
+        name = f"{prefix}{key}"
+        if key not in before:
+            reasons.append(f"param '{name}' added")
+        elif key not in after:
+            reasons.append(f"param '{name}' removed")
+        elif isinstance(before[key], dict) and isinstance(after[key], dict):
+            reasons += _value_changes(before[key], after[key], f"{name}.")
+        elif not _same(before[key], after[key]):
+            reasons.append(f"param '{name}' changed ({_short(before[key])} -> {_short(after[key])})")
     return reasons
 
 

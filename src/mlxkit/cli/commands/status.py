@@ -34,7 +34,8 @@ def status(
             data["is_clean"] = clean
         render.emit_json(data)
     else:
-        _show_data(report)
+        if report.tracked or pipeline is None:
+            _show_data(report)
         if pipeline is not None:
             _show_pipeline(pipeline)
     if exit_code and not clean:
