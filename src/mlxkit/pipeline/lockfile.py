@@ -35,7 +35,8 @@ hashes and paths get their own messages. A corrupt lockfile is an error, never s
 
 from __future__ import annotations
 
-import threading
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,18 @@ def dump_lock(lock: Lock) -> str:
 
 def _stage_block(name: str, entry: LockEntry) -> str:
     # Dumped under its parent key so that PyYAML indents (and quotes) it; the 'stages:' line is dropped.
-    text = dump_yaml({"stages": {name: _entry_data(entry)}})
-    return text.split("\n", 1)[1]
+    # A run rewrites mlx.lock after each stage: the blocks of the other stages are remembered, by
+    # their data's JSON (which tells 1, 1.0 and true apart), so that a run is not quadratic in YAML.
+    data = {"stages": {name: _entry_data(entry)}}
+    key = json.dumps(data, default=repr)
+    if key not in _blocks:
+        if len(_blocks) > 4096:
+            _blocks.clear()
+        _blocks[key] = dump_yaml(data).split("\n", 1)[1]
+    return _blocks[key]
+
+
+_blocks: dict[str, str] = {}
 
 
 def _entry_data(entry: LockEntry) -> dict[str, Any]:
@@ -117,39 +128,6 @@ def with_stage(lock: Lock, name: str, entry: LockEntry) -> Lock:
 
 def without_stage(lock: Lock, name: str) -> Lock:
     return Lock({other: entry for other, entry in lock.stages.items() if other != name})
-
-
-class LockWriter:
-    """The runner's mlx.lock: held in memory, the whole file rewritten after each completed stage.
-
-    The file is read once per run, never once per stage (dvc#10629: quadratic in stages). Stages that
-    finish at the same time on different threads are written one after the other.
-    """
-
-    def __init__(self, root: Path, lock: Lock) -> None:
-        self.root = root
-        self._lock = lock
-        self._mutex = threading.Lock()
-
-    @property
-    def lock(self) -> Lock:
-        return self._lock
-
-    def record(self, name: str, entry: LockEntry) -> None:
-        """Pin `name` to `entry` and write the file (unless the entry is already there as it is)."""
-        with self._mutex:
-            if self._lock.stages.get(name) != entry:
-                self._publish(with_stage(self._lock, name, entry))
-
-    def forget(self, name: str) -> None:
-        """Drop `name`'s entry (its outputs are no longer what it produced) and write the file."""
-        with self._mutex:
-            if name in self._lock.stages:
-                self._publish(without_stage(self._lock, name))
-
-    def _publish(self, lock: Lock) -> None:
-        write_lock(self.root, lock)
-        self._lock = lock  # only once it is on disk: memory never runs ahead of the file
 
 
 # -- reading -------------------------------------------------------------------------------------

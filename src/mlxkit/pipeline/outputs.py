@@ -27,6 +27,7 @@ from mlxkit.tracking.workspace import Counters, Scanner
 def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
     """Store, then delete, what the stage's outs hold now; create the directories they go in."""
     scanner = Scanner(repo, store=True, counters=counters)
+    written_before = counters.objects_written
     doomed = []
     for out in stage.outs:
         check_no_symlinks(repo.root, out.path.posix)
@@ -34,7 +35,7 @@ def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
         if not out.persist and os.path.lexists(path):
             scanner.snapshot(out.path)  # refuses (before anything is deleted) what cannot be stored
             doomed.append(path)
-    if doomed:
+    if counters.objects_written > written_before or any(os.path.isdir(path) for path in doomed):
         repo.make_objects_durable()
     for path in doomed:
         _delete(path)
@@ -45,6 +46,7 @@ def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
 def commit_outs(repo: Repository, stage: Stage, counters: Counters) -> tuple[LockedPath, ...]:
     """Store every out in the cache and return what the lockfile records; a missing out is an error."""
     scanner = Scanner(repo, store=True, counters=counters)
+    written_before = counters.objects_written
     committed = []
     for out in stage.outs:
         snapshot = scanner.snapshot(out.path)
@@ -55,7 +57,10 @@ def commit_outs(repo: Repository, stage: Stage, counters: Counters) -> tuple[Loc
                 hint="the command must write every path listed in its outs, metrics and plots",
             )
         committed.append(LockedPath(out.path, snapshot.digest, snapshot.size, snapshot.files))
-    repo.make_objects_durable()
+    # Objects found in the cache were made durable when they were written; a tree may be new even
+    # when all its files were there (the counters count files), so directories always get the barrier.
+    if counters.objects_written > written_before or any(out.files is not None for out in committed):
+        repo.make_objects_durable()
     link_back(repo, stage, tuple(committed))
     return tuple(committed)
 

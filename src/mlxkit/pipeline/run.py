@@ -17,8 +17,6 @@ from mlxkit.errors import MlxError
 from mlxkit.gitrev import head_revision
 from mlxkit.pipeline.model import LOCK_FILE
 from mlxkit.pipeline.params import stage_params
-from mlxkit.pipeline.setparams import set_params
-from mlxkit.pipeline.records import RunRecord, new_run_id, read_metrics_file, write_record
 from mlxkit.pipeline.runner import FAILED, RAN, RESTORED, OnEvent, Runner, RunOptions, StageOutcome, _ignore
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
@@ -51,6 +49,8 @@ def run(
     on_event: OnEvent = _ignore,
 ) -> RunReport:
     if assignments:
+        from mlxkit.pipeline.setparams import set_params  # only here: a no-op run stays light
+
         set_params(repo.root, assignments)
     started = _now()
     runner = Runner(repo, options, environ, on_event)
@@ -69,6 +69,8 @@ def run(
 
 
 def _record(repo: Repository, runner: Runner, ended: list[StageOutcome], status: str, command: str, started: dt.datetime) -> str:
+    from mlxkit.pipeline.records import RunRecord, new_run_id, read_metrics_file, write_record
+
     params: dict[str, dict[str, Any]] = {}
     metrics: dict[str, dict[str, Any]] = {}
     for stage in runner.graph.stages.values():

@@ -22,7 +22,7 @@ from mlxkit.pipeline.changes import Inputs, Inspector
 from mlxkit.pipeline.execute import StageProcess
 from mlxkit.pipeline.fingerprint import stage_fingerprint
 from mlxkit.pipeline.graph import Graph
-from mlxkit.pipeline.lockfile import read_lock, write_lock
+from mlxkit.pipeline.lockfile import read_lock, with_stage, write_lock
 from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
 from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restore_outs
 from mlxkit.pipeline.runcache import RunCache
@@ -236,7 +236,7 @@ class Runner:
 
     def _complete(self, stage: Stage, entry: LockEntry) -> None:
         """Record a completed stage in mlx.lock (not with --verify, which only checks)."""
-        self.lock = Lock({**self.lock.stages, stage.name: entry})
+        self.lock = with_stage(self.lock, stage.name, entry)
         self.inspector.lock = self.lock
         if not self.options.verify:
             stages = {name: e for name, e in self.lock.stages.items() if name in self.graph.stages}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from mlxkit.formats.schema import validate
 from mlxkit.formats.yamlio import dump_yaml
 from mlxkit.fs.confine import RepoPath, unsafe_reason
 from mlxkit.pipeline.lockfile import (
-    LockWriter,
     dump_lock,
     parse_lock,
     read_lock,
@@ -249,38 +247,6 @@ def test_with_stage_and_without_stage_return_new_locks():
     assert two == Lock({"a": LockEntry(cmd=("y",))})
     assert without_stage(two, "a") == Lock({})
     assert without_stage(two, "missing") == two
-
-
-def test_lock_writer_rewrites_the_whole_file_after_each_stage_without_reading_it(tmp_path):
-    writer = LockWriter(tmp_path, EXAMPLE)
-    (tmp_path / "mlx.lock").write_text("not: [a lock")  # the writer never reads the file again
-    writer.record("evaluate", LockEntry(cmd=("python eval.py",)))
-    expected = with_stage(EXAMPLE, "evaluate", LockEntry(cmd=("python eval.py",)))
-    assert writer.lock == expected
-    assert read_lock(tmp_path) == parse_lock(dump_lock(expected))
-    writer.forget("prepare")
-    assert read_lock(tmp_path) == parse_lock(dump_lock(without_stage(expected, "prepare")))
-
-
-def test_lock_writer_leaves_the_file_alone_when_nothing_changed(tmp_path):
-    write_lock(tmp_path, EXAMPLE)
-    before = os.stat(tmp_path / "mlx.lock")
-    writer = LockWriter(tmp_path, EXAMPLE)
-    writer.record("train", EXAMPLE.stages["train"])
-    writer.forget("never-ran")
-    after = os.stat(tmp_path / "mlx.lock")
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-
-
-def test_lock_writer_keeps_every_stage_recorded_from_many_threads(tmp_path):
-    writer = LockWriter(tmp_path, Lock({}))
-    names = [f"stage-{n}" for n in range(16)]
-    threads = [threading.Thread(target=writer.record, args=(name, LockEntry(cmd=(name,)))) for name in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert read_lock(tmp_path) == Lock({name: LockEntry(cmd=(name,)) for name in names})
 
 
 # -- merging -------------------------------------------------------------------------------------
