@@ -55,8 +55,7 @@ class RunView:
             self._output(f"{event.stage} | {event.text}" if self.prefix else event.text)
         elif event.outcome is not None:
             self._states[event.stage] = (event.outcome.state, self._states.get(event.stage, ("", time.monotonic()))[1])
-            quiet_state = event.outcome.state == UP_TO_DATE and not render.settings.verbose
-            if not quiet_state and (event.outcome.state != RAN or self._live is None):
+            if event.outcome.state != UP_TO_DATE or render.settings.verbose:
                 self._say(describe(event.outcome))
         if self._live is not None:
             self._live.update(self._table())
