@@ -340,3 +340,40 @@ def test_a_changed_param_mapping_is_reported_key_by_key(repo, mlx):
     repo.gen({"params.yaml": "train:\n  lr: 0.2\n  depth: 3\n  seed: 1\n"})
 
     assert mlx("run", "--dry").out == "'s' would run: param 'train.lr' changed (0.1 -> 0.2); param 'train.seed' added\n"
+
+
+def test_a_param_missing_from_its_file_is_named_before_anything_runs(chain, mlx):
+    chain.gen({"params.yaml": "train:\n  rate: 0.1\n"})
+
+    result = mlx("run")
+
+    result.expect_error(30, "stage 'train' uses the param 'train.lr', which 'params.yaml' does not define", "did you mean 'train.rate'?")
+    assert ran(chain) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "message"),
+    [
+        ("stages:\n  a:\n    cmd: x\n    outz: [o]\n", 12, "invalid file 'mlx.yaml:4': at 'stages.a': unknown key 'outz'"),
+        ("stages:\n  a:\n    cmd: x\n    outs: [../o]\n", 14, "unsafe path '../o' in 'mlx.yaml:4' at 'stages.a.outs.0'"),
+        ("stages:\n  a:\n    cmd: x\n    outs: [o]\n  b:\n    cmd: y\n    outs: [o]\n", 30, "'o' is an output of both 'a' (mlx.yaml:2) and 'b' (mlx.yaml:5)"),
+        ("stages:\n  a: &x\n    cmd: x\n  b: *x\n", 12, "invalid file 'mlx.yaml:2': anchors ('&name') are not allowed"),
+        ("stages:\n  a:\n    cmd: echo ${nope}\n", 12, "invalid file 'mlx.yaml:3': at 'stages.a.cmd': '${nope}' is not defined"),
+    ],
+    ids=["unknown key", "path outside", "two writers", "anchor", "undefined variable"],
+)
+def test_definition_errors_exit_before_any_stage_runs(repo, mlx, text, code, message):
+    repo.gen({"mlx.yaml": text})
+
+    result = mlx("run")
+
+    assert result.code == code, result
+    assert result.err_lines[0].startswith(f"mlx: {message}"), result
+    assert not (repo / "mlx.lock").exists()
+
+
+def test_no_pipeline_says_how_to_start_one(repo, mlx):
+    result = mlx("run")
+
+    assert result.code == 30
+    assert result.err_lines[1] == "hint: declare stages with 'mlx stage add -n NAME -d DEP -o OUT CMD', or write mlx.yaml (docs/pipelines.md)"

@@ -24,6 +24,7 @@ from mlxkit.pipeline.fingerprint import stage_fingerprint
 from mlxkit.pipeline.graph import Graph
 from mlxkit.pipeline.lockfile import read_lock, with_stage, write_lock
 from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
+from mlxkit.pipeline.params import stage_params
 from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restore_outs
 from mlxkit.pipeline.runcache import RunCache
 from mlxkit.pipeline.select import load_graph, select
@@ -107,6 +108,7 @@ class Runner:
 
     def run(self) -> list[StageOutcome]:
         order = select(self.graph, self.options.targets, single=self.options.single, downstream=self.options.downstream)
+        self._check_params(order)
         chosen = set(order)
         pending = list(order)
         try:
@@ -126,6 +128,14 @@ class Runner:
             for running in self._running.values():
                 running.process.join()
         return [self.outcomes[name] for name in order]
+
+    def _check_params(self, order: list[str]) -> None:
+        """A param a stage names but its file lacks is a definition error: named before anything runs
+        (unless a stage writes that params file)."""
+        for name in order:
+            stage = self.graph.stages[name]
+            if not stage.frozen and not any(self.graph.producer(ref.file) for ref in stage.params):
+                stage_params(self.repo.root, stage)
 
     def _ready(self, pending: list[str], chosen: set[str]) -> list[str]:
         if self._stopping():
