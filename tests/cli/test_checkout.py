@@ -309,6 +309,16 @@ def test_relink_switches_a_copy_checkout_to_hardlinks(tracked, mlx):
     assert workspace_inodes == {os.stat(tracked.object_path(d)).st_ino for d in objects}
 
 
+def test_relink_twice_with_hardlinks_leaves_no_temporary_files(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+
+    assert mlx("checkout", "--relink").code == 0
+
+    assert tracked.temp_files() == []
+    assert sorted(p.name for p in (tracked / "data").iterdir()) == ["a.csv", "b.csv", "sub"]
+
+
 def test_relink_back_to_copy_gives_independent_files(tracked, mlx):
     assert mlx("config", "cache.type", "hardlink").code == 0
     assert mlx("checkout", "--relink").code == 0

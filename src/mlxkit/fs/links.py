@@ -138,6 +138,10 @@ def _place_through_temp(kind: str, source: Path | str, destination: Path | str, 
         if kind in ("reflink", "copy"):
             os.chmod(tmp, mode)
         os.replace(tmp, destination)
+        if kind == "hardlink" and os.path.lexists(tmp):
+            # rename() of a hard link over another link to the same file does nothing (POSIX): the
+            # destination already is what was asked, and the temporary name must go.
+            os.unlink(tmp)
     except BaseException:
         unlink_quietly(tmp)
         raise
