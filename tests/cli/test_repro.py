@@ -103,3 +103,22 @@ def test_repro_prints_plain_timestamped_lines_when_not_a_terminal(project, mlx):
     lines = result.out.splitlines()
     assert any(line[9:] == "running 'train': param 'seed' changed (1 -> 3)" for line in lines), result
     assert lines[0][2] == ":" and lines[0][5] == ":"
+
+
+def test_run_refuses_a_stage_whose_tracked_dep_is_not_checked_out(project, mlx, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project.path), str(clone))
+    (clone / "params.yaml").write_text("seed: 5\n")  # train is stale; prepare is not
+    (clone / "mlx.yaml").write_text(PIPELINE.replace("cp data/raw.txt", "cat data/raw.txt >"))  # prepare is stale too
+    before = (clone / "mlx.lock").read_text()
+
+    result = mlx("run", cwd=clone)
+
+    assert result.code == 31
+    assert "'prepare' failed: dep 'data/raw.txt' of stage 'prepare' is tracked but not in the workspace" in result.err
+    assert "(run 'mlx checkout data/raw.txt' (or 'mlx pull') first)" in result.err
+    assert (clone / "mlx.lock").read_text() == before
+
+
+def test_frozen_refuses_options_that_would_run_something(project, mlx):
+    mlx("repro", "--frozen", "--verify").expect_error(2, "--frozen runs nothing, so --verify has no meaning with it")

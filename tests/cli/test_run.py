@@ -377,3 +377,58 @@ def test_no_pipeline_says_how_to_start_one(repo, mlx):
 
     assert result.code == 30
     assert result.err_lines[1] == "hint: declare stages with 'mlx stage add -n NAME -d DEP -o OUT CMD', or write mlx.yaml (docs/pipelines.md)"
+
+
+@pytest.mark.parametrize("args", [["--dry"], ["trian"]], ids=["dry", "unknown stage"])
+def test_set_param_changes_nothing_when_the_run_cannot_happen(chain, mlx, args):
+    before = (chain / "params.yaml").read_text()
+
+    result = mlx("run", "-S", "train.lr=9", *args)
+
+    assert result.code == 2, result
+    assert (chain / "params.yaml").read_text() == before
+
+
+def test_entries_of_removed_stages_leave_the_lockfile_even_when_nothing_runs(chain, mlx):
+    assert mlx("run").code == 0
+    chain.gen({"mlx.yaml": CHAIN.split("  evaluate:")[0]})
+
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert list(lock(chain)["stages"]) == ["prepare", "train"]
+    assert mlx("status", "--exit-code").code == 0
+
+
+def test_a_symbolic_link_as_mlx_yaml_is_refused(repo, mlx, tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("stages:\n  s:\n    cmd: touch ../PWNED\n")
+    os.symlink(outside, repo / "mlx.yaml")
+
+    result = mlx("run")
+
+    assert result.code == 14, result
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_stage_list_json_gives_paths_as_text(chain, mlx):
+    result = mlx("stage", "list", "--json")
+
+    assert result.code == 0, result
+    train = next(stage for stage in result.json if stage["name"] == "train")
+    assert train["deps"] == ["prepared.txt"]
+    assert train["outs"][0]["path"] == "model.txt"
+    assert train["params"] == [{"file": "params.yaml", "keys": ["train.lr"]}]
+
+
+def test_stage_add_keeps_comments_and_the_new_stage_runs(repo, mlx):
+    repo.gen({"mlx.yaml": "# the pipeline\nstages:\n  a:  # makes a\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"})
+
+    added = mlx("stage", "add", "-n", "b", "-d", "a.txt", "-o", "b.txt", "cp a.txt b.txt")
+
+    assert added.code == 0, added
+    assert (repo / "mlx.yaml").read_text().startswith("# the pipeline\nstages:\n  a:  # makes a\n")
+    assert mlx("run").code == 0
+    assert (repo / "b.txt").read_text() == "a\n"
+    assert mlx("freeze", "b").code == 0
+    assert "'b' is frozen: not run" in mlx("run", "-f").out

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlxkit.errors import MlxError
+from mlxkit.fs.confine import RepoPath
 from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.store.digest import Digest
 
 
 @dataclass
@@ -43,6 +45,8 @@ def warnings(items: list[str]) -> None:
 
 
 def as_data(value: Any) -> Any:
+    if isinstance(value, (RepoPath, Digest)):  # values that are their text
+        return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {field.name: as_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
         for name in ("is_clean",):

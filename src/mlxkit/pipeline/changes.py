@@ -29,6 +29,7 @@ class Inputs:
 
     entry: LockEntry
     absent: tuple[str, ...]  # deps that are neither in the workspace nor known from a pointer or the lock
+    elsewhere: tuple[str, ...] = ()  # deps known from a pointer or the lock, but not in the workspace
 
 
 class Inspector:
@@ -54,30 +55,33 @@ class Inspector:
             return None
         return LockedPath(path, snapshot.digest, snapshot.size, snapshot.files)
 
-    def dep_state(self, path: RepoPath) -> LockedPath | str | None:
+    def dep_state(self, path: RepoPath) -> tuple[LockedPath | str | None, bool]:
+        """The dep's state, and whether it came from the workspace (else from a pointer or the lock)."""
         found = self.path_state(path)
         if found is not None:
-            return found
+            return found, True
         if pointer_file_for(path).on_disk(self.repo.root).is_file():  # tracked data not checked out
             pointer = read_pointer(self.repo.root, pointer_file_for(path))
-            return LockedPath(path, pointer.digest, pointer.size, pointer.files)
+            return LockedPath(path, pointer.digest, pointer.size, pointer.files), False
         if self.outs_may_be_absent and path in self._locked_outs:
-            return self._locked_outs[path]
-        return None
+            return self._locked_outs[path], False
+        return None, True
 
     # -- inputs -------------------------------------------------------------------------------
 
     def inputs(self, stage: Stage) -> Inputs:
-        deps, absent = [], []
+        deps, absent, elsewhere = [], [], []
         for path in sorted(set(stage.deps)):
-            state = self.dep_state(path)
+            state, in_workspace = self.dep_state(path)
             if isinstance(state, LockedPath):
                 deps.append(state)
+                if not in_workspace:
+                    elsewhere.append(path.posix)
             else:
                 absent.append(path.posix if state is None else f"{path} ({state})")
         env = {name: env_digest(self.environ.get(name)) for name in sorted(set(stage.env))}
         entry = LockEntry(cmd=stage.cmd, deps=tuple(deps), params=stage_params(self.repo.root, stage), env=env)
-        return Inputs(entry, tuple(absent))
+        return Inputs(entry, tuple(absent), tuple(elsewhere))
 
     # -- the verdict --------------------------------------------------------------------------
 
@@ -85,7 +89,7 @@ class Inspector:
         """Why `stage` must run; empty when its lockfile entry describes it."""
         locked = self.lock.stages.get(stage.name)
         if locked is None:
-            return ["never run (no entry in mlx.lock)"]
+            return ["never run (no entry in mlx.lock)"] + [f"dep '{path}' is missing" for path in inputs.absent]
         reasons = ["always_changed is set"] if stage.always_changed else []
         now = inputs.entry
         if now.cmd != locked.cmd:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlxkit.errors import MlxError
+from mlxkit.errors import MlxError, UsageError
 from mlxkit.gitrev import head_revision
 from mlxkit.pipeline.model import LOCK_FILE
 from mlxkit.pipeline.params import stage_params
@@ -28,6 +28,7 @@ class RunReport:
     stages: list[StageOutcome]
     run_id: str | None
     counters: dict[str, int]
+    lock_changed: bool = False
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -49,9 +50,7 @@ def run(
     on_event: OnEvent = _ignore,
 ) -> RunReport:
     if assignments:
-        from mlxkit.pipeline.setparams import set_params  # only here: a no-op run stays light
-
-        set_params(repo.root, assignments)
+        _set_params(repo, options, assignments)
     started = _now()
     runner = Runner(repo, options, environ, on_event)
     status = "interrupted"
@@ -65,7 +64,21 @@ def run(
             run_id = _record(repo, runner, ended, status, command, started)
         else:
             run_id = None
-    return RunReport(outcomes, run_id, runner.inspector.counters.as_dict(), list(repo.state.warnings))
+    return RunReport(outcomes, run_id, runner.inspector.counters.as_dict(), runner.lock_written, list(repo.state.warnings))
+
+
+def _set_params(repo: Repository, options: RunOptions, assignments: list[str]) -> None:
+    """Write `-S` values, once the command is known to be able to run: a mistyped stage or a cycle
+    must not leave params.yaml changed."""
+    from mlxkit.pipeline.select import load_graph, select
+    from mlxkit.pipeline.setparams import parse_assignment, set_params
+
+    if options.dry or options.verify:
+        raise UsageError("-S changes the params file, which --dry and --verify never do", hint="run 'mlx run -S ...' without them")
+    for text in assignments:
+        parse_assignment(text)
+    select(load_graph(repo), options.targets, single=options.single, downstream=options.downstream)
+    set_params(repo.root, assignments)
 
 
 def _record(repo: Repository, runner: Runner, ended: list[StageOutcome], status: str, command: str, started: dt.datetime) -> str:

@@ -101,6 +101,7 @@ class Runner:
         self.inspector = Inspector(repo, self.lock, environ)
         self.run_cache = RunCache(repo.cache_dir / "runs")
         self.outcomes: dict[str, StageOutcome] = {}
+        self.lock_written = False
         self._events: queue.Queue[tuple[str, str, str]] = queue.Queue()
         self._running: dict[str, _Running] = {}
 
@@ -122,6 +123,8 @@ class Runner:
                     break  # what is left waits for stages that failed or were skipped
             for name in pending:
                 self._end(StageOutcome(name, SKIPPED, [self._blocked_reason(name, chosen)]))
+            if not self.options.targets:
+                self._forget_removed_stages()
         finally:
             for running in self._running.values():
                 running.process.cancel()
@@ -178,14 +181,18 @@ class Runner:
             if not reasons:
                 self._end(StageOutcome(stage.name, UP_TO_DATE))
                 return
-            if inputs.absent:
-                missing = inputs.absent[0]
-                raise MlxError(
-                    f"dep '{missing}' of stage '{stage.name}' does not exist",
-                    hint="create it, fetch it ('mlx checkout'), or declare the stage that writes it",
-                )
             if self._restore(stage, inputs, reasons):
                 return
+            if inputs.absent:
+                raise MlxError(
+                    f"dep '{inputs.absent[0]}' of stage '{stage.name}' does not exist",
+                    hint="create it, or declare the stage that writes it",
+                )
+            if inputs.elsewhere:  # tracked, but not checked out: the command would not see it
+                raise MlxError(
+                    f"dep '{inputs.elsewhere[0]}' of stage '{stage.name}' is tracked but not in the workspace",
+                    hint=f"run 'mlx checkout {inputs.elsewhere[0]}' (or 'mlx pull') first",
+                )
             clear_outs(self.repo, stage, self.inspector.counters)
         except MlxError as exc:
             self._end(StageOutcome(stage.name, FAILED, error=_one_line(exc)))
@@ -251,6 +258,15 @@ class Runner:
         if not self.options.verify:
             stages = {name: e for name, e in self.lock.stages.items() if name in self.graph.stages}
             write_lock(self.repo.root, Lock(stages))
+            self.lock_written = True
+
+    def _forget_removed_stages(self) -> None:
+        """Entries of stages that mlx.yaml no longer defines go, even when nothing ran."""
+        removed = set(self.lock.stages) - set(self.graph.stages)
+        if removed and not self.options.dry and not self.options.verify:
+            self.lock = Lock({name: e for name, e in self.lock.stages.items() if name not in removed})
+            write_lock(self.repo.root, self.lock)
+            self.lock_written = True
 
     def _differences(self, stage: Stage, outs: tuple[LockedPath, ...]) -> list[str]:
         locked = self.committed_lock.stages.get(stage.name)

@@ -17,7 +17,7 @@ from typing import Any
 from mlxkit.errors import UnsafePathError, UnsupportedFormatError
 from mlxkit.formats.schema import load_schema, validate
 from mlxkit.formats.yamlio import YamlDocument, load_yaml
-from mlxkit.fs.confine import RepoPath, unsafe_reason
+from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.pipeline.interpolate import Context, Where, interpolate, render
 from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE, Out, OutKind, ParamRef, Pipeline, Stage
 from mlxkit.pipeline.params import KEY, did_you_mean, kind_of, read_params
@@ -33,6 +33,7 @@ _NAMES_HINT = "stage names are letters, digits, '_', '.' and '-' ('@' joins a st
 
 def load_pipeline(root: Path) -> Pipeline | None:
     """The pipeline of the repository at `root`, or None when it has no mlx.yaml."""
+    check_no_symlinks(root, PIPELINE_FILE, include_last=True)  # a committed link may point anywhere
     try:
         text = (root / PIPELINE_FILE).read_bytes()
     except FileNotFoundError:

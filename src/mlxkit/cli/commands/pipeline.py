@@ -41,7 +41,7 @@ def stage_add(
     name: Annotated[str, typer.Option("--name", "-n", help="The stage's name.", show_default=False)],
     deps: Annotated[Paths, typer.Option("--deps", "-d", help="A file or directory the command reads.", show_default=False)] = None,
     outs: Annotated[Paths, typer.Option("--outs", "-o", help="A file or directory the command writes (cached).", show_default=False)] = None,
-    outs_no_cache: Annotated[Paths, typer.Option("--outs-no-cache", "-O", help="An output kept in git, not in the cache.", show_default=False)] = None,
+    outs_no_cache: Annotated[Paths, typer.Option("--outs-no-cache", "-O", help="An output kept in git (not added to .gitignore).", show_default=False)] = None,
     params: Annotated[Paths, typer.Option("--params", "-p", help="A params key ('train.lr'), or FILE:KEY,KEY.", show_default=False)] = None,
     metrics: Annotated[Paths, typer.Option("--metrics", "-m", help="A metrics file the command writes.", show_default=False)] = None,
     plots: Annotated[Paths, typer.Option("--plots", help="A plots file the command writes.", show_default=False)] = None,

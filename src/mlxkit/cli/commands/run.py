@@ -11,7 +11,7 @@ import typer
 
 from mlxkit.cli import render
 from mlxkit.cli.options import Json, Wait, examples
-from mlxkit.errors import StageFailedError
+from mlxkit.errors import StageFailedError, UsageError
 
 Stages = Annotated[
     Optional[list[str]],  # noqa: UP007 - typer needs Optional here
@@ -66,6 +66,11 @@ def repro(
 ) -> None:
     """Reproduce the pipeline for CI: plain log lines, and checks that the committed lockfile holds."""
     if frozen:
+        given = {"--verify": verify, "--force": force, "--single-item": single_item, "--downstream": downstream,
+                 "--dry": dry, "--jobs": jobs != 1, "--keep-going": keep_going, "--no-run-cache": no_run_cache}  # fmt: skip
+        clashing = [name for name, on in given.items() if on]
+        if clashing:
+            raise UsageError(f"--frozen runs nothing, so {clashing[0]} has no meaning with it")
         _frozen(stages, json)
         return
     _execute(
@@ -101,7 +106,7 @@ def _execute(verb: str, stages: list[str] | None, assignments: list[str] | None,
     elif not any(o.state in ("ran", "restored", "failed") for o in report.stages):
         render.line(f"Everything is up to date ({render.plural(len(report.stages), 'stage')}).")
     elif report.run_id and not report.failed:
-        render.info(f"recorded run {report.run_id}; next: git add mlx.lock")
+        render.info(f"recorded run {report.run_id}" + ("; next: git add mlx.lock" if report.lock_changed else ""))
     for outcome in report.failed:
         if outcome.tail and not json:
             sys.stderr.write("".join(f"  {line}\n" for line in outcome.tail))
