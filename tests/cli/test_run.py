@@ -432,3 +432,48 @@ def test_stage_add_keeps_comments_and_the_new_stage_runs(repo, mlx):
     assert (repo / "b.txt").read_text() == "a\n"
     assert mlx("freeze", "b").code == 0
     assert "'b' is frozen: not run" in mlx("run", "-f").out
+
+
+def test_persist_outputs_are_kept_and_always_changed_stages_always_run(repo, mlx):
+    repo.gen({"mlx.yaml": """\
+stages:
+  grow:
+    cmd: echo more >> log.txt
+    outs:
+    - log.txt: {persist: true}
+    always_changed: true
+"""})
+
+    assert mlx("run").code == 0
+    assert mlx("run").code == 0
+
+    assert (repo / "log.txt").read_text() == "more\nmore\n"
+    assert "'grow' would run: always_changed is set" in mlx("run", "--dry").out
+
+
+def test_a_list_of_commands_runs_in_order_and_stops_at_the_first_failure(repo, mlx):
+    repo.gen({"mlx.yaml": "stages:\n  s:\n    cmd:\n    - echo one > out.txt\n    - 'false'\n    - echo three >> out.txt\n    outs: [out.txt]\n"})
+
+    result = mlx("run")
+
+    assert result.code == 31
+    assert "'s' failed: 'false' exited with status 1" in result.err
+    assert (repo / "out.txt").read_text() == "one\n"
+
+
+def test_foreach_stages_run_each_item(repo, mlx):
+    repo.gen({"mlx.yaml": """\
+stages:
+  greet:
+    foreach: [ada, bob]
+    do:
+      cmd: echo hello ${item} > hello-${item}.txt
+      outs:
+      - hello-${item}.txt
+"""})
+
+    result = mlx("run", "greet")
+
+    assert result.code == 0, result
+    assert (repo / "hello-ada.txt").read_text() == "hello ada\n"
+    assert sorted(lock(repo)["stages"]) == ["greet@ada", "greet@bob"]

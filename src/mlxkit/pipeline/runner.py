@@ -204,7 +204,7 @@ class Runner:
         process.start(lambda _p, name=stage.name: self._events.put(("done", name, "")))
 
     def _restore(self, stage: Stage, inputs: Inputs, reasons: list[str]) -> bool:
-        if not self.options.run_cache or self.options.force or self.options.verify:
+        if not self.options.run_cache or self.options.force or self.options.verify or stage.always_changed:
             return False
         locked = self.lock.stages.get(stage.name)
         now = inputs.entry
