@@ -5,6 +5,10 @@ each small file, so threads cannot use a second core, and forked workers can.
 there are enough items to pay for the fork (about 10 ms), in this process otherwise. Results come
 back in order, one list per chunk, as soon as each chunk is done, so the caller can report progress
 and record results while the rest runs.
+
+`fork_each` is the light one, for work whose results are small and whose items are few and uneven
+(a walk's directories): plain `fork()`, no pool, no pickling on the way in, and this process works
+too. It costs about 3 ms where a pool costs 20, which matters to a command that takes 0.4 s.
 """
 
 from __future__ import annotations
@@ -68,3 +72,115 @@ def _die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+MAX_CLAIMS = 1024  # claim numbers, 4 bytes each, fill at most one page: the smallest a pipe can be
+
+
+def fork_each(function: Callable[[T], R], items: Sequence[T], *, jobs: int) -> list[R]:
+    """`[function(item) for item in items]`, computed by this process and `jobs - 1` forked ones.
+
+    Every process claims the next batch of items by reading its number from one pipe (a read of 4
+    bytes from a pipe is atomic), so an item that takes long holds up only the process that took it.
+    Workers inherit `function` and `items` through fork; only results are pickled. A worker that
+    raises, or dies, leaves the batch it was on (and whatever it had not sent) to this process, which
+    computes it itself: an error surfaces here with its own type and traceback, never pickled.
+    """
+    if jobs <= 1 or len(items) < 2:
+        return [function(item) for item in items]
+    import pickle  # noqa: F401 - not at start-up; before the fork, so that workers inherit it
+
+    step = -(-len(items) // MAX_CLAIMS)
+    batches = [range(start, min(start + step, len(items))) for start in range(0, len(items), step)]
+    claims_out, claims_in = os.pipe()
+    try:
+        os.write(claims_in, b"".join(n.to_bytes(4, "little") for n in range(len(batches))))
+    finally:
+        os.close(claims_in)  # once the numbers are read, a read returns b"": no more work
+    done: dict[int, list[R]] = {}
+    workers: list[tuple[int, int]] = []  # pid, read end of its result pipe
+    try:
+        for _ in range(min(jobs, len(batches)) - 1):
+            try:
+                workers.append(_fork_worker(function, items, batches, claims_out))
+            except OSError:  # no process to be had (EAGAIN): fewer workers, not a failure
+                break
+        _work(function, items, batches, claims_out, done)
+        for _pid, results in workers:
+            done.update(_receive(results))
+    except BaseException:
+        _end(workers, kill=True)
+        raise
+    else:
+        _end(workers, kill=False)
+    finally:
+        os.close(claims_out)
+    for number, batch in enumerate(batches):
+        if number not in done:  # a worker failed on it, or died: compute it here
+            done[number] = [function(items[i]) for i in batch]
+    return [result for number in range(len(batches)) for result in done[number]]
+
+
+def _work(function: Callable[[T], R], items: Sequence[T], batches: list[range], claims: int, done: dict[int, list[R]]) -> None:
+    while len(claim := os.read(claims, 4)) == 4:
+        number = int.from_bytes(claim, "little")
+        done[number] = [function(items[i]) for i in batches[number]]
+
+
+def _fork_worker(function: Callable[[T], R], items: Sequence[T], batches: list[range], claims: int) -> tuple[int, int]:
+    results_out, results_in = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(results_out)
+        os.close(results_in)
+        raise
+    if pid == 0:  # the worker: never returns, never runs the parent's cleanup or atexit handlers
+        # It holds no lock (repo/lock.py closes them in a forked child), and it needs no
+        # PR_SET_PDEATHSIG (ctypes costs the 3 ms it would save): orphaned, it only finishes the
+        # claims left, then fails to send its results and exits.
+        status = 1
+        try:
+            os.close(results_out)
+            done: dict[int, list[R]] = {}
+            try:
+                _work(function, items, batches, claims, done)
+            except BaseException:  # noqa: BLE001 - the parent computes this batch again and raises
+                pass
+            import pickle
+
+            data = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(results_in, view) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(results_in)
+    return pid, results_out
+
+
+def _receive(results: int) -> dict[int, list[R]]:
+    import pickle
+
+    chunks = []
+    while chunk := os.read(results, 1 << 20):
+        chunks.append(chunk)
+    try:
+        return pickle.loads(b"".join(chunks))  # noqa: S301 - our own child's bytes
+    except Exception:  # noqa: BLE001 - a worker that died mid-write sent nothing usable
+        return {}
+
+
+def _end(workers: list[tuple[int, int]], *, kill: bool) -> None:
+    """Reap every worker; `kill` first when this process is leaving on an error (Ctrl-C included)."""
+    import signal
+
+    for pid, results in workers:
+        os.close(results)
+        try:
+            if kill:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            pass

@@ -485,3 +485,67 @@ def test_add_refuses_a_name_that_is_not_utf8_naming_it(repo, mlx):
         14, "cannot track 'data/bad\ufffd': the path is not valid UTF-8", hint="rename it, or list it in .mlxignore"
     )
     assert not (repo / "data.mlx").exists()
+
+
+# -- adding again ----------------------------------------------------------------------------------
+
+def tree_of(dirs: int, files: int) -> dict[str, dict[str, str]]:
+    return {f"d{d:02}": {f"f{f:03}.csv": f"{d} {f}\n" for f in range(files)} for d in range(dirs)}
+
+
+def test_re_add_after_one_edit_among_many_directories_stores_that_file_and_the_tree(repo, mlx):
+    repo.gen({"data": tree_of(6, 3)}, old=True)
+    assert mlx("add", "data").code == 0
+    repo.gen({"data": {"d04": {"f002.csv": "edited\n"}}}, old=True)
+
+    result = mlx("add", "data", "--json")
+
+    assert result.code == 0, result
+    assert result.json["paths"][0]["change"] == "updated"
+    assert result.json["counters"] == {"files_hashed": 1, "files_from_state": 17, "objects_written": 1, "objects_skipped": 17}
+    assert b3("edited\n")[7:] in repo.objects()
+    assert mlx("status", "--exit-code").code == 0
+    assert mlx("add", "data", "--json").json["counters"]["objects_skipped"] == 18
+
+
+def test_re_add_stores_again_an_object_deleted_by_hand(repo, mlx):
+    # Deleting an object moves the cache's generation: the records no longer vouch for the objects,
+    # so each is looked for, and the missing one is stored again from the workspace.
+    repo.gen({"data": tree_of(3, 2)}, old=True)
+    assert mlx("add", "data").code == 0
+    repo.object_path(b3("1 0\n")).unlink()
+
+    result = mlx("add", "data", "--json")
+
+    assert result.code == 0, result
+    assert result.json["paths"][0]["change"] == "unchanged"
+    assert result.json["counters"]["objects_written"] == 1
+    assert repo.object_path(b3("1 0\n")).read_bytes() == b"1 0\n"
+    assert mlx("add", "data", "--json").json["counters"]["objects_written"] == 0
+
+
+def test_re_add_refuses_a_new_unsafe_name_before_storing_anything(repo, mlx):
+    repo.gen({"data": tree_of(3, 2)}, old=True)
+    assert mlx("add", "data").code == 0
+    before = repo.objects()
+    repo.gen({"data": {"d00": {"new.csv": "new\n"}, "d02": {"back\\slash": "b\n"}}})
+
+    mlx("add", "data").expect_error(
+        14, "cannot track 'data/d02/back\\slash': the path contains a backslash", hint="rename it, or list it in .mlxignore"
+    )
+    assert repo.objects() == before
+
+
+def test_re_add_refuses_a_new_symlink_before_storing_anything(repo, mlx, tmp_path):
+    repo.gen({"data": tree_of(3, 2)}, old=True)
+    assert mlx("add", "data").code == 0
+    before = repo.objects()
+    repo.gen({"data": {"d00": {"new.csv": "new\n"}}})
+    os.symlink(tmp_path, repo / "data" / "d01" / "link")
+
+    mlx("add", "data").expect_error(
+        14,
+        "'data' contains symbolic links, which mlx does not follow: 'data/d01/link'",
+        hint="replace them with the files they point to, or list them in .mlxignore",
+    )
+    assert repo.objects() == before

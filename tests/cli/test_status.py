@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -110,11 +111,23 @@ def test_status_after_one_edit_hashes_only_that_file(tracked, mlx):
     assert report["paths"][0]["modified"] == ["b.csv"]
 
 
-def test_status_rehashes_files_written_within_the_racy_window(repo, mlx):
+def just_written(path) -> None:
+    """Give `path` the mtime of a file written as it is being recorded. (Slightly in the future, so
+    that a busy machine's slow `add` cannot make it old enough to be trusted; the sub-millisecond
+    part makes it a fine timestamp, whose window is 100 ms.)"""
+    when = time.time_ns() + 500_000_123
+    os.utime(path, ns=(when, when))
+
+
+@pytest.mark.parametrize("where", ["a.csv", "data/sub/a.csv"], ids=["file", "in a directory"])
+def test_status_rehashes_files_written_within_the_racy_window(repo, mlx, where):
     # A same-size edit that keeps the mtime (as within one clock tick) is invisible to stat; it is
     # caught because the stat cache does not trust a file recorded so soon after it was written.
-    (path,) = repo.gen({"a.csv": CSV})
-    assert mlx("add", "a.csv").code == 0
+    repo.gen({"data": {"b.csv": "b\n", "sub": {}}}, old=True)
+    path = repo / where
+    path.write_text(CSV)
+    just_written(path)
+    assert mlx("add", where.split("/")[0]).code == 0
     before = os.stat(path)
     path.write_text(CSV.replace("1", "9"))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
@@ -122,6 +135,7 @@ def test_status_rehashes_files_written_within_the_racy_window(repo, mlx):
     result = mlx("status", "--json")
 
     assert result.json["paths"][0]["changes"] == ["modified"]
+    assert result.json["counters"]["files_hashed"] == 1
 
 
 def test_status_of_named_targets_only(tracked, mlx):
@@ -242,3 +256,61 @@ def test_status_names_a_zip_archive_that_is_not_a_pointer(repo, mlx):
         12, "invalid file 'analysis.mlx': a zip archive, not an mlx pointer file",
         hint="mlx reads every *.mlx file as a pointer: rename this one",
     )
+
+
+# -- large directories: a scan by groups -----------------------------------------------------------
+
+def tree_of(dirs: int, files: int) -> dict[str, dict[str, str]]:
+    return {f"d{d:02}": {f"f{f:03}.csv": f"{d} {f}\n" for f in range(files)} for d in range(dirs)}
+
+
+def test_status_after_one_edit_among_many_directories_hashes_that_file_only(repo, mlx):
+    repo.gen({"data": tree_of(6, 3)}, old=True)
+    assert mlx("add", "data").code == 0
+    repo.gen({"data": {"d02": {"f001.csv": "edited\n"}}}, old=True)
+
+    first = mlx("status", "--json").json
+    second = mlx("status", "--json").json
+
+    assert first["paths"][0]["modified"] == ["d02/f001.csv"]
+    assert first["counters"] == {"files_hashed": 1, "files_from_state": 17, "objects_written": 0, "objects_skipped": 0}
+    assert second["paths"] == first["paths"]
+    assert second["counters"] == {"files_hashed": 0, "files_from_state": 18, "objects_written": 0, "objects_skipped": 0}
+
+
+def test_status_lists_a_new_directory_and_a_removed_one(repo, mlx):
+    repo.gen({"data": tree_of(3, 2)}, old=True)
+    assert mlx("add", "data").code == 0
+    shutil.rmtree(repo / "data" / "d01")
+    repo.gen({"data": {"d09": {"new.csv": "n\n"}}}, old=True)
+
+    entry = mlx("status", "--json").json["paths"][0]
+
+    assert (entry["added"], entry["modified"], entry["deleted"]) == (["d09/new.csv"], [], ["d01/f000.csv", "d01/f001.csv"])
+
+
+def test_status_of_a_tree_scanned_by_worker_processes_costs_stats_only(repo, mlx):
+    # 4,100 files: enough to be shared out to forked workers (mlxkit.parallel).
+    repo.gen({"data": tree_of(41, 100)}, old=True)
+    assert mlx("add", "data").code == 0
+
+    clean = mlx("status", "--json").json
+    repo.gen({"data": {"d40": {"f099.csv": "edited\n"}}}, old=True)
+    edited = mlx("status", "--json").json
+
+    assert clean["is_clean"] is True
+    assert clean["counters"]["files_hashed"] == 0
+    assert clean["counters"]["files_from_state"] == 4100
+    assert edited["paths"][0]["modified"] == ["d40/f099.csv"]
+    assert edited["counters"]["files_hashed"] == 1
+
+
+def test_status_without_the_stat_cache_hashes_everything_once_and_is_right(tracked, mlx):
+    (tracked / ".mlx" / "state.db").unlink()
+
+    first = mlx("status", "--json").json
+    second = mlx("status", "--json").json
+
+    assert first["is_clean"] and second["is_clean"]
+    assert first["counters"]["files_hashed"] == 4
+    assert second["counters"]["files_hashed"] == 0

@@ -1,4 +1,4 @@
-"""The stat cache: a row is trusted only when the stat matches and the file is not racily new; it is a cache."""
+"""The stat cache: a record is trusted only when the stat matches and its files are not racily new; it is a cache."""
 
 from __future__ import annotations
 
@@ -17,13 +17,18 @@ from mlxkit.store.state import (
     FINE_RACY_WINDOW_NS,
     SCHEMA_VERSION,
     StatCache,
+    TreeRecord,
     is_trusted,
     racy_window_ns,
+    settled_ns,
 )
 
 A = Digest("a" * 64)
 B = Digest("b" * 64)
 LONG_AGO_NS = 1_600_000_000 * 10**9  # 2020-09-13
+SETTLED = LONG_AGO_NS + FINE_RACY_WINDOW_NS  # records of files this old are trusted at once
+TREE_A = TreeRecord(A, 12, 3)
+ENTRIES = [("a.csv", A.hex, 8, False), ("run.sh", B.hex, 4, True)]
 
 
 @pytest.fixture
@@ -112,14 +117,26 @@ def test_state_forget_removes_only_that_prefix(cache, tmp_path):
     st = old_file(tmp_path / "f")
     paths = ["data", "data/a", "data/sub/b", "data2", "data2/x", "data.csv", "data-x/y"]
     cache.record_files([(path, st, A) for path in paths])
-    cache.record_tree("data", "fp", A, LONG_AGO_NS)
-    cache.record_tree("data2", "fp", B, LONG_AGO_NS)
+    cache.record_tree("data", "fp", TREE_A, SETTLED)
+    cache.record_tree("data2", "fp", TreeRecord(B, 1, 1), SETTLED)
+    cache.record_groups([(key, "fp", SETTLED, 0, ENTRIES) for key in ("data", "data/sub", "data//0/2", "data2")])
     cache.forget("data")
     assert sorted(cache.file_rows("data")) == []
     remaining = {path for prefix in ("data2", "data.csv", "data-x") for path in cache.file_rows(prefix)}
     assert remaining == {"data2", "data2/x", "data.csv", "data-x/y"}
-    assert cache.tree_digest("data", "fp") is None
-    assert cache.tree_digest("data2", "fp") == B
+    assert cache.tree_record("data", "fp") is None
+    assert cache.tree_record("data2", "fp") == (B, 1, 1)
+    assert cache.group_records("data") == {}
+    assert list(cache.group_records("data2")) == ["data2"]
+
+
+def test_state_file_rows_for_returns_exactly_the_paths_asked_for(cache, tmp_path):
+    st = old_file(tmp_path / "f")
+    paths = [f"data/{n:04}" for n in range(1200)]  # more than one query's worth
+    cache.record_files([(path, st, A) for path in paths])
+    asked = paths[::2] + ["data/missing", "data"]
+    assert sorted(cache.file_rows_for(asked)) == sorted(paths[::2])
+    assert cache.file_rows_for([]) == {}
 
 
 def test_state_record_files_replaces_an_earlier_row(cache, tmp_path):
@@ -129,32 +146,73 @@ def test_state_record_files_replaces_an_earlier_row(cache, tmp_path):
     assert cache.file_rows("f")["f"][3] == B.hex
 
 
-def test_state_tree_digest_is_found_by_path_and_fingerprint(cache):
-    cache.record_tree("data", "fingerprint-1", A, LONG_AGO_NS)
-    assert cache.tree_digest("data", "fingerprint-1") == A
-    assert cache.tree_digest("data", "fingerprint-2") is None
-    assert cache.tree_digest("other", "fingerprint-1") is None
+def test_state_tree_record_is_found_by_path_and_fingerprint(cache):
+    cache.record_tree("data", "fingerprint-1", TREE_A, SETTLED)
+    assert cache.tree_record("data", "fingerprint-1") == TREE_A
+    assert cache.tree_record("data", "fingerprint-2") is None
+    assert cache.tree_record("other", "fingerprint-1") is None
 
 
-def test_state_tree_with_a_racily_new_file_is_not_trusted(cache):
-    cache.record_tree("data", "fp", A, time.time_ns())
-    assert cache.tree_digest("data", "fp") is None
+def test_state_tree_of_racily_new_files_is_not_trusted(cache):
+    now = time.time_ns()
+    cache.record_tree("data", "fp", TREE_A, settled_ns([now]))
+    assert cache.tree_record("data", "fp") is None
+
+
+def test_state_settled_is_the_latest_mtime_plus_its_own_window():
+    fine, coarse = LONG_AGO_NS + 123_456_789, LONG_AGO_NS + 5 * 10**9  # the coarse one is older but waits longer
+    assert settled_ns([fine]) == fine + FINE_RACY_WINDOW_NS
+    assert settled_ns([fine, coarse]) == coarse + COARSE_RACY_WINDOW_NS
+    assert settled_ns([]) == 0
+
+
+def test_state_group_records_are_found_at_and_below_the_directory(cache):
+    rows = [("data", "f1", SETTLED, 7, ENTRIES), ("data/sub", "f2", SETTLED, 0, []), ("data//3/32", "f3", SETTLED, 0, []),
+            ("data2", "f4", SETTLED, 0, []), ("data-x", "f5", SETTLED, 0, [])]
+    cache.record_groups(rows)
+    assert cache.group_records("data") == {"data": ("f1", SETTLED, 7), "data/sub": ("f2", SETTLED, 0), "data//3/32": ("f3", SETTLED, 0)}
+    assert list(cache.group_records("data/sub")) == ["data/sub"]
+
+
+def test_state_group_of_racily_new_files_is_not_trusted(cache):
+    cache.record_groups([("data", "fp", settled_ns([time.time_ns()]), 0, ENTRIES)])
+    assert cache.group_records("data") == {}
+
+
+def test_state_group_entries_come_back_only_for_the_fingerprint_they_were_recorded_with(cache):
+    cache.record_groups([("data", "fp-1", SETTLED, 0, ENTRIES), ("data/sub", "fp-2", SETTLED, 0, ENTRIES[:1])])
+    assert cache.group_entries("data", {"data": "fp-1", "data/sub": "fp-2"}) == {"data": ENTRIES, "data/sub": ENTRIES[:1]}
+    assert cache.group_entries("data", {"data": "fp-9"}) == {}
+    cache.record_groups([("data", "fp-3", SETTLED, 0, ENTRIES[1:])])  # recorded again since: another fingerprint
+    assert cache.group_entries("data", {"data": "fp-1"}) == {}
+
+
+def test_state_damaged_group_entries_are_a_missing_record(cache):
+    cache.record_groups([("data", "fp", SETTLED, 0, ENTRIES)])
+    cache.db.execute("UPDATE groups SET entries = ?", (b"[[1, 2]]",))
+    assert cache.group_entries("data", {"data": "fp"}) == {}
+    assert cache.warnings == []
 
 
 def test_state_complete_marks_are_forgotten_with_trees_when_objects_are_deleted(cache):
     cache.mark_complete(A, 7)
-    cache.record_tree("data", "fp", A, LONG_AGO_NS)
+    cache.record_tree("data", "fp", TREE_A, SETTLED)
+    cache.record_groups([("data", "fp", SETTLED, 7, ENTRIES)])
     assert cache.is_complete(A, 7)
     assert not cache.is_complete(B, 7)
     cache.forget_objects()
     assert not cache.is_complete(A, 7)
-    assert cache.tree_digest("data", "fp") is None
+    assert cache.tree_record("data", "fp") is None
+    assert cache.group_records("data") == {"data": ("fp", SETTLED, 0)}  # its entries still hold; not its completeness
 
 
 def test_state_complete_mark_holds_only_at_the_cache_generation_it_was_made_at(cache):
     cache.mark_complete(A, 7)
     assert cache.is_complete(A, 7)
     assert not cache.is_complete(A, 8)
+    cache.record_groups([("data", "fp", SETTLED, 7, ENTRIES), ("data/sub", "fp", SETTLED, 7, ENTRIES)])
+    cache.mark_groups_complete(["data"], 8)
+    assert {key: record.generation for key, record in cache.group_records("data").items()} == {"data": 8, "data/sub": 7}
 
 
 def test_state_persists_across_reopening(tmp_path):
@@ -174,7 +232,7 @@ def test_state_db_declares_its_schema_version(cache, tmp_path):
     cache.file_rows("x")
     db = sqlite3.connect(tmp_path / "state.db")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     finally:
         db.close()
 
@@ -191,7 +249,8 @@ def test_state_corrupt_db_is_rebuilt_with_a_warning_and_never_raises(tmp_path, g
     cache = StatCache(path)
     try:
         assert cache.file_rows("f") == {}
-        assert cache.tree_digest("d", "fp") is None
+        assert cache.tree_record("d", "fp") is None
+        assert cache.group_records("d") == {}
         assert not cache.is_complete(A, 0)
         cache.record_files([("f", st, A)])
         cache.forget("nothing")
@@ -239,5 +298,32 @@ def test_state_from_a_newer_schema_version_is_dropped_and_rebuilt(tmp_path):
         assert cache.file_rows("f") == {}
         cache.record_files([("f", st, A)])
         assert cache.file_rows("f")["f"][3] == A.hex
+    finally:
+        cache.close()
+
+
+def test_state_of_version_2_keeps_its_file_rows_and_drops_its_trees(tmp_path):
+    # Upgrading mlx must not cost a re-hash of every file: version 2's files table is version 3's.
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE files (path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,"
+        " hex TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE trees (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, hex TEXT NOT NULL,"
+        " newest_mtime_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE complete (hex TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;"
+    )
+    db.execute("INSERT INTO files VALUES ('f', 1, 2, 3, ?, 4)", (A.hex,))
+    db.execute("INSERT INTO trees VALUES ('d', 'fp', ?, 2, 4)", (A.hex,))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    cache = StatCache(path)
+    try:
+        assert cache.file_rows("f") == {"f": (1, 2, 3, A.hex, 4)}
+        assert cache.tree_record("d", "fp") is None
+        cache.record_tree("d", "fp", TREE_A, SETTLED)
+        assert cache.tree_record("d", "fp") == TREE_A
+        assert cache.warnings == []
     finally:
         cache.close()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from mlxkit.errors import InvalidFileError
-from mlxkit.fs.walk import IgnoreRules, list_files, walk
+from mlxkit.fs.walk import Group, IgnoreRules, list_files, scan, walk
+
+LONG_AGO = 1_600_000_000 * 10**9
 
 
 def make(root: Path, files: dict[str, str]) -> None:
@@ -150,3 +154,92 @@ def test_walk_refuses_an_invalid_root_mlxignore(tmp_path):
     make(tmp_path, {".mlxignore": "!\n", "data/a": ""})
     with pytest.raises(InvalidFileError, match=r"^invalid file '\.mlxignore:1': invalid pattern '!'$"):
         walk(tmp_path, "data")
+
+
+# -- scan: groups and fingerprints -----------------------------------------------------------------
+
+
+def groups_of(root: Path, top: str, known: dict[str, str] | None = None, **kwargs: object) -> dict[str, Group]:
+    return {group.key: group for group in scan(root, top, known, **kwargs)}
+
+
+def test_scan_groups_files_by_directory_keyed_by_repository_path(tmp_path):
+    make(tmp_path, {"data/a.csv": "1", "data/sub/b.csv": "22", "data/sub/c": "", "data/empty-sub/.keep": ""})
+    (tmp_path / "data" / "nothing").mkdir()
+    groups = groups_of(tmp_path, "data")
+    assert sorted(groups) == ["data", "data/empty-sub", "data/sub"]
+    assert sorted(st.relpath for st in groups["data/sub"].stats) == ["sub/b.csv", "sub/c"]
+    assert groups["data/sub"].directory == "data/sub"
+    assert [st.size for st in groups["data"].stats] == [1]
+
+
+def test_scan_sends_no_stats_for_a_group_whose_fingerprint_the_caller_knows(tmp_path):
+    make(tmp_path, {"data/a/x": "1", "data/b/y": "2"})
+    first = groups_of(tmp_path, "data")
+    again = groups_of(tmp_path, "data", {key: group.fingerprint for key, group in first.items()})
+    assert {key: group.stats for key, group in again.items()} == {"data/a": None, "data/b": None}
+    assert {key: group.fingerprint for key, group in again.items()} == {key: g.fingerprint for key, g in first.items()}
+
+
+def test_scan_fingerprint_moves_with_any_name_or_stat_of_its_own_files_only(tmp_path):
+    make(tmp_path, {"data/a/x": "1", "data/b/y": "2"})
+    path = tmp_path / "data" / "a" / "x"
+    os.utime(path, ns=(LONG_AGO, LONG_AGO))
+    before = groups_of(tmp_path, "data")
+    known = {key: group.fingerprint for key, group in before.items()}
+
+    def changed() -> list[str]:
+        return sorted(key for key, group in groups_of(tmp_path, "data", known).items() if group.stats is not None)
+
+    os.utime(path, ns=(LONG_AGO, LONG_AGO + 1))
+    assert changed() == ["data/a"]  # mtime
+    os.utime(path, ns=(LONG_AGO, LONG_AGO))
+    assert changed() == []
+    os.chmod(path, 0o755)
+    assert changed() == ["data/a"]  # mode
+    os.chmod(path, 0o644)
+    path.write_text("12")
+    os.utime(path, ns=(LONG_AGO, LONG_AGO))
+    assert changed() == ["data/a"]  # size
+    path.write_text("1")
+    os.utime(path, ns=(LONG_AGO, LONG_AGO))
+    path.rename(path.with_name("z"))
+    assert changed() == ["data/a"]  # name
+    path.with_name("z").rename(path)
+    make(tmp_path, {"data/c/new": ""})
+    assert changed() == ["data/c"]  # a new directory is a new group; the others did not move
+
+
+def test_scan_splits_a_large_directory_into_shares_that_a_new_file_moves_one_of(tmp_path, monkeypatch):
+    import mlxkit.fs.walk as walk_module
+
+    monkeypatch.setattr(walk_module, "GROUP_SIZE", 10)
+    make(tmp_path, {f"data/f{n:03}": "" for n in range(45)})
+    first = groups_of(tmp_path, "data")
+    assert all(re.fullmatch(r"data//\d/8", key) for key in first)  # 45 names: 8 shares of about 10
+    assert sum(len(group.stats) for group in first.values()) == 45
+    make(tmp_path, {"data/f999": ""})
+    again = groups_of(tmp_path, "data", {key: group.fingerprint for key, group in first.items()})
+    assert len([group for group in again.values() if group.stats is not None]) == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_scan_of_many_files_is_the_same_in_one_or_several_processes(many_files, jobs):
+    groups = scan(many_files, "data", jobs=jobs)
+    assert len(groups) == 41  # d01..d40 and the top's .mlxignore; d00 is ignored
+    expected = {group.key: group.fingerprint for group in scan(many_files, "data", jobs=1)}
+    assert {group.key: group.fingerprint for group in groups} == expected
+    known = dict(list(expected.items())[::2])
+    assert sorted(g.key for g in scan(many_files, "data", known, jobs=jobs) if g.stats is None) == sorted(known)
+
+
+def test_scan_in_several_processes_raises_a_deep_mlxignore_error_with_its_own_type(many_files, tmp_path):
+    # Most of the tree is walked in a worker (the first 4000 names are listed here): the error still
+    # surfaces here as itself, not as a worker's pickled failure.
+    root = tmp_path / "copy"
+    shutil.copytree(many_files, root)
+    for n in range(1, 41):
+        (root / "data" / f"d{n:02}" / "deep").mkdir()
+        (root / "data" / f"d{n:02}" / "deep" / ".mlxignore").write_bytes(b"!\n")
+    with pytest.raises(InvalidFileError, match=r"^invalid file 'data/d\d\d/deep/\.mlxignore:1': invalid pattern '!'$"):
+        scan(root, "data", jobs=2)

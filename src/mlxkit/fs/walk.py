@@ -6,24 +6,35 @@ of those names (a submodule's or worktree's `.git` file) are skipped, as git ski
 links are reported, never followed. Directories are not reported (empty ones are not tracked), nor
 are FIFOs, sockets and devices.
 
-A walk lists names first (scandir's d_type: no stat), then stats the files, in forked workers when
-there are many (mlxkit.parallel): the stat is most of the cost of an unchanged `mlx status`.
+`scan` reports files by *group*: the files of one directory, or one share of a directory of more
+than GROUP_SIZE files. Each group has a fingerprint of its names and stats, computed where the stats
+were taken (in forked workers for large walks, mlxkit.parallel), and its stats are sent back only
+when the caller did not already know that fingerprint. So an unchanged tree of 10^5 files sends back
+a hundred fingerprints instead of 10^5 stats, and a changed one sends the stats of its changed groups
+only. This process lists the first few thousand names itself, then hands whole subtrees and shares to
+the workers, which list, stat and fingerprint them.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import zlib
+from collections import deque
+from collections.abc import Mapping, MutableSequence
 from pathlib import Path
 from typing import NamedTuple
 
+from blake3 import blake3
+
 from mlxkit.errors import InvalidFileError
 from mlxkit.fs.atomic import TEMP_PREFIX
-from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, map_chunks
+from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, fork_each
 
 IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
-STAT_BATCH = 5000
+GROUP_SIZE = 4096  # a directory of more files is fingerprinted in shares, chosen by a hash of each name
+LIST_HERE = MIN_ITEMS_FOR_PROCESSES  # names this process lists before sharing out the rest of the tree
 
 
 class FileStat(NamedTuple):
@@ -55,6 +66,29 @@ class FileStat(NamedTuple):
 def as_file_stat(values: tuple[str, int, int, int, int, int]) -> FileStat:
     """A FileStat from a plain tuple (what worker processes send back)."""
     return tuple.__new__(FileStat, values)
+
+
+class Group(NamedTuple):
+    """The files and links of one directory, or of one share of a large directory, as a scan saw them."""
+
+    key: str  # the directory's repository path, plus '//<i>/<n>' for share i of n
+    fingerprint: str  # blake3 of the sorted names with their inode, mtime, size and mode
+    stats: list[FileStat] | None  # None when the caller knew this fingerprint: it has what it needs
+
+    @property
+    def directory(self) -> str:
+        return self.key.split("//", 1)[0]
+
+    def prefix_in(self, top: str) -> str:
+        """Where the group's files are, relative to the walked directory `top`: '' or 'sub/dir/'."""
+        directory = self.directory
+        return "" if directory == top else directory[len(top) + 1 :] + "/"
+
+
+def combined_fingerprint(groups: list[Group]) -> str:
+    """One fingerprint for a whole walk: its groups' keys and fingerprints."""
+    lines = sorted(f"{group.key}\0{group.fingerprint}\n" for group in groups)
+    return blake3("".join(lines).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class IgnoreRules:
@@ -118,6 +152,9 @@ class IgnoreRules:
         return bool(self._specs)
 
 
+# -- listing ---------------------------------------------------------------------------------------
+
+
 def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[str]:
     """Paths (relative to `top`) of the files and links below the repository path `top`, unsorted."""
     return [prefix + name for prefix, names in list_directories(repo_root, top, rules) for name in names]
@@ -126,81 +163,139 @@ def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> l
 def list_directories(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[tuple[str, list[str]]]:
     """(directory prefix relative to `top`, names of its files and links) for every directory below
     the repository path `top` that holds any, unsorted."""
-    if rules is None:
-        rules = IgnoreRules.for_walk(repo_root, top)
-    found: list[tuple[str, list[str]]] = []
-    stack: list[tuple[str, IgnoreRules]] = [("", rules)]
     base = f"{repo_root / top}{os.sep}"
+    found: list[tuple[str, list[str]]] = []
+    stack: list[tuple[str, IgnoreRules]] = [("", rules or IgnoreRules.for_walk(repo_root, top))]
     while stack:
         prefix, rules = stack.pop()
-        directory = base + prefix
-        if os.path.exists(directory + IGNORE_FILE):
-            rules = rules.copy()
-            rules.load(directory, f"{top}/{prefix}")
-        names = []
-        with os.scandir(directory) as it:
-            for entry in it:
-                name = entry.name
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if rules and rules.is_ignored(f"{top}/{prefix}{name}", is_dir):
-                    continue
-                if not is_dir:
-                    # mlx's own leftovers from a killed command; a submodule's `.git` file
-                    if not name.startswith(TEMP_PREFIX) and name not in NEVER_ENTER:
-                        names.append(name)
-                elif name not in NEVER_ENTER:
-                    stack.append((f"{prefix}{name}/", rules))
+        names = _list(base, top, prefix, rules, stack)
         if names:
             found.append((prefix, names))
     return found
 
 
+def _list(
+    base: str, top: str, prefix: str, rules: IgnoreRules, subdirectories: MutableSequence[tuple[str, IgnoreRules]]
+) -> list[str]:
+    """Names of the files and links in the directory `prefix` (relative to `top`); its directories
+    go to `subdirectories`, with the rules that apply inside them. Names only: scandir's d_type."""
+    directory = base + prefix
+    if os.path.exists(directory + IGNORE_FILE):
+        rules = rules.copy()
+        rules.load(directory, f"{top}/{prefix}")
+    ignored = rules.is_ignored if rules else None
+    names = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if ignored is not None and ignored(f"{top}/{prefix}{name}", is_dir):
+                continue
+            if not is_dir:
+                # mlx's own leftovers from a killed command; a submodule's `.git` file
+                if not name.startswith(TEMP_PREFIX) and name not in NEVER_ENTER:
+                    names.append(name)
+            elif name not in NEVER_ENTER:
+                subdirectories.append((f"{prefix}{name}/", rules))
+    return names
+
+
+# -- scanning --------------------------------------------------------------------------------------
+
+
 def walk(repo_root: Path, top: str, rules: IgnoreRules | None = None, *, jobs: int = 1) -> list[FileStat]:
     """Every file and link below the repository path `top`, with its stat, unsorted."""
-    batches: list[list[tuple[str, list[str]]]] = [[]]
-    filled = 0
-    for prefix, names in list_directories(repo_root, top, rules):
-        for start in range(0, len(names), STAT_BATCH):
-            if filled >= STAT_BATCH:
-                batches.append([])
-                filled = 0
-            part = names[start : start + STAT_BATCH]
-            batches[-1].append((prefix, part))
-            filled += len(part)
-    job = _Stat(f"{repo_root / top}{os.sep}")
-    total = sum(len(names) for batch in batches for _prefix, names in batch)
-    found: list[FileStat] = []
-    for part in map_chunks(job, batches, jobs=jobs, chunk=1, min_items=2 if total >= MIN_ITEMS_FOR_PROCESSES else None):
-        found.extend(map(as_file_stat, part))
-    return found
+    return [entry for group in scan(repo_root, top, rules=rules, jobs=jobs) for entry in group.stats or ()]
 
 
-class _Stat:
-    """lstat a chunk of names below `base` (a class, so that it pickles for worker processes)."""
+def scan(
+    repo_root: Path, top: str, known: Mapping[str, str] | None = None, *, rules: IgnoreRules | None = None, jobs: int = 1
+) -> list[Group]:
+    """Every group of files below the repository path `top` with its fingerprint, and with its files'
+    stats unless `known` maps the group's key to the fingerprint it has now. Empty groups are left out."""
+    job = _ScanJob(f"{repo_root / top}{os.sep}", top, known or {})
+    pending: deque[tuple[str, IgnoreRules]] = deque([("", rules or IgnoreRules.for_walk(repo_root, top))])
+    units: list[tuple[str, IgnoreRules | None, list[str] | None, str]] = []
+    listed = 0
+    while pending and listed < LIST_HERE:  # breadth first, so that what is left is whole subtrees
+        prefix, rules = pending.popleft()
+        names = _list(job.base, top, prefix, rules, pending)
+        units.extend((prefix, None, part, share) for share, part in _shares(names))
+        listed += len(names)
+    units.extend((prefix, rules, None, "") for prefix, rules in pending)
+    if not pending and listed < MIN_ITEMS_FOR_PROCESSES:
+        jobs = 1  # everything is listed, and too little to pay for a fork
+    groups = []
+    for found in fork_each(job, units, jobs=jobs):
+        for key, fingerprint, stats in found:
+            groups.append(Group(key, fingerprint, None if stats is None else [tuple.__new__(FileStat, st) for st in stats]))
+        found.clear()  # the plain tuples go as soon as they are converted: 10^5 stats are 30 MiB
+    return groups
 
-    def __init__(self, base: str) -> None:
+
+def _shares(names: list[str]) -> list[tuple[str, list[str]]]:
+    """A directory's names in groups of about GROUP_SIZE. A name's share depends only on the name and
+    on the number of shares, so a file added or removed changes one share's fingerprint, not all."""
+    if len(names) <= GROUP_SIZE:
+        return [("", names)] if names else []
+    count = 2
+    while count * GROUP_SIZE < len(names):
+        count *= 2
+    parts: list[list[str]] = [[] for _ in range(count)]
+    for name in names:
+        parts[zlib.crc32(name.encode("utf-8", "surrogateescape")) & (count - 1)].append(name)
+    return [(f"//{number}/{count}", part) for number, part in enumerate(parts) if part]
+
+
+RawGroup = tuple[str, str, list[tuple[str, int, int, int, int, int]] | None]
+
+
+class _ScanJob:
+    """Scan one unit: a share of a directory this process listed, or a whole subtree (listed here)."""
+
+    def __init__(self, base: str, top: str, known: Mapping[str, str]) -> None:
         self.base = base
+        self.top = top
+        self.known = known
 
-    def __call__(self, batch: list[list[tuple[str, list[str]]]]) -> list[tuple[str, int, int, int, int, int]]:
+    def __call__(self, unit: tuple[str, IgnoreRules | None, list[str] | None, str]) -> list[RawGroup]:
+        prefix, rules, names, share = unit
+        if names is not None:
+            return self._group(prefix, share, names)
+        assert rules is not None
+        found: list[RawGroup] = []
+        stack: list[tuple[str, IgnoreRules]] = [(prefix, rules)]
+        while stack:
+            prefix, rules = stack.pop()
+            for share, part in _shares(_list(self.base, self.top, prefix, rules, stack)):
+                found.extend(self._group(prefix, share, part))
+        return found
+
+    def _group(self, prefix: str, share: str, names: list[str]) -> list[RawGroup]:
+        """lstat `names` relative to their open directory (the kernel resolves one component each),
+        and fingerprint what is there; [] when nothing is (removed since it was listed)."""
+        try:
+            fd = os.open(self.base + prefix, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # removed or replaced since it was listed
+            return []
         lstat, is_reg, is_link = os.lstat, stat.S_ISREG, stat.S_ISLNK
-        out = []
-        for groups in batch:
-            for prefix, names in groups:
-                try:  # names relative to an open directory: the kernel resolves one component each
-                    fd = os.open(self.base + prefix, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-                except (FileNotFoundError, NotADirectoryError, OSError):
-                    continue  # removed or replaced since it was listed
+        rows = []
+        try:
+            for name in sorted(names):
                 try:
-                    for name in names:
-                        try:
-                            st = lstat(name, dir_fd=fd)
-                        except FileNotFoundError:  # removed since it was listed: it is not there
-                            continue
-                        # FIFOs, sockets and devices hold no content to track (git skips them too),
-                        # and opening a FIFO to hash it would wait forever.
-                        if is_reg(st.st_mode) or is_link(st.st_mode):
-                            # a plain tuple crosses the process boundary at half a NamedTuple's cost
-                            out.append((prefix + name, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, st.st_ctime_ns))
-                finally:
-                    os.close(fd)
-        return out
+                    st = lstat(name, dir_fd=fd)
+                except FileNotFoundError:  # removed since it was listed: it is not there
+                    continue
+                # FIFOs, sockets and devices hold no content to track (git skips them too),
+                # and opening a FIFO to hash it would wait forever.
+                if is_reg(st.st_mode) or is_link(st.st_mode):
+                    # a plain tuple crosses the process boundary at half a NamedTuple's cost
+                    rows.append((prefix + name, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode, st.st_ctime_ns))
+        finally:
+            os.close(fd)
+        if not rows:
+            return []
+        lines = "".join([f"{path}\0{ino}\0{mtime}\0{size}\0{mode}\n" for path, ino, mtime, size, mode, _c in rows])
+        fingerprint = blake3(lines.encode("utf-8", "surrogateescape")).hexdigest()
+        key = f"{self.top}/{prefix[:-1]}{share}" if prefix else f"{self.top}{share}"
+        return [(key, fingerprint, None if self.known.get(key) == fingerprint else rows)]

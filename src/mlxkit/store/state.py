@@ -1,26 +1,34 @@
-"""The stat cache (.mlx/state.db): what a file hashed to, keyed by what stat said about it.
+"""The stat cache (.mlx/state.db): what files hashed to, keyed by what stat said about them.
 
-Two tables: `files` maps a repository path and its (inode, mtime_ns, size) to a digest; `trees` maps
-a tracked directory and a fingerprint of all its files' stats to the tree's digest, so that an
-unchanged directory of 10^5 files costs one lookup after the walk. An entry is trusted only when the
-file's mtime is older than the moment it was recorded by more than racy_window_ns(): a file written
-in the same clock tick as it was hashed could change again without changing its stat (git's
-"racily clean" rule). The database is a cache: if it is unreadable it is rebuilt, and mlx never fails
-because of it.
+Three tables of records (and one of completeness marks):
+
+- `files` maps a repository path and its (inode, mtime_ns, size) to a digest.
+- `groups` maps a *group* (the files of one directory, or one share of a large one: fs/walk.py) and
+  the fingerprint of its files' names and stats to its entries (name, digest, size, executable), so
+  that a changed tree re-reads only its changed groups, not 10^5 file rows.
+- `trees` maps a tracked directory and the fingerprint of all its groups to the tree's digest, size
+  and file count, so that an unchanged directory of 10^5 files costs one lookup after the scan.
+
+A record is trusted only once the moment it was recorded is past its files' mtimes by more than
+racy_window_ns(): a file written in the same clock tick as it was hashed could change again without
+changing its stat (git's "racily clean" rule). The database is a cache: if it is unreadable it is
+rebuilt, and mlx never fails because of it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FINE_RACY_WINDOW_NS = 100_000_000  # many clock ticks of a file system with ns timestamps
 COARSE_RACY_WINDOW_NS = 2_000_000_000  # FAT's 2 s, and whole-second timestamps (network, archives)
 
@@ -29,16 +37,46 @@ def racy_window_ns(mtime_ns: int) -> int:
     """How much older than the moment of recording a file's mtime must be before its record is
     trusted: a timestamp that is a whole number of milliseconds may come from a coarse clock."""
     return COARSE_RACY_WINDOW_NS if mtime_ns % 1_000_000 == 0 else FINE_RACY_WINDOW_NS
+
+
+def settled_ns(mtimes: Iterable[int]) -> int:
+    """The moment after which a record made of files with these mtimes may be trusted."""
+    return max((mtime + racy_window_ns(mtime) for mtime in mtimes), default=0)
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
     hex TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, settled_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
+    generation INTEGER NOT NULL, entries BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trees (
-    path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, hex TEXT NOT NULL, newest_mtime_ns INTEGER NOT NULL,
-    recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
+    path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, hex TEXT NOT NULL, size INTEGER NOT NULL,
+    files INTEGER NOT NULL, settled_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS complete (hex TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
 """
+_TABLES = ("files", "groups", "trees", "complete")
 FileRow = tuple[int, int, int, str, int]  # ino, mtime_ns, size, hex, recorded_ns
+GroupEntry = tuple[str, str, int, bool]  # name in its directory, digest hex, size, executable
+_BELOW = "path = ? OR (path > ? AND path < ?)"  # a path, and every path below it ('0' sorts right after '/')
+IN_CHUNK = 500  # paths per `IN (...)` query: under every SQLite's limit of bound parameters
+
+
+def _below(path: str) -> tuple[str, str, str]:
+    return (path, path + "/", path + "0")
+
+
+class GroupRecord(NamedTuple):
+    fingerprint: str
+    settled_ns: int
+    generation: int  # the cache generation at which every object of its entries was seen; 0: never
+
+
+class TreeRecord(NamedTuple):
+    digest: Digest
+    size: int
+    files: int
 
 
 def is_trusted(row: FileRow | None, st: FileStat) -> bool:
@@ -73,10 +111,11 @@ class StatCache:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout = 30000")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            db.executescript("DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS trees; DROP TABLE IF EXISTS complete;")
-            version = 0
-        if version == 0:
+        if version == 2:  # the files rows still hold: keep them (no re-hash after an upgrade)
+            db.executescript("DROP TABLE IF EXISTS trees;")
+        elif version != SCHEMA_VERSION:
+            db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES))
+        if version != SCHEMA_VERSION:
             db.execute("PRAGMA journal_mode = WAL")
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -93,16 +132,16 @@ class StatCache:
 
     def file_rows(self, prefix: str) -> dict[str, FileRow]:
         """Every row for the path `prefix` itself and everything below it, in one query."""
-        try:
-            cursor = self.db.execute(
-                "SELECT path, ino, mtime_ns, size, hex, recorded_ns FROM files "
-                "WHERE path = ? OR (path > ? AND path < ?)",
-                (prefix, prefix + "/", prefix + "0"),  # '0' sorts right after '/'
-            )
-            return {row[0]: row[1:] for row in cursor}
-        except sqlite3.DatabaseError as exc:
-            self._reset(exc)
-            return {}
+        return dict(self._select("SELECT path, ino, mtime_ns, size, hex, recorded_ns FROM files WHERE " + _BELOW, _below(prefix)))
+
+    def file_rows_for(self, paths: Sequence[str]) -> dict[str, FileRow]:
+        """The rows of exactly these paths (a changed group's files, not the whole tree's)."""
+        found: dict[str, FileRow] = {}
+        for start in range(0, len(paths), IN_CHUNK):
+            chunk = paths[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._select(f"SELECT path, ino, mtime_ns, size, hex, recorded_ns FROM files WHERE path IN ({marks})", chunk))
+        return found
 
     def record_files(self, rows: Iterable[tuple[str, FileStat, Digest]]) -> None:
         now = time.time_ns()
@@ -113,32 +152,65 @@ class StatCache:
     def forget(self, prefix: str) -> None:
         """Drop rows at and below `prefix` (a path that stopped being tracked)."""
         try:
-            for table in ("files", "trees"):
-                self.db.execute(
-                    f"DELETE FROM {table} WHERE path = ? OR (path > ? AND path < ?)",  # noqa: S608 - fixed names
-                    (prefix, prefix + "/", prefix + "0"),
-                )
+            for table in ("files", "groups", "trees"):
+                self.db.execute(f"DELETE FROM {table} WHERE " + _BELOW, _below(prefix))  # noqa: S608 - fixed names
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
+
+    # -- groups -------------------------------------------------------------------------------
+
+    def group_records(self, top: str) -> dict[str, GroupRecord]:
+        """The trusted records of the groups at and below the directory `top`, by group key."""
+        rows = self._select(
+            "SELECT path, fingerprint, settled_ns, generation FROM groups WHERE settled_ns < recorded_ns AND (" + _BELOW + ")",
+            _below(top),
+        )
+        return {key: GroupRecord(fingerprint, settled, generation) for key, (fingerprint, settled, generation) in rows}
+
+    def group_entries(self, top: str, wanted: Mapping[str, str]) -> dict[str, list[GroupEntry]]:
+        """The entries of the groups below `top` that `wanted` maps to the fingerprint they were
+        recorded with; a group recorded since with another fingerprint, or damaged, is left out."""
+        rows = self._select("SELECT path, fingerprint, entries FROM groups WHERE " + _BELOW, _below(top))
+        found = {}
+        for key, (fingerprint, blob) in rows:
+            if wanted.get(key) == fingerprint:
+                try:
+                    found[key] = [(name, hex_digits, size, bool(x)) for name, hex_digits, size, x in json.loads(blob)]
+                except (ValueError, TypeError):  # a damaged record is a missing one
+                    continue
+        return found
+
+    def record_groups(self, rows: Iterable[tuple[str, str, int, int, list[GroupEntry]]]) -> None:
+        """(key, fingerprint, settled_ns, generation, entries) for each group."""
+        now = time.time_ns()
+        values = [
+            (key, fingerprint, settled, now, generation, json.dumps(entries, separators=(",", ":")).encode())
+            for key, fingerprint, settled, generation, entries in rows
+        ]
+        if values:
+            self._write("INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?, ?, ?)", values)
+
+    def mark_groups_complete(self, keys: Iterable[str], generation: int) -> None:
+        values = [(generation, key) for key in keys]
+        if values:
+            self._write("UPDATE groups SET generation = ? WHERE path = ?", values)
 
     # -- trees --------------------------------------------------------------------------------
 
-    def tree_digest(self, path: str, fingerprint: str) -> Digest | None:
-        try:
-            row = self.db.execute(
-                "SELECT fingerprint, hex, newest_mtime_ns, recorded_ns FROM trees WHERE path = ?", (path,)
-            ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            self._reset(exc)
-            return None
-        if row is None or row[0] != fingerprint or not row[2] + racy_window_ns(row[2]) < row[3]:
-            return None
-        return Digest(row[1])
+    def tree_record(self, path: str, fingerprint: str) -> TreeRecord | None:
+        """What the tracked directory `path` held when its groups had this combined fingerprint."""
+        rows = self._select(
+            "SELECT path, hex, size, files FROM trees WHERE path = ? AND fingerprint = ? AND settled_ns < recorded_ns",
+            (path, fingerprint),
+        )
+        for _path, (hex_digits, size, files) in rows:
+            return TreeRecord(Digest(hex_digits), size, files)
+        return None
 
-    def record_tree(self, path: str, fingerprint: str, digest: Digest, newest_mtime_ns: int) -> None:
+    def record_tree(self, path: str, fingerprint: str, record: TreeRecord, settled: int) -> None:
         self._write(
-            "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?)",
-            [(path, fingerprint, digest.hex, newest_mtime_ns, time.time_ns())],
+            "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(path, fingerprint, record.digest.hex, record.size, record.files, settled, time.time_ns())],
         )
 
     # -- trees whose every object was seen in the cache ------------------------------------------
@@ -146,23 +218,28 @@ class StatCache:
     def is_complete(self, digest: Digest, generation: int) -> bool:
         """Whether every object of tree `digest` was seen in the cache at this cache `generation`
         (ObjectStore.generation: it moves whenever an object is added or deleted, by mlx or not)."""
-        try:
-            row = self.db.execute("SELECT generation FROM complete WHERE hex = ?", (digest.hex,)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            self._reset(exc)
-            return False
-        return row is not None and row[0] == generation
+        rows = self._select("SELECT hex, generation FROM complete WHERE hex = ?", (digest.hex,))
+        return any(row[0] == generation for _hex, row in rows)
 
     def mark_complete(self, digest: Digest, generation: int) -> None:
         self._write("INSERT OR REPLACE INTO complete VALUES (?, ?)", [(digest.hex, generation)])
 
     def forget_objects(self) -> None:
-        """Called by whatever deletes objects (gc, fsck --repair): forget which trees were complete
-        and which directories' trees are known, since both imply that objects exist."""
+        """Called by whatever deletes objects (gc, fsck --repair): forget which trees and groups were
+        complete, and which directories' trees are known, since both imply that objects exist."""
         self._write("DELETE FROM complete", [()])
         self._write("DELETE FROM trees", [()])
+        self._write("UPDATE groups SET generation = 0", [()])
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _select(self, sql: str, values: Sequence[object]) -> list[tuple[str, tuple]]:  # type: ignore[type-arg]
+        """(first column, the other columns) for each row; none when the database is unreadable."""
+        try:
+            return [(row[0], row[1:]) for row in self.db.execute(sql, values)]
+        except sqlite3.DatabaseError as exc:
+            self._reset(exc)
+            return []
 
     def _write(self, sql: str, values: list[tuple[object, ...]]) -> None:
         try:

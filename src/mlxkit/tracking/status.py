@@ -1,5 +1,7 @@
 """mlx status: tracked paths whose workspace content differs from the pointer, is missing, or whose
-objects are missing from the cache. Unchanged files cost a stat, not a hash (the stat cache)."""
+objects are missing from the cache. Unchanged files cost a stat, not a hash (the stat cache), and
+an unchanged directory one lookup after its scan (tracking/workspace.py).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +10,9 @@ from pathlib import Path
 
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.store.tree import Tree
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
-from mlxkit.tracking.trees import load_tree, missing_objects
+from mlxkit.tracking.trees import changed_paths, missing_objects
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
 
 DETAIL_LIMIT = 1000
@@ -64,24 +65,14 @@ def _path_status(repo: Repository, scanner: Scanner, pointer: Pointer, snapshot:
         changes.append("missing")
     elif snapshot.digest != pointer.digest or (not pointer.is_dir and snapshot.executable != pointer.executable):
         changes.append("modified")
-        if pointer.is_dir and snapshot.tree is None and snapshot.problem is None:
-            snapshot = scanner.snapshot(pointer.target, with_tree=True)
-        if pointer.is_dir and snapshot.tree is not None:
-            old = load_tree(repo.store, pointer.digest, missing_ok=True)
-            if old is not None:
-                added, modified, deleted = _tree_changes(old, snapshot.tree)
-    missing = missing_objects(repo, pointer)
+        listing = scanner.listing_of(snapshot) if pointer.is_dir else None
+        if listing is not None:
+            changed = changed_paths(repo.store, pointer.digest, listing)
+            if changed is not None:
+                added, modified, deleted = (paths[:DETAIL_LIMIT] for paths in changed)
+    missing = missing_objects(repo, pointer, generation=scanner.generation() if pointer.is_dir else None)
     if missing:
         changes.append("not in cache")
     return PathStatus(
         str(pointer.target), str(pointer.file), changes, added, modified, deleted, missing, snapshot.problem
     )
-
-
-def _tree_changes(old: Tree, new: Tree) -> tuple[list[str], list[str], list[str]]:
-    before = {e.path: e for e in old.entries}
-    after = {e.path: e for e in new.entries}
-    added = sorted(set(after) - set(before))[:DETAIL_LIMIT]
-    deleted = sorted(set(before) - set(after))[:DETAIL_LIMIT]
-    modified = sorted(p for p in set(before) & set(after) if before[p] != after[p])[:DETAIL_LIMIT]
-    return added, modified, deleted

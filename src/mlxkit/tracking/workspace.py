@@ -1,32 +1,41 @@
-"""What a tracked path holds right now: its digest, and its tree for a directory.
+"""What a tracked path holds right now: its digest, and its entries for a directory.
 
 The Scanner hashes only what the stat cache cannot vouch for, and in `store` mode copies each new
-file into the object store as it goes (`mlx add`). A directory whose files' stats all match the
-fingerprint recorded last time costs one walk and one lookup. Large directories are walked, hashed
-and stored by forked workers (mlxkit.parallel).
+file into the object store as it goes (`mlx add`). A directory is scanned by groups (fs/walk.py: the
+files of one directory, or one share of a large one), each fingerprinted where it was statted:
+
+- when every group's fingerprint is the one recorded last time, the combined fingerprint finds the
+  tree's digest in the stat cache: one scan and one lookup, whatever the size;
+- otherwise only the groups whose fingerprint changed send their stats back; their files are looked
+  up in the stat cache (and hashed where it cannot vouch for them), and the other groups' entries
+  come from their records. A tree of 10^5 files with one changed file costs one scan, one group's
+  stats and a hash of that one file.
+
+In store mode a shortcut also needs every object to be in the cache: the tree's, or a group's,
+completeness mark at the cache's current generation (see StatCache), checked file by file otherwise.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-from blake3 import blake3
 
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
-from mlxkit.fs.walk import FileStat, as_file_stat, walk
+from mlxkit.fs.walk import FileStat, Group, as_file_stat, combined_fingerprint, scan
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_path
 from mlxkit.store.objects import ObjectStore
-from mlxkit.store.state import FileRow, is_trusted
-from mlxkit.store.tree import Tree, TreeEntry
+from mlxkit.store.state import FileRow, GroupEntry, GroupRecord, TreeRecord, is_trusted, settled_ns
+from mlxkit.store.tree import Tree
+from mlxkit.tracking.trees import Listing
 
 
 @dataclass
@@ -43,19 +52,25 @@ class Counters:
 @dataclass(frozen=True)
 class Snapshot:
     """A tracked path as it is in the workspace. `digest` is None when the path is missing, or when
-    it holds something mlx cannot track (see `problem`)."""
+    it holds something mlx cannot track (see `problem`). A directory's `listing` is there when its
+    entries were read (anything changed, or `with_tree`)."""
 
     target: RepoPath
     digest: Digest | None
     size: int = 0
     files: int | None = None
     executable: bool = False
-    tree: Tree | None = None
+    listing: Listing | None = None
     problem: str | None = None
 
     @property
     def exists(self) -> bool:
         return self.digest is not None or self.problem is not None
+
+    @cached_property
+    def tree(self) -> Tree | None:
+        """The directory's Tree, made from `listing` when first asked for (status and add never are)."""
+        return None if self.listing is None else self.listing.to_tree()
 
 
 # One file's outcome: repository path, its stat, digest hex, hashed?, written?, stable while read?
@@ -79,12 +94,15 @@ class Scanner:
         self.counters = counters or Counters()
         self.progress = progress
         self._objects_prefix = str(repo.store.objects) + os.sep
+        self._generation: int | None = None  # read when first needed, again after storing
+        # The last directory whose digest came from its fingerprints alone, and its scan: see listing_of.
+        self._last: tuple[Snapshot, list[Group], dict[str, GroupRecord]] | None = None
 
     # -- entry point --------------------------------------------------------------------------
 
     def snapshot(self, target: RepoPath, *, with_tree: bool = False) -> Snapshot:
-        """`with_tree`: a directory's Snapshot carries its Tree even when the fingerprint alone
-        would have given the digest (to list what changed inside it)."""
+        """`with_tree`: a directory's Snapshot carries its entries (`listing`, `tree`) even when the
+        fingerprints alone would have given the digest (to list what changed inside it)."""
         check_no_symlinks(self.root, target.posix)
         path = target.on_disk(self.root)
         try:
@@ -102,72 +120,188 @@ class Scanner:
         if not stat.S_ISREG(st.st_mode):
             raise MlxError(f"'{target}' is not a regular file or directory", hint="mlx tracks files and directories")
         file_stat = FileStat.of(target.posix, st)
-        (outcome,) = self._hash_all(target.posix, [(target.posix, file_stat, self._row(target))])
+        row = self.repo.state.file_rows_for([target.posix]).get(target.posix)
+        (outcome,) = list(self._hash_all(target.posix, [(target.posix, file_stat, row)]))
         return Snapshot(target, Digest(outcome[2]), st.st_size, executable=file_stat.is_executable)
 
-    def _row(self, target: RepoPath) -> FileRow | None:
-        return self.repo.state.file_rows(target.posix).get(target.posix)
+    def listing_of(self, snapshot: Snapshot) -> Listing | None:
+        """A directory snapshot's entries. For the snapshot this Scanner took last, they come from
+        the records of the scan that gave its digest (no second scan, and the entries are those of
+        the digest); for any other, the directory is scanned again."""
+        last, self._last = self._last, None
+        if snapshot.listing is not None or snapshot.problem is not None:
+            return snapshot.listing
+        if last is None or last[0] is not snapshot:
+            return self.snapshot(snapshot.target, with_tree=True).listing
+        counters, self.counters = self.counters, Counters()  # its files were counted when it was taken
+        try:
+            return self._entries(snapshot.target, last[1], last[2]).listing
+        finally:
+            self.counters = counters
+
+    def generation(self) -> int:
+        """The cache's generation (ObjectStore.generation), read once, and again after storing."""
+        if self._generation is None:
+            self._generation = self.repo.store.generation()
+        return self._generation
 
     # -- directories --------------------------------------------------------------------------
 
-    def _directory(self, target: RepoPath, with_tree: bool = False) -> Snapshot:
-        base = f"{target.on_disk(self.root)}{os.sep}"
-        stats = walk(self.root, target.posix, jobs=self.repo.jobs)
-        cache_links: dict[str, tuple[Digest, int]] = {}
-        foreign_links = []
-        for entry in stats:
-            if entry.is_link:
-                linked = self._cache_link(base + entry.relpath)
-                if linked is None:
-                    foreign_links.append(f"{target}/{entry.relpath}")
-                else:
-                    cache_links[entry.relpath] = linked
-        if foreign_links:
-            return self._refuse_links(target, sorted(foreign_links))
+    def _directory(self, target: RepoPath, with_tree: bool) -> Snapshot:
+        state = self.repo.state
+        records = state.group_records(target.posix)
+        groups = scan(self.root, target.posix, {key: r.fingerprint for key, r in records.items()}, jobs=self.repo.jobs)
+        if not with_tree:
+            known = state.tree_record(target.posix, combined_fingerprint(groups))
+            if known is not None and (not self.store_mode or state.is_complete(known.digest, self.generation())):
+                self.counters.files_from_state += known.files
+                if self.store_mode:
+                    self.counters.objects_skipped += known.files
+                snapshot = Snapshot(target, known.digest, known.size, files=known.files)
+                self._last = (snapshot, groups, records)
+                return snapshot
+        return self._entries(target, groups, records)
 
-        fingerprint, newest = _fingerprint(stats)
-        known = self.repo.state.tree_digest(target.posix, fingerprint)
-        store = self.repo.store
-        if known is not None and not with_tree and (not self.store_mode or self.repo.state.is_complete(known, store.generation())):
-            self.counters.files_from_state += len(stats)
-            if self.store_mode:
-                self.counters.objects_skipped += len(stats)
-            size = sum(e.size for e in stats if not e.is_link) + sum(s for _d, s in cache_links.values())
-            return Snapshot(target, known, size, files=len(stats))
+    def _entries(self, target: RepoPath, groups: list[Group], records: dict[str, GroupRecord]) -> Snapshot:
+        stored = self._recorded_entries(target, groups, records)
+        if any(group.stats is None and group.key not in stored for group in groups):
+            # A record changed or was damaged since the scan, or names an object the cache lacks:
+            # scan again, with only the records that can be used.
+            kept = {group.key: group.fingerprint for group in groups if group.key in stored}
+            groups = scan(self.root, target.posix, kept, jobs=self.repo.jobs)
+        return self._assemble(target, groups, records, stored)
 
-        _check_names(target, stats)  # before anything is stored
-        rows = self.repo.state.file_rows(target.posix)
-        entries: list[TreeEntry] = []
-        work: list[WorkItem] = []
-        for entry in stats:
-            repo_path = f"{target}/{entry.relpath}"
-            row = rows.get(repo_path)
-            if entry.relpath in cache_links:
-                digest, size = cache_links[entry.relpath]
-                entries.append(TreeEntry(entry.relpath, digest, size))
-                self.counters.files_from_state += 1
-            elif not self.store_mode and row is not None and is_trusted(row, entry):
-                entries.append(TreeEntry(entry.relpath, Digest(row[3]), entry.size, entry.is_executable))
-                self.counters.files_from_state += 1
-            else:
-                work.append((repo_path, entry, row))
-        prefix_length = len(target.posix) + 1
-        for repo_path, file_stat, hex_digest, *_ in self._hash_all(target.posix, work):
-            entries.append(TreeEntry(repo_path[prefix_length:], Digest(hex_digest), file_stat.size, file_stat.is_executable))
-
-        tree = Tree.build(entries)
+    def _recorded_entries(self, target: RepoPath, groups: list[Group], records: dict[str, GroupRecord]) -> dict[str, list[GroupEntry]]:
+        """The recorded entries of the groups the scan found unchanged. In store mode, a group whose
+        objects were not all seen at the cache's current generation is checked object by object,
+        and left out when one is missing (its files are then stored again from the workspace)."""
+        matched = {group.key: group.fingerprint for group in groups if group.stats is None}
+        stored = self.repo.state.group_entries(target.posix, matched) if matched else {}
         if self.store_mode:
-            store.put_bytes(tree.data)
-            self.repo.state.mark_complete(tree.digest, store.generation())  # every object was just seen
-        self.repo.state.record_tree(target.posix, fingerprint, tree.digest, newest)
-        return Snapshot(target, tree.digest, tree.size, files=tree.files, tree=tree)
+            store, generation = self.repo.store, self.generation()
+            for key in [k for k in stored if records[k].generation != generation]:
+                if not all(store.has(Digest(entry[1])) for entry in stored[key]):
+                    del stored[key]
+        return stored
+
+    def _assemble(
+        self, target: RepoPath, groups: list[Group], records: dict[str, GroupRecord], stored: dict[str, list[GroupEntry]]
+    ) -> Snapshot:
+        """Entries of every group: recorded ones for unchanged groups, the stat cache's or a hash's
+        for the files of changed ones; then the tree, and the records for next time."""
+        changed = [group for group in groups if group.stats is not None]
+        links = {
+            st.relpath: self._cache_link(f"{self.root}/{target}/{st.relpath}")
+            for group in changed
+            for st in group.stats or ()
+            if st.is_link
+        }
+        # Before anything is stored: links that are not mlx's own are refused (in status, reported),
+        # and so are names a tree cannot hold.
+        foreign = sorted(f"{target}/{relpath}" for relpath, linked in links.items() if linked is None)
+        if foreign:
+            return self._refuse_links(target, foreign)
+        for group in changed:
+            _check_names(target, group.stats or [])
+        entries: dict[str, list[GroupEntry]] = {}
+        for group in groups:
+            if group.stats is None:
+                entries[group.key] = stored.pop(group.key)
+                self._count_recorded(len(entries[group.key]))
+        unstable = self._changed_entries(target, changed, links, entries)
+        listing = Listing(sorted(
+            (prefix + name, hex_digest, size, x)
+            for group in groups
+            for prefix in (group.prefix_in(target.posix),)
+            for name, hex_digest, size, x in entries[group.key]
+        ))
+        for group in groups:
+            if group.stats is None:
+                del entries[group.key]  # recorded already (10^5 of them: make room for the tree's bytes)
+        self._record(target, groups, records, entries, listing, unstable)
+        return Snapshot(target, listing.digest, listing.size, files=listing.files, listing=listing)
+
+    def _changed_entries(
+        self,
+        target: RepoPath,
+        changed: list[Group],
+        links: dict[str, tuple[Digest, int] | None],
+        entries: dict[str, list[GroupEntry]],
+    ) -> set[str]:
+        """Fill in the entries of the changed groups: a cache link's object, the stat cache's digest,
+        or a hash (and, in store mode, the object). Returns the groups with a file that changed while
+        it was hashed: they are reported, not recorded."""
+        rows = self.repo.state.file_rows_for([f"{target}/{st.relpath}" for group in changed for st in group.stats or ()])
+        work: list[WorkItem] = []
+        owner: dict[str, tuple[str, str]] = {}  # repository path being hashed -> its group, its name
+        for group in changed:
+            found = entries[group.key] = []
+            cut = len(group.prefix_in(target.posix))
+            for st in group.stats or ():
+                repo_path, linked = f"{target}/{st.relpath}", links.get(st.relpath)
+                row = rows.get(repo_path)
+                if linked is not None:
+                    found.append((st.relpath[cut:], linked[0].hex, linked[1], False))
+                    self.counters.files_from_state += 1
+                elif not self.store_mode and row is not None and is_trusted(row, st):
+                    found.append((st.relpath[cut:], row[3], st.size, st.is_executable))
+                    self.counters.files_from_state += 1
+                else:
+                    work.append((repo_path, st, row))
+                    owner[repo_path] = (group.key, st.relpath[cut:])
+        unstable = set()
+        for repo_path, file_stat, hex_digest, _hashed, _written, stable in self._hash_all(target.posix, work):
+            key, name = owner[repo_path]
+            entries[key].append((name, hex_digest, file_stat.size, file_stat.is_executable))
+            if not stable:
+                unstable.add(key)
+        return unstable
+
+    def _count_recorded(self, files: int) -> None:
+        self.counters.files_from_state += files
+        if self.store_mode:
+            self.counters.objects_skipped += files
+
+    def _record(
+        self,
+        target: RepoPath,
+        groups: list[Group],
+        records: dict[str, GroupRecord],
+        entries: dict[str, list[GroupEntry]],
+        listing: Listing,
+        unstable: set[str],
+    ) -> None:
+        """Store the tree (store mode), then record the changed groups and the tree for next time;
+        in store mode every group is marked complete at the generation the cache has now."""
+        state = self.repo.state
+        generation = 0
+        if self.store_mode:
+            if self.repo.store.put_bytes(listing.data)[1]:
+                self._generation = None
+            generation = self.generation()  # every object was just seen or written
+            state.mark_complete(listing.digest, generation)
+        matched = [group.key for group in groups if group.stats is None]
+        settled = {key: records[key].settled_ns for key in matched}
+        fresh = []
+        for group in groups:
+            if group.stats is not None and group.key not in unstable:
+                settled[group.key] = settled_ns(st.mtime_ns for st in group.stats)
+                fresh.append((group.key, group.fingerprint, settled[group.key], generation, entries[group.key]))
+        state.record_groups(fresh)
+        if self.store_mode:
+            state.mark_groups_complete([key for key in matched if records[key].generation != generation], generation)
+        if not unstable:
+            record = TreeRecord(listing.digest, listing.size, listing.files)
+            state.record_tree(target.posix, combined_fingerprint(groups), record, max(settled.values(), default=0))
 
     # -- hashing and storing --------------------------------------------------------------------
 
-    def _hash_all(self, label: str, work: list[WorkItem]) -> list[Outcome]:
+    def _hash_all(self, label: str, work: list[WorkItem]) -> Iterator[Outcome]:
         """Digest every work item (from the stat cache where it vouches, else by hashing, storing
-        the bytes in `store` mode) and record what was learnt."""
-        outcomes: list[Outcome] = []
+        the bytes in `store` mode) and record what was learnt. Outcomes are yielded chunk by chunk
+        as workers finish them, so that 10^5 of them are never held at once."""
+        if not work:
+            return
         if self.store_mode or any(not is_trusted(row, st) for _p, st, row in work):
             self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {label}", total=len(work))
         job = _HashChunk(self.repo.store, self.root, self.store_mode)
@@ -181,14 +315,15 @@ class Scanner:
                     written = sum(1 for o in done if o[4])
                     self.counters.objects_written += written
                     self.counters.objects_skipped += len(done) - written
+                    if written:
+                        self._generation = None
                 self.repo.state.record_files(
                     (path, st, Digest(hex_digest)) for path, st, hex_digest, hashed, _w, stable in done if hashed and stable
                 )
-                outcomes.extend(done)
                 self.progress.advance(len(done))
+                yield from done
         finally:
             self.progress.finish()
-        return outcomes
 
     # -- links --------------------------------------------------------------------------------
 
@@ -253,10 +388,3 @@ def _check_names(target: RepoPath, stats: list[FileStat]) -> None:
         if reason:
             shown = entry.relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             raise UnsafePathError(f"cannot track '{target}/{shown}': {reason}", hint="rename it, or list it in .mlxignore")
-
-
-def _fingerprint(stats: list[FileStat]) -> tuple[str, int]:
-    """A digest of every entry's name and stat, and the newest mtime among them."""
-    rows = sorted(f"{e.relpath}\0{e.ino}\0{e.mtime_ns}\0{e.size}\0{e.mode}\n" for e in stats)
-    newest = max((e.mtime_ns for e in stats), default=0)
-    return blake3("".join(rows).encode("utf-8", "surrogateescape")).hexdigest(), newest
