@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,examples]'
 	@touch $(STAMP)
+	@# byte-compile now: where PYTHONDONTWRITEBYTECODE is set, every command would compile mlxkit again
+	@$(BIN)/python -m compileall -q src
 
 install: $(STAMP)
 
@@ -21,7 +23,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
 
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench_store.py --mlx $(CURDIR)/$(BIN)/mlx
+	$(BIN)/python benchmarks/bench_pipeline.py --mlx $(CURDIR)/$(BIN)/mlx
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
