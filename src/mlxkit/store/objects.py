@@ -17,9 +17,8 @@ from pathlib import Path
 
 from mlxkit.errors import ChangedWhileReadingError, IntegrityError, MissingObjectError, UnsupportedFormatError
 from mlxkit.fs.atomic import create_new, open_temp, unlink_quietly, write_atomic
-from mlxkit.fs.links import copy_fd
 from mlxkit.store.digest import Digest
-from mlxkit.store.hashing import MMAP_THRESHOLD, hash_bytes, hash_path
+from mlxkit.store.hashing import MMAP_THRESHOLD, copy_hashed, hash_bytes, hash_path
 
 MARKER = "mlx-store.json"
 STORE_FORMAT = 1
@@ -156,19 +155,19 @@ class ObjectStore:
         return Stored(digest, before, self._write_new(digest, data))
 
     def _put_large(self, source: str | Path, fd: int, before: os.stat_result, display: str) -> Stored:
-        """Copy first (in the kernel, or a reflink), then name the copy by its own hash: one hash
-        instead of two, and the object hashes to its name by construction. A source whose stat
-        moved during the copy may have given a torn copy: it is refused, not stored."""
+        """Copy into a temp file (a reflink, or a copy in the kernel hashed as it lands), then name it
+        by the hash of its own bytes: one read of the data, and the object hashes to its name by
+        construction. A source whose stat moved during the copy may have given a torn copy: it is
+        refused, not stored."""
         self.objects.mkdir(parents=True, exist_ok=True)
         tmp_fd, tmp = open_temp(self.objects, OBJECT_MODE)
         try:
             try:
-                _clone_or_copy(fd, tmp_fd)
+                digest, copied = _clone_or_copy_hashed(fd, tmp_fd, tmp, before.st_size)
             except BaseException:
                 os.close(tmp_fd)
                 raise
-            digest = hash_path(tmp, before.st_size)
-            if not same_file_state(before, os.fstat(fd)) or os.fstat(tmp_fd).st_size != before.st_size:
+            if copied != before.st_size or not same_file_state(before, os.fstat(fd)):
                 os.close(tmp_fd)
                 raise ChangedWhileReadingError(display)
             if self.freshen(digest):
@@ -249,7 +248,9 @@ class ObjectStore:
                     yield fanout.name, (entry.name if good else None), entry.path
 
 
-def _clone_or_copy(src_fd: int, dst_fd: int) -> None:
+def _clone_or_copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) -> tuple[Digest, int]:
+    """A reflink where the file system has them (no bytes copied: hash the clone on every core),
+    else a kernel copy hashed as it lands. Returns the digest and the size of what was stored."""
     import fcntl
 
     from mlxkit.fs.links import FICLONE
@@ -257,5 +258,5 @@ def _clone_or_copy(src_fd: int, dst_fd: int) -> None:
     try:
         fcntl.ioctl(dst_fd, FICLONE, src_fd)
     except OSError:
-        os.lseek(src_fd, 0, os.SEEK_SET)
-        copy_fd(src_fd, dst_fd)
+        return copy_hashed(src_fd, dst_fd, dst_path, size)
+    return hash_path(dst_path, size), os.fstat(dst_fd).st_size
