@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import sys
 import threading
@@ -233,6 +234,44 @@ def test_put_file_of_a_large_file_being_appended_raises_changed_while_reading(st
     for digest, path in store.iter_objects():
         assert store.verify(digest), path
     assert list(store.iter_strays()) == []
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_interrupting_a_large_put_stops_the_copy_and_leaves_nothing_behind(store, tmp_path):
+    """As Ctrl-C in the CLI (whose handler raises): the signal raises in the thread that hashes
+    while another thread copies; the copy stops, the temp file goes, and no thread or descriptor
+    of the copy is left. The signal is sent once the temp file has bytes: the copy is under way."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(1 << 20) * 128)
+    descriptors = len(os.listdir("/proc/self/fd"))
+
+    def signal_once_copying() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with os.scandir(store.objects) as entries:
+                if any(e.name.startswith(TEMP_PREFIX) and e.stat().st_size > 0 for e in entries):
+                    os.kill(os.getpid(), signal.SIGUSR1)
+                    return
+            time.sleep(0.0002)
+
+    def raise_interrupted(signum, frame):
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, raise_interrupted)
+    watcher = threading.Thread(target=signal_once_copying)
+    try:
+        watcher.start()
+        with pytest.raises(_Interrupted):
+            store.put_file(source, "big.bin")
+    finally:
+        watcher.join(30)
+        signal.signal(signal.SIGUSR1, previous)
+    assert listing(store) == []
+    assert [thread.name for thread in threading.enumerate() if thread.name == "mlx-copy"] == []
+    assert len(os.listdir("/proc/self/fd")) == descriptors
 
 
 def test_read_bytes_of_a_missing_object_raises_missing_object(store):
