@@ -145,7 +145,7 @@ def list_records(directory: Path, problems: list[str] | None = None) -> list[Run
             records.append(read_record(directory / name))
         except (OSError, InvalidFileError, UnsupportedFormatError) as exc:
             if problems is not None:
-                problems.append(f"skipping run record '{directory / name}': {_reason(exc)}")
+                problems.append(f"skipping run record '{directory / name}': {problem_text(exc)}")
     return sorted(records, key=lambda record: (datetime.fromisoformat(record.started), record.id))
 
 
@@ -227,7 +227,8 @@ def _read_capped(path: Path, source: str) -> bytes:
     return raw
 
 
-def _reason(exc: BaseException) -> str:
+def problem_text(exc: BaseException) -> str:
+    """What went wrong reading a file, without repeating the file's name."""
     if isinstance(exc, InvalidFileError):
         return exc.problem  # the message would name the file a second time
     if isinstance(exc, OSError):

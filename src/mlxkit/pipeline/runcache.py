@@ -24,6 +24,7 @@ from mlxkit.formats.schema import validate
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath
 from mlxkit.pipeline.model import LockedPath
+from mlxkit.pipeline.records import problem_text
 from mlxkit.store.digest import Digest, InvalidDigest
 
 RUNCACHE_FORMAT = 1
@@ -47,7 +48,7 @@ class RunCache:
         except FileNotFoundError:
             return None
         except (OSError, InvalidFileError, UnsafePathError, UnsupportedFormatError) as exc:
-            self.problems.append(f"ignoring run-cache entry '{path}': {_reason(exc)}")
+            self.problems.append(f"ignoring run-cache entry '{path}': {problem_text(exc)}")
             return None
 
     def put(self, fingerprint: Digest, outs: tuple[LockedPath, ...]) -> None:
@@ -122,11 +123,3 @@ def read_entry(path: Path) -> tuple[LockedPath, ...]:
     if len({locked.path for locked in outs}) != len(outs):
         raise InvalidFileError(source, "an out is listed twice")
     return tuple(sorted(outs, key=lambda locked: locked.path))
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, InvalidFileError):
-        return exc.problem  # the message would name the file a second time
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
