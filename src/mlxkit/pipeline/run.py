@@ -17,7 +17,7 @@ from mlxkit.errors import MlxError, UsageError
 from mlxkit.gitrev import head_revision
 from mlxkit.pipeline.model import LOCK_FILE
 from mlxkit.pipeline.params import stage_params
-from mlxkit.pipeline.runner import FAILED, RAN, RESTORED, OnEvent, Runner, RunOptions, StageOutcome, _ignore
+from mlxkit.pipeline.runner import FAILED, RAN, RESTORED, OnEvent, Runner, RunOptions, StageOutcome, ignore_event
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
@@ -47,7 +47,7 @@ def run(
     *,
     assignments: list[str] | None = None,
     command: str = "mlx run",
-    on_event: OnEvent = _ignore,
+    on_event: OnEvent = ignore_event,
 ) -> RunReport:
     if assignments:
         _set_params(repo, options, assignments)

@@ -76,7 +76,8 @@ class Event:
 OnEvent = Callable[[Event], None]
 
 
-def _ignore(_event: Event) -> None:
+def ignore_event(_event: Event) -> None:
+    """The default OnEvent: a run without a screen to show it on."""
     pass
 
 
@@ -90,7 +91,7 @@ class _Running:
 
 
 class Runner:
-    def __init__(self, repo: Repository, options: RunOptions, environ: Mapping[str, str], on_event: OnEvent = _ignore) -> None:
+    def __init__(self, repo: Repository, options: RunOptions, environ: Mapping[str, str], on_event: OnEvent = ignore_event) -> None:
         self.repo = repo
         self.options = options
         self.environ = environ
