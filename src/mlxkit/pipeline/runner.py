@@ -78,7 +78,6 @@ OnEvent = Callable[[Event], None]
 
 def ignore_event(_event: Event) -> None:
     """The default OnEvent: a run without a screen to show it on."""
-    pass
 
 
 @dataclass
