@@ -477,3 +477,19 @@ stages:
     assert result.code == 0, result
     assert (repo / "hello-ada.txt").read_text() == "hello ada\n"
     assert sorted(lock(repo)["stages"]) == ["greet@ada", "greet@bob"]
+
+
+@pytest.mark.parametrize("tracked", ["out.txt", "data"], ids=["the out itself", "its directory"])
+def test_an_output_tracked_by_a_pointer_file_is_refused_before_anything_runs(repo, mlx, tracked):
+    repo.gen({"data": {"keep.txt": "k\n"}, "out.txt": "o\n"}, old=True)
+    assert mlx("add", tracked).code == 0
+    out = "out.txt" if tracked == "out.txt" else "data/out.txt"
+    repo.gen({"mlx.yaml": f"stages:\n  s:\n    cmd: touch ../ran; echo new > {out}\n    outs: [{out}]\n"})
+
+    result = mlx("run")
+
+    result.expect_error(
+        30, f"'{out}' is an output of stage 's' and is tracked by '{tracked}.mlx'",
+        f"stop tracking it ('mlx remove {tracked}.mlx'), or take it out of the stage's outs",
+    )
+    assert not (repo.path.parent / "ran").exists()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from mlxkit.errors import MlxError
+from mlxkit.errors import MlxError, PipelineError
 from mlxkit.pipeline.changes import Inputs, Inspector
 from mlxkit.pipeline.execute import StageProcess
 from mlxkit.pipeline.fingerprint import stage_fingerprint
@@ -29,6 +29,8 @@ from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restor
 from mlxkit.pipeline.runcache import RunCache
 from mlxkit.pipeline.select import load_graph, select
 from mlxkit.repo.repository import Repository
+from mlxkit.tracking.pointer import pointer_file_for
+from mlxkit.tracking.targets import tracking_ancestor
 
 # What became of a stage. "would run" only with dry; "differs" only with verify.
 RAN, RESTORED, UP_TO_DATE, FROZEN, FAILED, SKIPPED, WOULD_RUN = (
@@ -110,6 +112,7 @@ class Runner:
     def run(self) -> list[StageOutcome]:
         order = select(self.graph, self.options.targets, single=self.options.single, downstream=self.options.downstream)
         self._check_params(order)
+        self._check_ownership(order)
         chosen = set(order)
         pending = list(order)
         try:
@@ -139,6 +142,22 @@ class Runner:
             stage = self.graph.stages[name]
             if not stage.frozen and not any(self.graph.producer(ref.file) for ref in stage.params):
                 stage_params(self.repo.root, stage)
+
+    def _check_ownership(self, order: list[str]) -> None:
+        """An output belongs to its stage: a path `mlx add` tracks (or one inside a tracked directory)
+        cannot also be one, or the pointer file and mlx.lock would fight over it."""
+        for name in order:
+            for out in self.graph.stages[name].outs:
+                pointer = pointer_file_for(out.path)
+                owner = pointer if pointer.on_disk(self.repo.root).is_file() else None
+                ancestor = tracking_ancestor(self.repo, out.path)
+                if ancestor is not None:
+                    owner = pointer_file_for(ancestor)
+                if owner is not None:
+                    raise PipelineError(
+                        f"'{out.path}' is an output of stage '{name}' and is tracked by '{owner}'",
+                        hint=f"stop tracking it ('mlx remove {owner}'), or take it out of the stage's outs",
+                    )
 
     def _ready(self, pending: list[str], chosen: set[str]) -> list[str]:
         if self._stopping():
