@@ -24,8 +24,8 @@ from mlxkit.pipeline.fingerprint import stage_fingerprint
 from mlxkit.pipeline.graph import Graph
 from mlxkit.pipeline.lockfile import read_lock, with_stage, write_lock
 from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
-from mlxkit.pipeline.params import stage_params
 from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restore_outs
+from mlxkit.pipeline.params import stage_params
 from mlxkit.pipeline.runcache import RunCache
 from mlxkit.pipeline.select import load_graph, select
 from mlxkit.repo.repository import Repository
