@@ -230,31 +230,28 @@ def run(
     """Run the stages that are out of date (`RunOptions` says which and how); `params` are `-S key=value`
     assignments written to the params files first. Stage commands see `environ` (default: os.environ)."""
     from mlxkit.pipeline.run import run as _run
-    from mlxkit.pipeline.runner import RunOptions
+    from mlxkit.pipeline.runner import RunOptions, ignore_event
 
     with _writing(repo, command, wait) as opened:
         return _run(
             opened, options or RunOptions(), os.environ if environ is None else environ, assignments=params,
-            command=command, **({"on_event": on_event} if on_event else {}),
+            command=command, on_event=on_event or ignore_event,
         )
 
 
 def pipeline_status(
     targets: list[str] | None = None, *, as_committed: bool = False, environ: Mapping[str, str] | None = None,
-    repo: PathLike | None = None,
-) -> PipelineReport:
-    """Stages that are out of date, with reasons. `as_committed` judges mlx.lock as `repro --frozen` does."""
+    missing_ok: bool = False, repo: PathLike | None = None,
+) -> PipelineReport | None:
+    """Stages that are out of date, with reasons. `as_committed` judges mlx.lock as `repro --frozen` does.
+    Without mlx.yaml: None with `missing_ok`, else a PipelineError."""
+    from mlxkit.pipeline.model import PIPELINE_FILE
     from mlxkit.pipeline.status import pipeline_status as _pipeline_status
 
     with _reading(repo, "mlx status") as opened:
+        if missing_ok and not (opened.root / PIPELINE_FILE).is_file():
+            return None
         return _pipeline_status(opened, os.environ if environ is None else environ, targets, as_committed=as_committed)
-
-
-def has_pipeline(repo: PathLike | None = None) -> bool:
-    from mlxkit.pipeline.model import PIPELINE_FILE
-
-    root = _locate(repo)
-    return root is not None and (root / PIPELINE_FILE).is_file()
 
 
 def dag(targets: list[str] | None = None, *, style: str = "text", repo: PathLike | None = None) -> str:

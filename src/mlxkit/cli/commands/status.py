@@ -24,7 +24,7 @@ def status(
     from mlxkit import api
 
     report = api.status(targets, progress=render.progress(not json))
-    pipeline = api.pipeline_status(environ=os.environ) if not targets and api.has_pipeline() else None
+    pipeline = None if targets else api.pipeline_status(environ=os.environ, missing_ok=True)
     render.warnings(report.warnings)
     clean = report.is_clean and (pipeline is None or pipeline.is_clean)
     if json:
