@@ -25,6 +25,7 @@ CHUNK = 1000
 
 
 def default_jobs() -> int:
+    """The CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -34,12 +35,9 @@ def map_chunks(
     *,
     jobs: int,
     chunk: int = CHUNK,
-    min_items: int | None = None,
 ) -> Iterator[R]:
-    """`min_items`: how many items make processes worth it (default MIN_ITEMS_FOR_PROCESSES)."""
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    threshold = MIN_ITEMS_FOR_PROCESSES if min_items is None else min_items
-    if jobs <= 1 or len(items) < threshold or len(chunks) < 2:
+    if jobs <= 1 or len(items) < MIN_ITEMS_FOR_PROCESSES or len(chunks) < 2:
         yield from map(function, chunks)
         return
     import multiprocessing

@@ -461,7 +461,7 @@ def test_add_refuses_a_missing_path(repo, mlx):
 def test_add_refuses_the_same_path_twice(repo, mlx):
     repo.gen({"a.csv": CSV})
 
-    mlx("add", "a.csv", "./a.csv").expect_error(2, "the same path is named twice")
+    mlx("add", "a.csv", "./a.csv").expect_error(2, "'a.csv' is named twice")
     assert not (repo / "a.csv.mlx").exists()
 
 

@@ -153,6 +153,17 @@ def test_checkout_refuses_to_replace_a_directory_where_a_file_goes(tracked, mlx)
     assert (tracked / "a.csv").read_text() == CSV
 
 
+def test_checkout_replaces_a_directory_of_cached_files_where_a_file_goes(tracked, mlx):
+    (tracked / "a.csv").unlink()
+    tracked.gen({"a.csv": {"copy.csv": "b\n"}}, old=True)  # the bytes of data/b.csv: in the cache
+    assert mlx("status").code == 0  # the stat cache now knows this directory
+
+    result = mlx("checkout")
+
+    assert result.code == 0, result
+    assert (tracked / "a.csv").read_text() == CSV
+
+
 def test_checkout_replaces_a_file_with_cached_content_where_a_directory_goes(tracked, mlx):
     shutil.rmtree(tracked / "data")
     tracked.gen({"data": CSV})  # same bytes as a.csv, so in the cache
@@ -440,6 +451,38 @@ def test_checkout_replaces_a_symlinked_tracked_file_only_with_force_and_never_wr
     assert not (tracked / "a.csv").is_symlink()
     assert (tracked / "a.csv").read_text() == CSV
     assert outside.read_text() == "not yours\n"
+
+
+def test_checkout_replaces_a_symlink_inside_a_tracked_directory_only_with_force(tracked, mlx, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours\n")
+    (tracked / "data/a.csv").unlink()
+    os.symlink(outside, tracked / "data/a.csv")
+
+    refused = mlx("checkout")
+
+    refused.expect_error(
+        15,
+        "refusing to overwrite 'data/a.csv': its content is not in the cache",
+        hint="run 'mlx add data' to keep it, or pass --force to discard it",
+    )
+    assert (tracked / "data/a.csv").is_symlink()
+    assert mlx("checkout", "--force").code == 0
+    assert not (tracked / "data/a.csv").is_symlink()
+    assert (tracked / "data/a.csv").read_text() == "a\n"
+    assert outside.read_text() == "not yours\n"
+
+
+def test_checkout_of_a_changed_directory_takes_its_files_from_the_stat_cache(tracked, mlx):
+    tracked.gen({"data": {"b.csv": "edited\n", "new.csv": "new\n"}}, old=True)
+    assert mlx("status").code == 0  # records the changed directory, whose tree is not in the cache
+
+    result = mlx("checkout", "--force", "--json")
+
+    assert result.code == 0, result
+    assert result.json["counters"]["files_hashed"] == 0
+    assert (tracked / "data/b.csv").read_text() == "b\n"
+    assert not (tracked / "data/new.csv").exists()
 
 
 @pytest.mark.parametrize("where", ["data/b.csv", "a.csv"])

@@ -79,6 +79,61 @@ def test_gc_keeps_objects_named_by_the_lockfile(history, mlx):
     assert b3(V1)[7:] in history.objects()
 
 
+UNSTORED_TREE = b3("a tree that was never stored")
+
+
+def lockfile(deps: str = "", outs: str = "", params: str = "") -> str:
+    """An mlx.lock with one stage, 'train', and the given sections (YAML lines indented for them)."""
+    sections = "".join(f"    {name}:\n{body}" for name, body in (("deps", deps), ("params", params), ("outs", outs)) if body)
+    return f"format: 1\nstages:\n  train:\n    cmd: python train.py\n{sections}"
+
+
+def test_gc_needs_no_tree_for_a_stage_dependency(history, mlx):
+    history.gen({"mlx.lock": lockfile(
+        deps=f"    - path: src\n      hash: {UNSTORED_TREE}\n      size: 10\n      files: 2\n",  # plain source files
+        outs=f"    - path: model.bin\n      hash: {b3(V1)}\n      size: 11\n",
+    )})
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert b3(V1)[7:] in history.objects()
+
+
+def test_gc_fails_closed_when_a_stage_output_tree_is_missing(history, mlx):
+    history.gen({"mlx.lock": lockfile(outs=f"    - path: out\n      hash: {UNSTORED_TREE}\n      size: 1\n      files: 1\n")})
+    before = history.objects()
+
+    result = mlx("gc")
+
+    result.expect_error(
+        12,
+        f"the tree {UNSTORED_TREE[7:19]} named by 'mlx.lock' is not in the cache, so its files cannot be told apart "
+        "from garbage: nothing was deleted",
+        hint="run the stage again: 'mlx run --force train'",
+    )
+    assert history.objects() == before
+
+
+def test_gc_takes_no_root_from_a_param_that_holds_a_hash_key(history, mlx):
+    history.gen({"mlx.lock": lockfile(params="      params.yaml:\n        model:\n          hash: sha256\n          files: 3\n")})
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert b3(V1)[7:] not in history.objects()
+
+
+def test_gc_fails_closed_on_a_lockfile_of_a_newer_format(history, mlx):
+    history.gen({"mlx.lock": "format: 2\nstages: {}\n"})
+    before = history.objects()
+
+    result = mlx("gc")
+
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: it uses format 2, this mlx reads 1", hint="upgrade mlx")
+    assert history.objects() == before
+
+
 @pytest.mark.parametrize("where", ["bad.mlx", "deep/down/bad.mlx"])
 def test_gc_fails_closed_on_a_malformed_pointer_anywhere(history, mlx, where):
     history.gen({"deep": {"down": {}}})

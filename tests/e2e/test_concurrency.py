@@ -153,7 +153,7 @@ def test_two_real_writers_never_both_write(repo, mlx_path):
     assert codes in ([0, 0], [0, 11]), results
     for (code, err), name in zip(results, ("one", "two")):
         assert (repo / f"{name}.mlx").exists() == (code == 0)
-        if code == 11:
-            assert err.startswith("mlx: the repository is locked by pid ")
+        if code == 11:  # the holder may not have written its details yet: the message then says so
+            assert err.startswith("mlx: the repository is locked by "), err
     status = subprocess.run([mlx_path, "status", "--json"], cwd=repo.path, capture_output=True, text=True, check=True)
     assert '"is_clean": true' in status.stdout

@@ -52,7 +52,7 @@ def old_file(path: Path, content: bytes = b"data") -> FileStat:
 def test_state_row_is_trusted_when_ino_mtime_size_match_and_file_is_old(cache, tmp_path):
     st = old_file(tmp_path / "f")
     cache.record_files([("data/f", st, A)])
-    row = cache.file_rows("data/f")["data/f"]
+    row = cache.file_rows_for(["data/f"])["data/f"]
     assert row[:4] == (st.ino, st.mtime_ns, st.size, A.hex)
     assert is_trusted(row, file_stat(tmp_path / "f"))
 
@@ -62,7 +62,7 @@ def test_state_row_of_a_file_written_now_is_not_trusted(cache, tmp_path):
     path.write_bytes(b"data")
     st = file_stat(path)
     cache.record_files([("f", st, A)])
-    row = cache.file_rows("f")["f"]
+    row = cache.file_rows_for(["f"])["f"]
     assert row[:3] == (st.ino, st.mtime_ns, st.size)
     assert not is_trusted(row, file_stat(path))
 
@@ -86,7 +86,7 @@ def test_state_row_is_not_trusted_when_the_file_changed(cache, tmp_path):
     path = tmp_path / "f"
     st = old_file(path)
     cache.record_files([("f", st, A)])
-    row = cache.file_rows("f")["f"]
+    row = cache.file_rows_for(["f"])["f"]
 
     old_file(path, b"more data")  # same mtime, other size
     assert not is_trusted(row, file_stat(path))
@@ -101,16 +101,8 @@ def test_state_row_is_not_trusted_when_the_file_changed(cache, tmp_path):
 
 
 def test_state_missing_row_is_not_trusted(cache, tmp_path):
-    assert cache.file_rows("nothing") == {}
+    assert cache.file_rows_for(["nothing"]) == {}
     assert not is_trusted(None, old_file(tmp_path / "f"))
-
-
-def test_state_file_rows_returns_the_prefix_and_everything_below_it_only(cache, tmp_path):
-    st = old_file(tmp_path / "f")
-    paths = ["data", "data/a", "data/sub/b", "data2", "data2/x", "data.csv", "data-x/y", "dat", "datab"]
-    cache.record_files([(path, st, A) for path in paths])
-    assert sorted(cache.file_rows("data")) == ["data", "data/a", "data/sub/b"]
-    assert sorted(cache.file_rows("data/sub")) == ["data/sub/b"]
 
 
 def test_state_forget_removes_only_that_prefix(cache, tmp_path):
@@ -121,9 +113,7 @@ def test_state_forget_removes_only_that_prefix(cache, tmp_path):
     cache.record_tree("data2", "fp", TreeRecord(B, 1, 1), SETTLED)
     cache.record_groups([(key, "fp", SETTLED, 0, ENTRIES) for key in ("data", "data/sub", "data//0/2", "data2")])
     cache.forget("data")
-    assert sorted(cache.file_rows("data")) == []
-    remaining = {path for prefix in ("data2", "data.csv", "data-x") for path in cache.file_rows(prefix)}
-    assert remaining == {"data2", "data2/x", "data.csv", "data-x/y"}
+    assert sorted(cache.file_rows_for(paths)) == ["data-x/y", "data.csv", "data2", "data2/x"]
     assert cache.tree_record("data", "fp") is None
     assert cache.tree_record("data2", "fp") == (B, 1, 1)
     assert cache.group_records("data") == {}
@@ -143,7 +133,7 @@ def test_state_record_files_replaces_an_earlier_row(cache, tmp_path):
     st = old_file(tmp_path / "f")
     cache.record_files([("f", st, A)])
     cache.record_files([("f", st, B)])
-    assert cache.file_rows("f")["f"][3] == B.hex
+    assert cache.file_rows_for(["f"])["f"][3] == B.hex
 
 
 def test_state_tree_record_is_found_by_path_and_fingerprint(cache):
@@ -222,14 +212,14 @@ def test_state_persists_across_reopening(tmp_path):
     first.close()
     second = StatCache(tmp_path / "state.db")
     try:
-        assert second.file_rows("f")["f"][3] == A.hex
+        assert second.file_rows_for(["f"])["f"][3] == A.hex
         assert second.warnings == []
     finally:
         second.close()
 
 
 def test_state_db_declares_its_schema_version(cache, tmp_path):
-    cache.file_rows("x")
+    cache.file_rows_for(["x"])
     db = sqlite3.connect(tmp_path / "state.db")
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
@@ -248,13 +238,13 @@ def test_state_corrupt_db_is_rebuilt_with_a_warning_and_never_raises(tmp_path, g
     st = old_file(tmp_path / "f")
     cache = StatCache(path)
     try:
-        assert cache.file_rows("f") == {}
+        assert cache.file_rows_for(["f"]) == {}
         assert cache.tree_record("d", "fp") is None
         assert cache.group_records("d") == {}
         assert not cache.is_complete(A, 0)
         cache.record_files([("f", st, A)])
         cache.forget("nothing")
-        assert cache.file_rows("f")["f"][3] == A.hex
+        assert cache.file_rows_for(["f"])["f"][3] == A.hex
         assert len(cache.warnings) == 1
         assert re.fullmatch(r"the stat cache 'state.db' was unreadable \(.+\) and has been rebuilt", cache.warnings[0])
     finally:
@@ -265,7 +255,8 @@ def test_state_corrupted_pages_after_a_valid_header_are_rebuilt(tmp_path):
     path = tmp_path / "state.db"
     st = old_file(tmp_path / "f")
     cache = StatCache(path)
-    cache.record_files([(f"data/{n:05}", st, A) for n in range(2000)])
+    paths = [f"data/{n:05}" for n in range(2000)]
+    cache.record_files([(path, st, A) for path in paths])
     cache.close()
     size = path.stat().st_size
     assert size > 8192
@@ -274,12 +265,12 @@ def test_state_corrupted_pages_after_a_valid_header_are_rebuilt(tmp_path):
         handle.write(b"\xa5" * (size - 4096))
     cache = StatCache(path)
     try:
-        assert cache.file_rows("data") == {}
+        assert cache.file_rows_for(paths) == {}
         assert len(cache.warnings) == 1
         assert re.fullmatch(r"the stat cache 'state.db' was unreadable \(.+\) and has been rebuilt", cache.warnings[0])
         cache.record_files([("f", st, B)])
-        assert cache.file_rows("f")["f"][3] == B.hex
-        assert cache.file_rows("data") == {}
+        assert cache.file_rows_for(["f"])["f"][3] == B.hex
+        assert cache.file_rows_for(paths) == {}
     finally:
         cache.close()
 
@@ -295,9 +286,9 @@ def test_state_from_a_newer_schema_version_is_dropped_and_rebuilt(tmp_path):
     st = old_file(tmp_path / "f")
     cache = StatCache(path)
     try:
-        assert cache.file_rows("f") == {}
+        assert cache.file_rows_for(["f"]) == {}
         cache.record_files([("f", st, A)])
-        assert cache.file_rows("f")["f"][3] == A.hex
+        assert cache.file_rows_for(["f"])["f"][3] == A.hex
     finally:
         cache.close()
 
@@ -320,7 +311,7 @@ def test_state_of_version_2_keeps_its_file_rows_and_drops_its_trees(tmp_path):
     db.close()
     cache = StatCache(path)
     try:
-        assert cache.file_rows("f") == {"f": (1, 2, 3, A.hex, 4)}
+        assert cache.file_rows_for(["f"]) == {"f": (1, 2, 3, A.hex, 4)}
         assert cache.tree_record("d", "fp") is None
         cache.record_tree("d", "fp", TREE_A, SETTLED)
         assert cache.tree_record("d", "fp") == TREE_A

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlxkit.errors import InvalidFileError
-from mlxkit.fs.walk import Group, IgnoreRules, list_files, scan, walk
+from mlxkit.fs.walk import Group, IgnoreRules, scan, walk
 
 LONG_AGO = 1_600_000_000 * 10**9
 
@@ -129,9 +129,7 @@ def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_walk_of_many_files_is_the_same_in_one_or_several_processes(many_files, jobs):
     found = walked(many_files, "data", jobs=jobs)
-    assert len(found) == 4001
-    assert found[:2] == [".mlxignore", "d01/f000"]
-    assert sorted(list_files(many_files, "data")) == found
+    assert found == [".mlxignore"] + [f"d{n:02}/f{m:03}" for n in range(1, 41) for m in range(100)]
 
 
 @pytest.mark.parametrize(

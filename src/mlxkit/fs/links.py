@@ -17,6 +17,8 @@ LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM, errno.EMLINK}
+# copy_file_range refusals that sendfile can still serve (another file system, an old kernel).
+NO_COPY_FILE_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL})
 _unsupported: set[tuple[str, int]] = set()  # (link type, st_dev) pairs that failed once
 
 
@@ -30,7 +32,7 @@ def copy_fd(src_fd: int, dst_fd: int) -> None:
         try:
             n = os.copy_file_range(src_fd, dst_fd, 1 << 30)
         except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            if exc.errno not in NO_COPY_FILE_RANGE:
                 raise
             break
         if n == 0:
@@ -161,6 +163,14 @@ def _fill_fd(kind: str, source: Path | str, fd: int) -> None:
             copy_fd(src_fd, fd)
     finally:
         os.close(src_fd)
+
+
+def current_umask() -> int:
+    """The process's umask, which files placed with a `mode` of their own must honour (reading it
+    means setting it: it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 _devices: dict[str, int] = {}

@@ -155,25 +155,6 @@ class IgnoreRules:
 # -- listing ---------------------------------------------------------------------------------------
 
 
-def list_files(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[str]:
-    """Paths (relative to `top`) of the files and links below the repository path `top`, unsorted."""
-    return [prefix + name for prefix, names in list_directories(repo_root, top, rules) for name in names]
-
-
-def list_directories(repo_root: Path, top: str, rules: IgnoreRules | None = None) -> list[tuple[str, list[str]]]:
-    """(directory prefix relative to `top`, names of its files and links) for every directory below
-    the repository path `top` that holds any, unsorted."""
-    base = f"{repo_root / top}{os.sep}"
-    found: list[tuple[str, list[str]]] = []
-    stack: list[tuple[str, IgnoreRules]] = [("", rules or IgnoreRules.for_walk(repo_root, top))]
-    while stack:
-        prefix, rules = stack.pop()
-        names = _list(base, top, prefix, rules, stack)
-        if names:
-            found.append((prefix, names))
-    return found
-
-
 def _list(
     base: str, top: str, prefix: str, rules: IgnoreRules, subdirectories: MutableSequence[tuple[str, IgnoreRules]]
 ) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlxkit import __version__
 from mlxkit.fs.links import supported_link_types
-from mlxkit.repo.repository import Repository
+from mlxkit.repo.repository import Repository, find_git_root
 
 PACKAGES = ("typer", "rich", "pyyaml", "blake3", "pathspec", "jsonschema", "gitpython")
 
@@ -43,6 +43,7 @@ def doctor(repo: Repository | None, problems: list[str] | None = None, root: Pat
             packages[name] = "not installed"
     objects = size = 0
     supported: list[str] = []
+    top = repo.root if repo is not None else root
     if repo is not None:
         for _digest, path in repo.store.iter_objects():
             objects += 1
@@ -55,12 +56,12 @@ def doctor(repo: Repository | None, problems: list[str] | None = None, root: Pat
         python=sys.version.split()[0],
         platform=platform.platform(),
         packages=packages,
-        repository=str(repo.root) if repo else (str(root) if root else None),
+        repository=str(top) if top is not None else None,
         cache_dir=str(repo.cache_dir) if repo else None,
         cache_objects=objects,
         cache_bytes=size,
         link_types_supported=supported,
         link_types_configured=list(repo.config.link_types) if repo else [],
-        git=any((d / ".git").exists() for d in (top, *top.parents)) if (top := repo.root if repo else root) else False,
+        git=top is not None and find_git_root(top) is not None,
         problems=problems or [],
     )

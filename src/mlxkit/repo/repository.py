@@ -58,10 +58,7 @@ class Repository:
 
     @cached_property
     def git_root(self) -> Path | None:
-        for directory in (self.root, *self.root.parents):
-            if (directory / ".git").exists():
-                return directory
-        return None
+        return find_git_root(self.root)
 
     @property
     def is_git(self) -> bool:
@@ -91,6 +88,14 @@ class Repository:
             self.state.close()
 
 
+def find_git_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding `.git` (a directory, or a worktree's file)."""
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
 def find_repository(start: Path, *, command: str = "mlx") -> Repository:
     """The repository at or above `start`, with its configuration read."""
     root = locate_root(start)
@@ -118,7 +123,7 @@ class InitResult:
 
 def init_repository(root: Path, *, no_git: bool = False) -> InitResult:
     root = root.resolve()
-    in_git = any((d / ".git").exists() for d in (root, *root.parents))
+    in_git = find_git_root(root) is not None
     if not in_git and not no_git:
         raise GitRequiredError(
             f"mlx init in '{root}'", hint="run 'git init' first, or 'mlx init --no-git' to use mlx without git"

@@ -3,7 +3,6 @@ hashing a copy while the kernel makes it (for large files entering the store).""
 
 from __future__ import annotations
 
-import errno
 import mmap
 import os
 import threading
@@ -11,6 +10,8 @@ from pathlib import Path
 
 from blake3 import blake3
 
+from mlxkit.fs.links import NO_COPY_FILE_RANGE
+from mlxkit.parallel import default_jobs
 from mlxkit.store.digest import Digest
 
 # Below this size one read() is cheaper than setting up a mapping and threads.
@@ -18,12 +19,10 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 # A copy is hashed in windows of this size, each as soon as the kernel has copied it: small enough
 # that the hash trails the copy by a few milliseconds, large enough that the mappings cost nothing.
 COPY_WINDOW = 8 * 1024 * 1024
-# copy_file_range refusals that sendfile can still serve (another file system, an old kernel).
-_NO_COPY_FILE_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
 # A thread count, not blake3.AUTO: a count gives each hasher a thread pool of its own, while AUTO's
 # shared pool does not survive fork(), and a forked worker (mlxkit.parallel) that hashes through it
 # after this process did waits forever. A pool costs about 0.1 ms, nothing beside 4 MiB of hashing.
-_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_THREADS = default_jobs()
 
 
 def hash_bytes(data: bytes | memoryview) -> Digest:
@@ -142,7 +141,7 @@ class _Copier(threading.Thread):
             try:
                 return os.copy_file_range(self._src, self._dst, count, offset, offset)
             except OSError as exc:
-                if exc.errno not in _NO_COPY_FILE_RANGE:
+                if exc.errno not in NO_COPY_FILE_RANGE:
                     raise
                 self._kernel_copy = False
         os.lseek(self._dst, offset, os.SEEK_SET)

@@ -215,9 +215,6 @@ class ObjectStore:
             )
         return data
 
-    def verify(self, digest: Digest) -> bool:
-        return hash_path(self.path(digest)) == digest
-
     def iter_objects(self) -> Iterator[tuple[Digest, str]]:
         """Every well-named object file and its path; anything else below objects/ is skipped (see
         iter_strays). Paths are str: caches hold 10^6 objects, and a Path costs microseconds each."""

@@ -130,12 +130,8 @@ class StatCache:
 
     # -- files --------------------------------------------------------------------------------
 
-    def file_rows(self, prefix: str) -> dict[str, FileRow]:
-        """Every row for the path `prefix` itself and everything below it, in one query."""
-        return dict(self._select("SELECT path, ino, mtime_ns, size, hex, recorded_ns FROM files WHERE " + _BELOW, _below(prefix)))
-
     def file_rows_for(self, paths: Sequence[str]) -> dict[str, FileRow]:
-        """The rows of exactly these paths (a changed group's files, not the whole tree's)."""
+        """The rows of these paths (a changed group's files, not the whole tree's)."""
         found: dict[str, FileRow] = {}
         for start in range(0, len(paths), IN_CHUNK):
             chunk = paths[start : start + IN_CHUNK]

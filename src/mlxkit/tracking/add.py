@@ -40,13 +40,15 @@ class AddResult:
 
 def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress: Progress = NULL_PROGRESS) -> AddResult:
     targets = [_check_target(repo, RepoPath.from_user(repo.root, text, cwd), text) for text in given]
-    if len(set(targets)) != len(targets):
-        raise UsageError("the same path is named twice")
+    twice = next((target for i, target in enumerate(targets) if target in targets[:i]), None)
+    if twice is not None:
+        raise UsageError(f"'{twice}' is named twice")
     repo.store.create()
     counters = Counters()
     scanner = Scanner(repo, store=True, counters=counters, progress=progress)
     snapshots = [scanner.snapshot(target) for target in targets]
-    repo.make_objects_durable()
+    if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
+        repo.make_objects_durable()
 
     results, gitignores = [], []
     seen_parents: set[str] = set()

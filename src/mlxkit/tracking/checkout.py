@@ -17,14 +17,13 @@ from pathlib import Path
 
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import place
+from mlxkit.fs.links import current_umask, place
 from mlxkit.fs.walk import FileStat
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.objects import ObjectStore
-from mlxkit.store.tree import TreeEntry
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree, missing_objects
@@ -45,7 +44,7 @@ class CheckoutResult:
 
 @dataclass
 class _Plan:
-    place: list[tuple[str, TreeEntry | None, Digest, bool]] = field(default_factory=list)  # repo path, entry, digest, x
+    place: list[tuple[str, Digest, bool]] = field(default_factory=list)  # repo path, digest, executable
     delete: list[str] = field(default_factory=list)  # repo paths (files or links)
     delete_dirs: list[str] = field(default_factory=list)  # a directory where a file goes
     clear_dirs: list[str] = field(default_factory=list)  # inside a tracked directory: emptied by `delete` first
@@ -113,7 +112,7 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
     target = pointer.target
     check_no_symlinks(repo.root, target.posix)
     store = repo.store
-    if missing_objects(repo, pointer):
+    if missing_objects(repo, pointer, generation=scanner.generation() if pointer.is_dir else None):
         plan.missing.append(str(target))
         return
 
@@ -135,7 +134,7 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
     else:
         if current.exists and current.digest != pointer.digest and (current.digest is None or not store.has(current.digest)):
             plan.refused.append(str(target))
-        plan.place.append((target.posix, None, pointer.digest, pointer.executable))
+        plan.place.append((target.posix, pointer.digest, pointer.executable))
     if len(plan.place) + len(plan.delete) > before:
         plan.changed_paths.append(str(target))
 
@@ -143,10 +142,10 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
 def _plan_replace_kind(repo: Repository, scanner: Scanner, target: RepoPath, is_dir: bool, plan: _Plan) -> None:
     current = scanner.snapshot(target)
     if is_dir:
-        if current.tree is None or any(not repo.store.has(e.digest) for e in current.tree.entries):
-            if not (current.tree is not None and not current.tree.entries):
-                plan.refused.append(str(target))
-        elif len(_files_below(repo.root, target.posix, target.posix)) != len(current.tree.entries):
+        listing = scanner.listing_of(current)  # None: it holds symbolic links, which are not in the cache
+        if listing is None or any(not repo.store.has(Digest(hex_digest)) for _p, hex_digest, _s, _x in listing.entries):
+            plan.refused.append(str(target))
+        elif len(_files_below(repo.root, target.posix, target.posix)) != listing.files:
             plan.refused.append(str(target))  # it holds files the walk skipped (.mlxignore): not in the cache
         plan.delete_dirs.append(target.posix)
     else:
@@ -161,29 +160,20 @@ def _plan_directory(
     target = pointer.target
     tree = load_tree(repo.store, pointer.digest)
     assert tree is not None
-    have: dict[str, TreeEntry] = {}
-    if current.exists:
-        now = current.tree
-        if now is None and current.digest is not None:
-            now = load_tree(repo.store, current.digest, missing_ok=True)
-        if now is None:  # unreadable state (symbolic links inside): rescan file by file
-            now_entries = _scan_entries(repo, scanner, target, plan)
-        else:
-            now_entries = list(now.entries)
-        have = {e.path: e for e in now_entries}
+    have = _workspace_entries(repo, scanner, current) if current.exists else {}
     wanted = {e.path: e for e in tree.entries}
     have_paths = {f"{target}/{p}" for p in have}
-    for path, entry in have.items():
-        if path not in wanted or _blocks(path, wanted):
-            if entry.digest is None or not repo.store.has(entry.digest):
+    for path, (digest, _x) in have.items():
+        if path not in wanted:  # also a file where the tree wants a directory: no tree path is both
+            if digest is None or not repo.store.has(digest):
                 plan.refused.append(f"{target}/{path}")
             plan.delete.append(f"{target}/{path}")
     for path, entry in wanted.items():
         old = have.get(path)
-        if old is not None and old.digest == entry.digest and old.executable == entry.executable and not relink:
+        if old == (entry.digest, entry.executable) and not relink:
             plan.unchanged += 1
             continue
-        if old is not None and old.digest is not None and not repo.store.has(old.digest):
+        if old is not None and (old[0] is None or not repo.store.has(old[0])):
             plan.refused.append(f"{target}/{path}")
         if old is None and current.exists and _is_directory(repo.root / f"{target}/{path}"):
             # A directory where the tree has a file. Its files are in `have` (deleted or refused
@@ -192,9 +182,18 @@ def _plan_directory(
             if any(f"{target}/{name}" not in have_paths for name in _files_below(repo.root, blocking, target.posix)):
                 plan.refused.append(blocking)
             plan.clear_dirs.append(blocking)
-        plan.place.append((f"{target}/{path}", entry, entry.digest, entry.executable))
-    if not tree.entries and not (current.exists and current.tree is not None):
+        plan.place.append((f"{target}/{path}", entry.digest, entry.executable))
+    if not tree.entries and not current.exists:
         plan.make_dirs.append(target.posix)
+
+
+def _workspace_entries(repo: Repository, scanner: Scanner, current: Snapshot) -> dict[str, tuple[Digest | None, bool]]:
+    """(digest, executable) of each file of the directory `current`, by its path in the tree: from
+    the scan that took the snapshot (Scanner.listing_of), so nothing is hashed again."""
+    listing = scanner.listing_of(current)
+    if listing is None:  # the scanner refused it: it holds symbolic links
+        return _scan_entries(repo, scanner, current.target)
+    return {path: (Digest(hex_digest), executable) for path, hex_digest, _size, executable in listing.entries}
 
 
 def _files_below(root: Path, directory: str, relative_to: str) -> list[str]:
@@ -218,37 +217,32 @@ def _is_directory(path: Path) -> bool:
         return False
 
 
-def _blocks(path: str, wanted: dict[str, TreeEntry]) -> bool:
-    """A file at `path` is in the way when the tree wants a directory there."""
-    prefix = path + "/"
-    return any(other.startswith(prefix) for other in wanted)
-
-
-def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath, plan: _Plan) -> list[TreeEntry]:
-    """Workspace files of a directory that holds symbolic links: links count as content not in
-    the cache (digest None), so replacing them needs --force."""
+def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool]]:
+    """The files of a directory that holds symbolic links, hashed: links count as content not in
+    the cache (digest None), so replacing or deleting them needs --force."""
     from mlxkit.fs.walk import walk
     from mlxkit.store.hashing import hash_path
 
-    entries = []
+    entries: dict[str, tuple[Digest | None, bool]] = {}
     base = target.on_disk(repo.root)
     for item in walk(repo.root, target.posix):
         if item.is_link:
-            entries.append(TreeEntry(item.relpath, None, 0))  # type: ignore[arg-type]
+            entries[item.relpath] = (None, False)
         else:
-            entries.append(TreeEntry(item.relpath, hash_path(base / item.relpath, item.size), item.size))
+            entries[item.relpath] = (hash_path(base / item.relpath, item.size), item.is_executable)
+            scanner.counters.files_hashed += 1
     return entries
 
 
 # -- applying --------------------------------------------------------------------------------------
 
 
-def _apply(repo: Repository, items: list[tuple[str, TreeEntry | None, Digest, bool]], progress: Progress) -> dict[str, int]:
+def _apply(repo: Repository, items: list[tuple[str, Digest, bool]], progress: Progress) -> dict[str, int]:
     used: dict[str, int] = {}
     progress.start("checking out", total=len(items))
-    job = _PlaceChunk(repo.root, repo.store, repo.config.link_types, _umask())
+    job = _PlaceChunk(repo.root, repo.store, repo.config.link_types, current_umask())
     try:
-        for done in map_chunks(job, [(path, digest, x) for path, _entry, digest, x in items], jobs=repo.jobs):
+        for done in map_chunks(job, items, jobs=repo.jobs):
             rows = []
             for repo_path, file_stat, digest_hex, kind in done:
                 used[kind] = used.get(kind, 0) + 1
@@ -288,12 +282,6 @@ class _PlaceChunk:
             st = os.lstat(root + repo_path)
             done.append((repo_path, None if stat.S_ISLNK(st.st_mode) else FileStat.of(repo_path, st), digest.hex, kind))
         return done
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def missing_error(missing: list[str]) -> MissingObjectError:

@@ -43,8 +43,11 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
     if os.path.lexists(src_path) and dest_path.is_dir() and not dest_path.is_symlink():
         dest = dest.join(pointer.target.name)  # like mv: into an existing directory
         dest_path = dest.on_disk(repo.root)
-    if tracking_ancestor(repo, dest) is not None or dest.is_within(pointer.target):
-        raise UsageError(f"'{dest}' is inside a tracked directory")
+    if dest.is_within(pointer.target):
+        raise UsageError(f"cannot move '{pointer.target}' into itself")
+    ancestor = tracking_ancestor(repo, dest)
+    if ancestor is not None:
+        raise UsageError(f"'{dest}' is inside the tracked directory '{ancestor}'")
     check_no_symlinks(repo.root, dest.posix)
     if repo.is_git:
         ignore_line(dest.name)  # refuses a name .gitignore cannot hold, before anything moves

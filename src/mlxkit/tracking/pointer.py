@@ -48,7 +48,7 @@ class Pointer:
     @property
     def file(self) -> RepoPath:
         """Where the pointer itself lives."""
-        return RepoPath(self.target.posix + SUFFIX)
+        return pointer_file_for(self.target)
 
     def to_yaml(self) -> str:
         doc: dict[str, object] = {"format": POINTER_FORMAT, "path": self.target.name, "hash": str(self.digest), "size": self.size}

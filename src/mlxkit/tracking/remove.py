@@ -30,7 +30,9 @@ def remove(repo: Repository, given: list[str], *, outs: bool = False, force: boo
         for pointer in pointers:
             snapshot = scanner.snapshot(pointer.target)
             # Deleting is safe only when the data matches the pointer and all its objects are cached.
-            if snapshot.exists and (snapshot.digest != pointer.digest or missing_objects(repo, pointer)):
+            generation = scanner.generation() if pointer.is_dir else None
+            changed = snapshot.digest != pointer.digest
+            if snapshot.exists and (changed or missing_objects(repo, pointer, generation=generation)):
                 unsafe.append(str(pointer.target))
         if unsafe:
             raise WouldOverwriteError(unsafe, verb="delete")

@@ -3,6 +3,8 @@
 Roots: every pointer file in the workspace, every pointer file and mlx.lock staged in git's index,
 and the workspace's mlx.lock. A directory's tree object is expanded to its files; a tree that is
 missing from the cache makes the marking fail, because nobody could tell which objects it names.
+The exception is a stage's dependency: mlx stores a dependency only when it is also a tracked path or
+another stage's output (roots of their own), so its tree may never have been in the cache.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from mlxkit.errors import MlxError
 from mlxkit.formats.yamlio import load_yaml
@@ -21,40 +23,55 @@ from mlxkit.tracking.pointer import find_pointer_files, parse_pointer, read_poin
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = "mlx.lock"
+# The mlx.lock format whose shape _lockfile_roots knows (pipeline/lockfile.py's LOCK_FORMAT; tracking
+# sits below pipeline, so it cannot call that module's reader). Any other fails closed.
+LOCK_FORMAT = 1
+_READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
 
 
 class RootUnreadable(MlxError):
     exit_code = 12
 
 
+class _Root(NamedTuple):
+    digest: Digest
+    is_dir: bool
+    source: str  # the file that names it, for messages
+    hint: str  # how to bring back its tree when the cache lacks it
+    optional: bool = False  # a stage's dependency: its tree is in the cache only if a root put it there
+
+
 def live_objects(repo: Repository) -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace references, and the number of roots."""
     live: set[str] = set()
+    expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
-    for digest, is_dir, source in _roots(repo):
+    for root in _roots(repo):
         roots += 1
-        if digest.hex in live:
+        live.add(root.digest.hex)
+        if not root.is_dir or root.digest.hex in expanded:
             continue
-        live.add(digest.hex)
-        if is_dir:
-            tree = load_tree(repo.store, digest, missing_ok=True)
-            if tree is None:
-                raise RootUnreadable(
-                    f"the tree {digest.short} named by '{source}' is not in the cache, so its files cannot be told apart "
-                    "from garbage: nothing was deleted",
-                    hint="re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'",
-                )
-            live.update(entry.digest.hex for entry in tree.entries)
+        tree = load_tree(repo.store, root.digest, missing_ok=True)
+        if tree is None:
+            if root.optional:
+                continue
+            raise RootUnreadable(
+                f"the tree {root.digest.short} named by '{root.source}' is not in the cache, so its files cannot be "
+                "told apart from garbage: nothing was deleted",
+                hint=root.hint,
+            )
+        expanded.add(root.digest.hex)
+        live.update(entry.digest.hex for entry in tree.entries)
     return live, roots
 
 
-def _roots(repo: Repository) -> Iterator[tuple[Digest, bool, str]]:
+def _roots(repo: Repository) -> Iterator[_Root]:
     for pointer_file in find_pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{pointer_file}', so nothing was deleted: {exc.message}", hint=exc.hint) from exc
-        yield pointer.digest, pointer.is_dir, str(pointer_file)
+        yield _Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD)
     lock = repo.root / LOCKFILE
     if lock.is_file():
         yield from _lockfile_roots(lock.read_bytes(), LOCKFILE)
@@ -62,31 +79,41 @@ def _roots(repo: Repository) -> Iterator[tuple[Digest, bool, str]]:
         yield from _staged_roots(repo.root)
 
 
-def _lockfile_roots(data: bytes, source: str) -> Iterator[tuple[Digest, bool, str]]:
+def _lockfile_roots(data: bytes, source: str) -> Iterator[_Root]:
+    """The deps and outs of every stage in an mlx.lock (`stages: {name: {deps: [...], outs: [...]}}`,
+    each path with its `hash`, and `files` for a directory: docs/formats.md). Only those: a param
+    may well be a mapping with a key 'hash'."""
+
+    def unreadable(problem: str, hint: str | None = None) -> RootUnreadable:
+        return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=hint)
+
     try:
-        document = load_yaml(data, source)
+        document = load_yaml(data, source).data
     except MlxError as exc:
-        raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
-    for node in _mappings(document.data):
-        if "hash" in node:
-            try:
-                digest = Digest.parse(node["hash"])
-            except InvalidDigest as exc:
-                raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc}") from exc
-            yield digest, "files" in node, source
+        raise unreadable(exc.message) from exc
+    version = document.get("format") if isinstance(document, dict) else None
+    if type(version) is int and version > LOCK_FORMAT:
+        raise unreadable(f"it uses format {version}, this mlx reads {LOCK_FORMAT}", hint="upgrade mlx")
+    if type(version) is not int or version != LOCK_FORMAT:
+        raise unreadable(f"its 'format' is not {LOCK_FORMAT}")
+    stages = document.get("stages")
+    if not isinstance(stages, dict):
+        raise unreadable("'stages' is not a mapping")
+    for name, entry in stages.items():
+        for section in ("deps", "outs"):
+            paths = entry.get(section, []) if isinstance(entry, dict) else None
+            if not isinstance(paths, list) or not all(isinstance(item, dict) for item in paths):
+                raise unreadable(f"'{section}' of stage '{name}' is not a list of paths")
+            for item in paths:
+                try:
+                    digest = Digest.parse(item.get("hash"))
+                except InvalidDigest as exc:
+                    raise unreadable(f"stage '{name}': {exc}") from exc
+                hint = f"run the stage again: 'mlx run --force {name}'"
+                yield _Root(digest, "files" in item, source, hint, optional=section == "deps")
 
 
-def _mappings(data: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(data, dict):
-        yield data
-        for value in data.values():
-            yield from _mappings(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _mappings(item)
-
-
-def _staged_roots(root: Path) -> Iterator[tuple[Digest, bool, str]]:
+def _staged_roots(root: Path) -> Iterator[_Root]:
     """Pointer files and lockfiles as staged in git's index (they may differ from the workspace)."""
     try:
         listing = subprocess.run(
@@ -122,4 +149,4 @@ def _staged_roots(root: Path) -> Iterator[tuple[Digest, bool, str]]:
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
-        yield pointer.digest, pointer.is_dir, source
+        yield _Root(pointer.digest, pointer.is_dir, source, _READD)

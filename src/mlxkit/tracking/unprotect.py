@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import place
+from mlxkit.fs.links import current_umask, place
 from mlxkit.fs.walk import walk
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.targets import tracking_ancestor
@@ -25,8 +25,7 @@ class UnprotectResult:
 def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) -> UnprotectResult:
     copied = editable = 0
     objects_prefix = str(repo.store.objects) + os.sep
-    mask = os.umask(0)
-    os.umask(mask)
+    mask = current_umask()
     for text in given:
         target = RepoPath.from_user(repo.root, text, cwd)
         if not pointer_file_for(target).on_disk(repo.root).is_file() and tracking_ancestor(repo, target) is None:

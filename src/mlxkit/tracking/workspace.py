@@ -21,7 +21,6 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 from mlxkit.errors import MlxError, UnsafePathError
@@ -34,7 +33,6 @@ from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_path
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.state import FileRow, GroupEntry, GroupRecord, TreeRecord, is_trusted, settled_ns
-from mlxkit.store.tree import Tree
 from mlxkit.tracking.trees import Listing
 
 
@@ -53,7 +51,7 @@ class Counters:
 class Snapshot:
     """A tracked path as it is in the workspace. `digest` is None when the path is missing, or when
     it holds something mlx cannot track (see `problem`). A directory's `listing` is there when its
-    entries were read (anything changed, or `with_tree`)."""
+    entries were read (anything changed, or `with_listing`); Scanner.listing_of gives it otherwise."""
 
     target: RepoPath
     digest: Digest | None
@@ -66,11 +64,6 @@ class Snapshot:
     @property
     def exists(self) -> bool:
         return self.digest is not None or self.problem is not None
-
-    @cached_property
-    def tree(self) -> Tree | None:
-        """The directory's Tree, made from `listing` when first asked for (status and add never are)."""
-        return None if self.listing is None else self.listing.to_tree()
 
 
 # One file's outcome: repository path, its stat, digest hex, hashed?, written?, stable while read?
@@ -95,14 +88,15 @@ class Scanner:
         self.progress = progress
         self._objects_prefix = str(repo.store.objects) + os.sep
         self._generation: int | None = None  # read when first needed, again after storing
+        self.has_written_objects = False  # whether the cache needs a durability barrier (store mode)
         # The last directory whose digest came from its fingerprints alone, and its scan: see listing_of.
         self._last: tuple[Snapshot, list[Group], dict[str, GroupRecord]] | None = None
 
     # -- entry point --------------------------------------------------------------------------
 
-    def snapshot(self, target: RepoPath, *, with_tree: bool = False) -> Snapshot:
-        """`with_tree`: a directory's Snapshot carries its entries (`listing`, `tree`) even when the
-        fingerprints alone would have given the digest (to list what changed inside it)."""
+    def snapshot(self, target: RepoPath, *, with_listing: bool = False) -> Snapshot:
+        """`with_listing`: a directory's Snapshot carries its entries even when the fingerprints
+        alone would have given the digest (to list what changed inside it)."""
         check_no_symlinks(self.root, target.posix)
         path = target.on_disk(self.root)
         try:
@@ -110,7 +104,7 @@ class Scanner:
         except FileNotFoundError:
             return Snapshot(target, None)
         if stat.S_ISDIR(st.st_mode):
-            return self._directory(target, with_tree)
+            return self._directory(target, with_listing)
         if stat.S_ISLNK(st.st_mode):
             linked = self._cache_link(str(path))
             if linked is None:
@@ -132,7 +126,7 @@ class Scanner:
         if snapshot.listing is not None or snapshot.problem is not None:
             return snapshot.listing
         if last is None or last[0] is not snapshot:
-            return self.snapshot(snapshot.target, with_tree=True).listing
+            return self.snapshot(snapshot.target, with_listing=True).listing
         counters, self.counters = self.counters, Counters()  # its files were counted when it was taken
         try:
             return self._entries(snapshot.target, last[1], last[2]).listing
@@ -147,11 +141,11 @@ class Scanner:
 
     # -- directories --------------------------------------------------------------------------
 
-    def _directory(self, target: RepoPath, with_tree: bool) -> Snapshot:
+    def _directory(self, target: RepoPath, with_listing: bool) -> Snapshot:
         state = self.repo.state
         records = state.group_records(target.posix)
         groups = scan(self.root, target.posix, {key: r.fingerprint for key, r in records.items()}, jobs=self.repo.jobs)
-        if not with_tree:
+        if not with_listing:
             known = state.tree_record(target.posix, combined_fingerprint(groups))
             if known is not None and (not self.store_mode or state.is_complete(known.digest, self.generation())):
                 self.counters.files_from_state += known.files
@@ -278,6 +272,7 @@ class Scanner:
         if self.store_mode:
             if self.repo.store.put_bytes(listing.data)[1]:
                 self._generation = None
+                self.has_written_objects = True
             generation = self.generation()  # every object was just seen or written
             state.mark_complete(listing.digest, generation)
         matched = [group.key for group in groups if group.stats is None]
@@ -317,6 +312,7 @@ class Scanner:
                     self.counters.objects_skipped += len(done) - written
                     if written:
                         self._generation = None
+                        self.has_written_objects = True
                 self.repo.state.record_files(
                     (path, st, Digest(hex_digest)) for path, st, hex_digest, hashed, _w, stable in done if hashed and stable
                 )
