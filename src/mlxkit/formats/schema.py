@@ -1,7 +1,11 @@
 """Validate documents against the JSON Schemas shipped in mlxkit/schemas (jsonschema, imported lazily).
 
 An error names the file, the line of the offending value, where in the document it is, and what
-was expected; an unknown key gets a "did you mean" hint.
+was expected; an unknown key gets a "did you mean" hint. A schema may say what a value should be
+in words, with the annotation keyword `expected` ("a list of paths"): a wrong type or a string
+that misses its pattern is then named in those words, not with a type list or a raw regex.
+
+`conforms` answers yes or no without jsonschema (and its 0.1 s import), for the happy path.
 """
 
 from __future__ import annotations
@@ -71,4 +75,64 @@ def _explain(error: Any) -> tuple[str, str | None, str | None]:
         return error.message.replace(" is a required property", " is required"), None, None
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}", None, None
+    if error.validator in ("type", "pattern") and "expected" in error.schema:
+        return f"{error.instance!r} is not {error.schema['expected']}", None, None
     return error.message, None, None
+
+
+# -- a check that needs no jsonschema when the document is well formed ----------------------------
+
+_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
+_SKIPPED = {"$schema", "$id", "$defs", "$comment", "title", "description", "expected", "then", "else"}  # 'if' reads then/else
+_KNOWN = {"if", "$ref", "anyOf", "type", "properties", "additionalProperties", "required"}
+_KNOWN |= {"minProperties", "maxProperties", "items", "minItems", "pattern", "minLength"}
+
+
+def conforms(data: Any, name: str) -> bool:
+    """Whether `data` meets the schema `name`, knowing only the keywords in `_KNOWN`: any other
+    keyword makes it say no (then ask `validate`), so it is never looser than jsonschema
+    (tests/unit/pipeline/test_spec.py checks it against jsonschema for pipeline-1)."""
+    top = load_schema(name)
+    return _conforms(data, top, top)
+
+
+def _conforms(value: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
+    for keyword, rule in schema.items():
+        if keyword in _SKIPPED:
+            continue
+        if keyword == "if":
+            branch = schema.get("then" if _conforms(value, rule, top) else "else")
+            ok = branch is None or _conforms(value, branch, top)
+        elif keyword == "$ref":
+            ok = rule.startswith("#/$defs/") and _conforms(value, top["$defs"][rule.removeprefix("#/$defs/")], top)
+        elif keyword == "anyOf":
+            ok = any(_conforms(value, option, top) for option in rule)
+        elif keyword == "type":
+            names = [rule] if isinstance(rule, str) else rule
+            ok = any(type(value) is bool if name == "boolean" else isinstance(value, _TYPES.get(name, ())) for name in names)
+        elif isinstance(value, dict):
+            ok = _object(value, keyword, rule, schema, top)
+        elif isinstance(value, list):
+            ok = keyword != "items" or all(_conforms(item, rule, top) for item in value)
+            ok = ok and (keyword != "minItems" or len(value) >= rule)
+        elif isinstance(value, str):
+            ok = keyword != "pattern" or re.search(rule, value) is not None
+            ok = ok and (keyword != "minLength" or len(value) >= rule)
+        else:
+            ok = True
+        if not ok or keyword not in _KNOWN:
+            return False
+    return True
+
+
+def _object(value: dict[Any, Any], keyword: str, rule: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
+    if keyword == "properties":
+        return all(_conforms(value[key], sub, top) for key, sub in rule.items() if key in value)
+    if keyword == "additionalProperties":
+        known = schema.get("properties", {})
+        return all(key in known or (rule is not False and _conforms(item, rule, top)) for key, item in value.items())
+    if keyword == "required":
+        return all(key in value for key in rule)
+    if keyword == "minProperties":
+        return len(value) >= rule
+    return keyword != "maxProperties" or len(value) <= rule

@@ -14,7 +14,6 @@ import copy
 import difflib
 import os
 import posixpath
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ import yaml
 
 from mlxkit.errors import InvalidFileError, PipelineError, UnsafePathError, UsageError
 from mlxkit.formats.yamlio import load_yaml
+from mlxkit.formats.yamltext import end_of, flow, line_end
 from mlxkit.fs.atomic import write_atomic
-from mlxkit.fs.confine import check_no_symlinks, unsafe_reason
+from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.pipeline.model import PIPELINE_FILE
-
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_WIDE = 2**30  # never fold a long command onto a second line
+from mlxkit.pipeline.params import KEY, kind_of
+from mlxkit.pipeline.spec import STAGE_NAME, join_path
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ def _stage_body(
     """The stage as mlx.yaml data, keys in the order people read them; empty sections left out."""
     if not cmd.strip():
         raise UsageError("the stage has no command", hint="give the command as the last argument")
-    if wdir is not None and wdir not in ("", "."):
+    if wdir is not None and (wdir == "" or posixpath.normpath(wdir) != "."):  # '.', './': the root
         _check_path(None, wdir)
     for path in [*deps, *outs, *metrics, *plots, *outs_no_cache]:
         _check_path(wdir, path)
@@ -207,7 +206,7 @@ def _expected(data: dict[str, Any] | None, name: str, body: dict[str, Any]) -> d
 
 
 def _check_name(name: str) -> None:
-    if _NAME.fullmatch(name):
+    if STAGE_NAME.fullmatch(name):
         return
     if "@" in name:
         hint = "'@' is reserved for the stages that foreach and matrix generate"
@@ -216,12 +215,12 @@ def _check_name(name: str) -> None:
     raise UsageError(f"invalid stage name '{name}'", hint=hint)
 
 
-def _check_path(wdir: str | None, path: str) -> None:
+def _check_path(wdir: str | None, path: str) -> RepoPath:
     """Paths are written as given, but must land inside the repository once `wdir` is applied."""
-    joined = posixpath.normpath(posixpath.join(wdir, path) if wdir else path) if path else ""
-    reason = unsafe_reason(joined) if not posixpath.isabs(path) else "the path is absolute"
+    joined, reason = join_path(path, wdir)
     if reason:
         raise UnsafePathError(f"unsafe path '{path}': {reason}", hint="stage paths stay inside the repository")
+    return RepoPath(joined)
 
 
 def _params(entries: Sequence[str], wdir: str | None) -> list[Any]:
@@ -233,14 +232,23 @@ def _params(entries: Sequence[str], wdir: str | None) -> list[Any]:
         if not colon:
             if not entry:
                 raise UsageError("an empty params key", hint="give a key of params.yaml, or FILE:KEY1,KEY2")
+            _check_key(entry)
             result.append(entry)
             continue
-        _check_path(wdir, file)
+        kind_of(_check_path(wdir, file))  # exit 13 for a format mlx cannot read, as reading mlx.yaml would
         if file not in files:
             files[file] = []
             result.append({file: files[file]})
-        files[file] += [key for key in keys.split(",") if key and key not in files[file]]
+        for key in keys.split(","):
+            if key and key not in files[file]:
+                _check_key(key)
+                files[file].append(key)
     return result
+
+
+def _check_key(key: str) -> None:
+    if not KEY.fullmatch(key):
+        raise UsageError(f"'{key}' is not a params key", hint="a key is names joined by dots, such as 'train.lr'")
 
 
 # -- finding places in the text ---------------------------------------------------------------
@@ -254,26 +262,16 @@ def _find(mapping: yaml.MappingNode, key: str) -> tuple[int | None, yaml.Node | 
     return None, None
 
 
-def _end_of(node: yaml.Node) -> int:
-    """Where the text of `node` ends: its last scalar or flow collection (a block collection's own
-    end mark lies past the comments and blank lines that follow it)."""
-    while isinstance(node, yaml.CollectionNode) and not node.flow_style and node.value:
-        last = node.value[-1]
-        node = last[1] if isinstance(node, yaml.MappingNode) else last
-    return node.end_mark.index
-
-
 def _line_after(text: str, position: int) -> int:
     """Where a line inserted after the text that ends at `position` starts: below the last line
     with content (a block scalar's mark lies past the blank lines that follow it)."""
-    newline = text.find("\n", len(text[:position].rstrip()))
-    return len(text) if newline < 0 else newline + 1
+    return min(line_end(text, position) + 1, len(text))
 
 
 def _block_end(text: str, node: yaml.Node, column: int) -> int:
     """Where the lines of a stage (or of all stages) at `column` end: after the last value, and
     after the comment lines indented into it."""
-    position = _line_after(text, _end_of(node))
+    position = _line_after(text, end_of(node))
     while position < len(text):
         newline = text.find("\n", position)
         line = text[position:] if newline < 0 else text[position:newline]
@@ -290,26 +288,17 @@ def _insert(text: str, position: int, lines: str, newline: str) -> str:
     return text[:position] + lines + text[position:]
 
 
-def _flow(value: Any) -> str:
-    """`value` as one line of flow YAML (double-quoted when a string holds a line break)."""
-    options: dict[str, Any] = dict(Dumper=yaml.SafeDumper, default_flow_style=True, allow_unicode=True, width=_WIDE)
-    text = yaml.dump([value], **options).strip()
-    if "\n" in text:
-        text = yaml.dump([value], default_style='"', **options).strip()
-    return text[1:-1]
-
-
 def _block(name: str, body: dict[str, Any], layout: _Layout, newline: str) -> str:
     """The stage as block YAML in the file's layout; list items are one line each."""
     keys = " " * (layout.column + layout.inner)
-    lines = [f"{' ' * layout.column}{_flow(name)}:"]
+    lines = [f"{' ' * layout.column}{flow(name)}:"]
     for key, value in body.items():
         if not isinstance(value, list):
-            lines.append(f"{keys}{key}: {_flow(value)}")
+            lines.append(f"{keys}{key}: {flow(value)}")
             continue
         lines.append(f"{keys}{key}:")
         for item in value:  # a path or key, or a one-key mapping: `other.yaml: [a, b]`, `out: {cache: false}`
-            text = _flow(item) if isinstance(item, str) else ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in item.items())
+            text = flow(item) if isinstance(item, str) else ", ".join(f"{flow(k)}: {flow(v)}" for k, v in item.items())
             lines.append(f"{keys}{' ' * layout.dash}- {text}")
     return "".join(line + newline for line in lines)
 
@@ -338,7 +327,7 @@ def _insert_stage(source: _Source, name: str, body: dict[str, Any], force: bool)
     if existing is not None and not force:
         raise UsageError(f"stage '{name}' already exists in {PIPELINE_FILE}", hint="pass --force to replace it")
     if stages.flow_style:
-        return _insert_flow(text, stages, position, f"{_flow(name)}: {_flow(body)}"), existing is not None
+        return _insert_flow(text, stages, position, f"{flow(name)}: {flow(body)}"), existing is not None
     lines = _block(name, body, _layout(stages), newline)
     if position is not None and existing is not None:  # --force: the old stage's lines make way
         key = stages.value[position][0]
@@ -392,7 +381,7 @@ def _frozen_text(source: _Source, stage: yaml.MappingNode, frozen: bool) -> str 
     if isinstance(current, yaml.ScalarNode) and current.tag == "tag:yaml.org,2002:bool":
         if yaml.constructor.SafeConstructor.bool_values[current.value.lower()] is frozen:
             return None
-    start, end = current.start_mark.index, _end_of(current)
+    start, end = current.start_mark.index, end_of(current)
     if start == end:  # `frozen:` with no value
         value = " " + value
     return text[:start] + value + text[end:]

@@ -3,8 +3,8 @@
 A stage B depends on a stage A when a dep of B equals, lies inside, or contains an out of A
 (metrics and plots are outs too). `build_graph` refuses, naming the stages and their lines in
 mlx.yaml: a path written by two stages, outs nested in one another, a stage reading its own out,
-and cycles. Everything the runner asks afterwards (order, ancestors, what is ready for `-j N`)
-is answered in mlx.yaml order, so that two runs of one pipeline do the same things in the same order.
+and cycles. Everything the runner asks afterwards (order, ancestors, upstream stages) is answered
+in mlx.yaml order, so that two runs of one pipeline do the same things in the same order.
 
 Paths are matched through a dict of outs and a sorted list of them (bisect), never by comparing
 every dep with every out: a pipeline of hundreds of stages with dozens of paths each builds in
@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import heapq
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from mlxkit.errors import PipelineError, UsageError
@@ -70,19 +70,6 @@ class Graph:
                     if waiting[down] == 0:
                         heapq.heappush(heap, (self._index[down], down))
         return ordered
-
-    def ready(self, done: Collection[str], running: Collection[str], among: Collection[str] | None = None) -> list[str]:
-        """Stages (of `among`, default all) that may start now: not done, not running, and every
-        stage they need among `among` is done. In mlx.yaml order, for a `-j N` scheduler."""
-        chosen = self.stages if among is None else among
-        return [
-            name
-            for name in self.stages
-            if name in chosen
-            and name not in done
-            and name not in running
-            and all(up in done for up in self._upstream[name] if up in chosen)
-        ]
 
     def producer(self, path: RepoPath) -> str | None:
         """The stage with an out that is `path` or contains it."""

@@ -45,9 +45,15 @@ class Where:
         return Where(self.document, self.location + (key,), self.shown + (key,))
 
     def error(self, problem: str, hint: str | None = None) -> InvalidFileError:
-        where = ".".join(str(part) for part in self.shown) or "the top level"
         line = self.document.line_of(self.location)
-        return InvalidFileError(self.document.source, f"at '{where}': {problem}", line=line, hint=hint)
+        return InvalidFileError(self.document.source, f"at '{self._dotted()}': {problem}", line=line, hint=hint)
+
+    def place(self) -> str:
+        """The place as `'mlx.yaml:3' at 'stages.t.deps.0'`, for an error that names its subject first."""
+        return f"'{self.document.source}:{self.document.line_of(self.location)}' at '{self._dotted()}'"
+
+    def _dotted(self) -> str:
+        return ".".join(str(part) for part in self.shown) or "the top level"
 
 
 class Context:

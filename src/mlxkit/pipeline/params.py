@@ -12,11 +12,10 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-
 from mlxkit.errors import InvalidFileError, PipelineError, UnsupportedFormatError
 from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, Stage
+from mlxkit.pipeline.model import Stage
 
 KINDS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*")
@@ -30,12 +29,13 @@ class _Missing:
 MISSING: Any = _Missing()  # what `find` returns for a key that is not there (None is a value)
 
 
-def kind_of(file: RepoPath) -> str:
-    """'yaml', 'json' or 'toml', from the file's extension."""
+def kind_of(file: RepoPath, named_in: str | None = None) -> str:
+    """'yaml', 'json' or 'toml', from the file's extension; `named_in` says where the file was named."""
     suffix = PurePosixPath(file.posix).suffix.lower()
     if suffix not in KINDS:
+        where = f" in {named_in}" if named_in else ""
         raise UnsupportedFormatError(
-            f"cannot read params from '{file}': not a .yaml, .yml, .json or .toml file",
+            f"cannot read params from '{file}'{where}: not a .yaml, .yml, .json or .toml file",
             hint="params files are YAML, JSON or TOML, named by their extension",
         )
     return KINDS[suffix]
@@ -143,13 +143,6 @@ def find(data: Any, dotted: str) -> Any:
         else:
             return MISSING
     return data
-
-
-def lookup(data: Any, dotted: str, *, source: str = DEFAULT_PARAMS_FILE) -> Any:
-    value = find(data, dotted)
-    if value is MISSING:
-        raise PipelineError(f"'{source}' has no key '{dotted}'", hint=did_you_mean(dotted, data))
-    return value
 
 
 def dotted_keys(data: Any, prefix: str = "") -> list[str]:

@@ -17,10 +17,12 @@ import yaml
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.formats.yamlio import dump_yaml, load_yaml
+from mlxkit.formats.yamltext import end_of, flow, line_end
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE
 from mlxkit.pipeline.params import KEY, dates_as_text, decode_text, find, kind_of, parse_params
+
 
 @dataclass(frozen=True)
 class ParamChange:
@@ -135,59 +137,31 @@ def _edit_yaml(text: str, node: Any, data: dict[str, Any], parts: list[str], val
         pair = next(((k, v) for k, v in node.value if k.tag.endswith(":str") and k.value == part), None)
         if pair is None and node.flow_style:  # the whole {flow: mapping} again, with the new key
             mapping = find(data, ".".join(parts[:depth])) if depth else data
-            return text[: node.start_mark.index] + yaml_flow(mapping) + text[node.end_mark.index :]
+            return text[: node.start_mark.index] + flow(mapping) + text[node.end_mark.index :]
         if pair is None:
-            return _insert_block(text, _content_end(node), node.value[0][0].start_mark.column, parts[depth:], value)
+            return _insert_block(text, end_of(node), node.value[0][0].start_mark.column, parts[depth:], value)
         key_node, node = pair
     if node.style not in ("|", ">") if isinstance(node, yaml.ScalarNode) else node.flow_style:
         start, end = node.start_mark.index, node.end_mark.index
-        return text[:start] + (" " if start == end else "") + yaml_flow(value) + text[end:]  # ' ': after a bare 'key:'
+        return text[:start] + (" " if start == end else "") + flow(value) + text[end:]  # ' ': after a bare 'key:'
     # a block mapping, list or text: everything from the key's end to the end of its last line
-    return text[: key_node.end_mark.index] + ": " + yaml_flow(value) + text[_line_end(text, _content_end(node)) :]
-
-
-def _content_end(node: Any) -> int:
-    while isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style:
-        node = node.value[-1][1] if isinstance(node, yaml.MappingNode) else node.value[-1]
-    return node.end_mark.index
-
-
-def _line_end(text: str, position: int) -> int:
-    """Where the line holding the end of a value (at `position`) ends, before its line break."""
-    if position and text[position - 1] == "\n":  # block scalars end after their line break
-        return position - 1
-    newline = text.find("\n", position)
-    return len(text) if newline < 0 else newline
+    return text[: key_node.end_mark.index] + ": " + flow(value) + text[line_end(text, end_of(node)) :]
 
 
 def _insert_block(text: str, position: int, column: int, parts: list[str], value: Any) -> str:
-    """New `key:` lines after the line holding `position`, at `column`, nested two spaces a level."""
-    end = _line_end(text, position) if text else 0
+    """New `key:` lines after the line holding `position` (the end of a value), at `column`, nested
+    two spaces a level."""
+    if position and text[position - 1] == "\n":  # a block scalar ends after its line breaks ('|+' keeps them)
+        end = position - 1
+    else:
+        newline = text.find("\n", position)
+        end = len(text) if newline < 0 else newline
     if end == len(text) and text:
         text += "\n"
-    lines = [f"{' ' * (column + 2 * depth)}{yaml_flow(part)}:" for depth, part in enumerate(parts)]
-    lines[-1] += " " + yaml_flow(value)
+    lines = [f"{' ' * (column + 2 * depth)}{flow(part)}:" for depth, part in enumerate(parts)]
+    lines[-1] += " " + flow(value)
     at = end + 1 if text else 0
     return text[:at] + "\n".join(lines) + "\n" + text[at:]
-
-
-class _FlowDumper(yaml.SafeDumper):
-    """Flow style on one line: a string with a line break goes double-quoted (escaped), never folded
-    over lines whose indentation would have to fit the place it is written to."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    breaks = any(ch in "\n\r\x85\u2028\u2029" for ch in value)
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if breaks else None)
-
-
-_FlowDumper.add_representer(str, _represent_str)
-
-
-def yaml_flow(value: Any) -> str:
-    """`value` as YAML that fits on the rest of a line: '0.01', 'true', "'1'", '[1, 2]', '{a: 1}'."""
-    text = yaml.dump([value], Dumper=_FlowDumper, default_flow_style=True, allow_unicode=True, sort_keys=False, width=2**30)
-    return text.strip()[1:-1]
 
 
 # -- TOML: existing keys only, edited on their own line -------------------------------------------

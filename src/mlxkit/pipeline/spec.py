@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlxkit.errors import UnsafePathError, UnsupportedFormatError
-from mlxkit.formats.schema import load_schema, validate
+from mlxkit.errors import UnsafePathError
+from mlxkit.formats.schema import conforms, validate
 from mlxkit.formats.yamlio import YamlDocument, load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.pipeline.interpolate import Context, Where, interpolate, render
@@ -46,7 +46,7 @@ def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FIL
     document = load_yaml(text, source)
     if document.data is None:
         return Pipeline({}, source)
-    if not conforms(document.data):
+    if not conforms(document.data, SCHEMA):
         validate(document, SCHEMA)
     context = _context(root, document)
     stages: dict[str, Stage] = {}
@@ -152,7 +152,7 @@ def _matrix(value: Any, context: Context, at: Where) -> list[tuple[str, dict[str
 
 def _stage(name: str, body: dict[str, Any], context: Context, at: Where, line: int | None) -> Stage:
     resolved = {key: interpolate(value, context, at.child(key), shell=key == "cmd") for key, value in body.items()}
-    if not conforms({"stages": {name: resolved}}):
+    if not conforms({"stages": {name: resolved}}, SCHEMA):
         validate(_resolved_document(name, resolved, at), SCHEMA)
     wdir = _wdir(resolved.get("wdir"), at.child("wdir"))
     outs: dict[RepoPath, Out] = {}
@@ -235,10 +235,7 @@ def _params(entries: list[Any], wdir: RepoPath | None, at: Where) -> tuple[Param
 
 def _params_file(text: str, wdir: RepoPath | None, at: Where) -> RepoPath:
     file = _confined(text, wdir, at)
-    try:
-        kind_of(file)
-    except UnsupportedFormatError as exc:
-        raise at.error(exc.message, hint=exc.hint) from None
+    kind_of(file, named_in=at.place())  # exit 13, as for 'mlx run -S' with such a file
     return file
 
 
@@ -250,78 +247,25 @@ def _wdir(text: str | None, at: Where) -> RepoPath | None:
 
 def _confined(text: str, wdir: RepoPath | None, at: Where) -> RepoPath:
     """`text` (relative to `wdir`) as a path from the repository root, which it must not leave."""
-    joined = posixpath.normpath(f"{wdir.posix}/{text}" if wdir else text)
-    if text.startswith("/") or re.match(r"[A-Za-z]:", text):
-        reason = "the path is absolute"
-    elif text.startswith("~"):
-        reason = "the path starts with '~'"
-    elif joined == ".." or joined.startswith("../"):
-        reason = f"the path leaves the repository (it is '{joined}' from the root)"
-    else:
-        reason = unsafe_reason(joined)
+    joined, reason = join_path(text, wdir.posix if wdir else None)
     if reason:
-        where = ".".join(str(part) for part in at.shown)
-        line = at.document.line_of(at.location)
         raise UnsafePathError(
-            f"unsafe path '{text}' in '{at.document.source}:{line}' at '{where}': {reason}",
+            f"unsafe path '{text}' in {at.place()}: {reason}",
             hint="paths in mlx.yaml are relative to the stage's wdir and stay inside the repository",
         )
     return RepoPath(joined)
 
 
-# -- a schema check that needs no jsonschema (and its 0.1 s import) when the file is well formed ----
-
-_TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
+_NOT_RELATIVE = re.compile(r"/|~|[A-Za-z]:")
 
 
-_KNOWN = {"if", "$ref", "anyOf", "type", "properties", "additionalProperties", "required"}
-_KNOWN |= {"minProperties", "maxProperties", "items", "minItems", "pattern", "minLength"}
-
-
-def conforms(data: Any) -> bool:
-    """Whether `data` meets pipeline-1, knowing only the keywords pipeline-1 uses: any other keyword
-    makes it say no, so it is never looser than jsonschema (tests/unit/pipeline/test_spec.py)."""
-    top = load_schema(SCHEMA)
-    return _conforms(data, top, top)
-
-
-def _conforms(value: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
-    for keyword, rule in schema.items():
-        if keyword in ("$schema", "$id", "$defs", "title", "description", "then", "else"):
-            continue
-        if keyword == "if":
-            branch = schema.get("then" if _conforms(value, rule, top) else "else")
-            ok = branch is None or _conforms(value, branch, top)
-        elif keyword == "$ref":
-            ok = _conforms(value, top["$defs"][rule.removeprefix("#/$defs/")], top)
-        elif keyword == "anyOf":
-            ok = any(_conforms(value, option, top) for option in rule)
-        elif keyword == "type":
-            names = [rule] if isinstance(rule, str) else rule
-            ok = any(type(value) is bool if name == "boolean" else isinstance(value, _TYPES.get(name, ())) for name in names)
-        elif isinstance(value, dict):
-            ok = _object(value, keyword, rule, schema, top)
-        elif isinstance(value, list):
-            ok = keyword != "items" or all(_conforms(item, rule, top) for item in value)
-            ok = ok and (keyword != "minItems" or len(value) >= rule)
-        elif isinstance(value, str):
-            ok = keyword != "pattern" or re.search(rule, value) is not None
-            ok = ok and (keyword != "minLength" or len(value) >= rule)
-        else:
-            ok = True
-        if not ok or keyword not in _KNOWN:
-            return False
-    return True
-
-
-def _object(value: dict[Any, Any], keyword: str, rule: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
-    if keyword == "properties":
-        return all(_conforms(value[key], sub, top) for key, sub in rule.items() if key in value)
-    if keyword == "additionalProperties":
-        known = schema.get("properties", {})
-        return all(key in known or (rule is not False and _conforms(item, rule, top)) for key, item in value.items())
-    if keyword == "required":
-        return all(key in value for key in rule)
-    if keyword == "minProperties":
-        return len(value) >= rule
-    return keyword != "maxProperties" or len(value) <= rule
+def join_path(text: str, wdir: str | None) -> tuple[str, str | None]:
+    """`text` (relative to `wdir`) as a path from the repository root, and why it may not be one
+    (None when it may). `mlx stage add` checks its arguments with it, so that it never writes a
+    path that reading mlx.yaml refuses."""
+    joined = posixpath.normpath(f"{wdir}/{text}" if wdir else text)
+    if not text or _NOT_RELATIVE.match(text):  # empty, absolute or '~': wrong whatever wdir is
+        return joined, unsafe_reason(text)
+    if joined == ".." or joined.startswith("../"):
+        return joined, f"the path leaves the repository (it is '{joined}' from the root)"
+    return joined, unsafe_reason(joined)

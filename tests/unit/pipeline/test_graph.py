@@ -184,16 +184,6 @@ def test_ancestors_and_descendants_are_transitive_exclude_the_names_and_come_in_
     assert graph.descendants(["d"]) == []
 
 
-def test_ready_lists_what_may_start_for_parallel_runs():
-    graph = graph_of(
-        stage("a", outs=["a"]), stage("b", outs=["b"]), stage("c", deps=["a", "b"], outs=["c"]), stage("d", deps=["a"])
-    )
-    assert graph.ready(done=set(), running=set()) == ["a", "b"]
-    assert graph.ready(done={"a"}, running={"b"}) == ["d"]
-    assert graph.ready(done={"a", "b", "d"}, running=set()) == ["c"]
-    assert graph.ready(done=set(), running=set(), among={"c", "d"}) == ["c", "d"]
-
-
 def test_producer_is_the_stage_whose_out_is_or_contains_the_path():
     graph = graph_of(stage("prepare", outs=["data/prepared"]), stage("train", metrics=["metrics.json"]))
     assert graph.producer(RepoPath.parse("data/prepared")) == "prepare"
@@ -225,7 +215,7 @@ def test_an_unknown_stage_name_is_a_usage_error_with_a_suggestion():
 def test_an_empty_pipeline_has_an_empty_graph():
     graph = graph_of()
     assert graph.order() == []
-    assert graph.ready(set(), set()) == []
+    assert graph.ancestors([]) == []
 
 
 def test_a_long_chain_of_wide_stages_builds_and_orders():

@@ -15,8 +15,9 @@ from mlxkit.errors import InvalidFileError, PipelineError, UnsafePathError, Unsu
 from mlxkit.formats.yamlio import load_yaml
 from mlxkit.fs.confine import RepoPath
 from mlxkit.pipeline.model import ParamRef, Stage
-from mlxkit.pipeline.params import MISSING, find, lookup, read_params, stage_params
-from mlxkit.pipeline.setparams import ParamChange, parse_assignment, parse_value, set_params, yaml_flow
+from mlxkit.formats.yamltext import flow
+from mlxkit.pipeline.params import MISSING, find, read_params, stage_params
+from mlxkit.pipeline.setparams import ParamChange, parse_assignment, parse_value, set_params
 
 PARAMS = RepoPath("params.yaml")
 COMMENTED = """\
@@ -138,14 +139,6 @@ def test_find_follows_dotted_keys_and_list_indexes(dotted, value):
 @pytest.mark.parametrize("dotted", ["train.lrr", "train.layers.1", "train.layers.x", "seed.x", "", "train.", "train..lr"])
 def test_find_gives_missing_for_what_is_not_there(dotted):
     assert find(DATA, dotted) is MISSING
-
-
-def test_lookup_names_the_file_and_suggests_a_close_key():
-    with pytest.raises(PipelineError) as info:
-        lookup(DATA, "train.lrr", source="conf.yaml")
-    assert info.value.message == "'conf.yaml' has no key 'train.lrr'"
-    assert info.value.hint == "did you mean 'train.lr'?"
-    assert lookup(DATA, "train.lr") == 0.1
 
 
 # -- what a stage records ------------------------------------------------------------------------
@@ -290,6 +283,16 @@ def test_set_params_replaces_block_text_and_block_mappings_from_the_key_on(tmp_p
     assert set_yaml(tmp_path, text, "notes=new", "train=[1, 2]") == "notes: new\ntrain: [1, 2]\nz: 0\n"
 
 
+def test_set_params_keeps_the_blank_lines_after_replaced_block_text(tmp_path):
+    text = "notes: |\n  old\n\n# next\ntrain:\n  tags: |+\n    kept\n\n\nz: 0\n"
+    assert set_yaml(tmp_path, text, "notes=new", "train.tags=x") == "notes: new\n\n# next\ntrain:\n  tags: x\n\n\nz: 0\n"
+
+
+def test_set_params_adds_after_block_text_that_keeps_its_trailing_blank_lines(tmp_path):
+    assert set_yaml(tmp_path, "a:\n  tags: |+\n    kept\n\nz: 0\n", "a.b=1") == "a:\n  tags: |+\n    kept\n\n  b: 1\nz: 0\n"
+    assert read(tmp_path, "params.yaml") == {"a": {"tags": "kept\n\n", "b": 1}, "z": 0}
+
+
 def test_set_params_rewrites_only_the_flow_mapping_that_gets_a_new_key(tmp_path):
     text = "# keep me\nprepare: {split: 0.2}   # and me\nz: 0\n"
     assert set_yaml(tmp_path, text, "prepare.seed=1") == "# keep me\nprepare: {split: 0.2, seed: 1}   # and me\nz: 0\n"
@@ -402,7 +405,7 @@ _VALUES = st.recursive(
 def test_any_value_set_in_yaml_reads_back_and_the_rest_of_the_file_is_kept(tmp_path, value, where):
     text = COMMENTED + "flow: {a: 1}\n"
     write(tmp_path, "params.yaml", text)
-    set_params(tmp_path, [f"{where}=[{yaml_flow(value)}]"])  # a flow list, so any value parses back
+    set_params(tmp_path, [f"{where}=[{flow(value)}]"])  # a flow list, so any value parses back
     expected = load_yaml(text, "params.yaml").data
     *parents, last = where.split(".")
     mapping = expected
@@ -507,7 +510,7 @@ def test_set_params_on_toml_refuses_what_a_line_edit_cannot_do(tmp_path, text, a
 )
 def test_any_string_or_number_set_in_toml_reads_back(tmp_path, value):
     write(tmp_path, "more.toml", TOML)
-    set_params(tmp_path, [f"more.toml:train.lr=[{yaml_flow(value)}]"])
+    set_params(tmp_path, [f"more.toml:train.lr=[{flow(value)}]"])
     data = tomllib.loads((tmp_path / "more.toml").read_text(encoding="utf-8"))
     assert repr(data["train"]["lr"]) == repr([value])
     assert data["seed"] == 1 and data["runs"] == [{"lr": 5}]
