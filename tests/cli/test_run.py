@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import pytest
 import yaml
@@ -493,3 +494,69 @@ def test_an_output_tracked_by_a_pointer_file_is_refused_before_anything_runs(rep
         f"stop tracking it ('mlx remove {tracked}.mlx'), or take it out of the stage's outs",
     )
     assert not (repo.path.parent / "ran").exists()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_restored_output_kept_in_git_is_a_plain_file_not_a_link_into_the_cache(repo, mlx, link):
+    repo.gen({"mlx.yaml": "stages:\n  s:\n    cmd: echo 0.9 > metrics.txt; mkdir -p out; echo m > out/model.txt\n"
+              "    outs: [out]\n    metrics: [metrics.txt]\n"})  # fmt: skip
+    assert mlx("config", "cache.type", link).code == 0
+    assert mlx("run").code == 0
+    (repo / "metrics.txt").unlink()
+
+    result = mlx("run")
+
+    assert "'s' outputs restored from mlx.lock" in result.out, result
+    info = os.lstat(repo / "metrics.txt")
+    assert (stat.S_ISREG(info.st_mode), info.st_nlink, mode_of(repo / "metrics.txt") & 0o200) == (True, 1, 0o200)
+    assert (repo / "metrics.txt").read_text() == "0.9\n"
+    assert os.path.islink(repo / "out" / "model.txt") or os.stat(repo / "out" / "model.txt").st_nlink == 2  # cached: linked
+    assert mlx("status", "--exit-code").code == 0
+
+
+def test_a_missing_dep_whose_name_has_brackets_is_only_missing(repo, mlx):
+    repo.gen({"in (1).txt": "x\n", "mlx.yaml": "stages:\n  s:\n    cmd: cp 'in (1).txt' out.txt\n    deps: ['in (1).txt']\n    outs: [out.txt]\n"})
+    assert mlx("run").code == 0
+    (repo / "in (1).txt").unlink()
+
+    assert mlx("run", "--dry").out == "'s' would run: dep 'in (1).txt' is missing\n"
+
+
+def test_a_dep_that_is_a_symbolic_link_is_named_as_such(repo, mlx, tmp_path):
+    (tmp_path / "outside.txt").write_text("secret\n")
+    os.symlink(tmp_path / "outside.txt", repo / "in.txt")
+    repo.gen({"mlx.yaml": "stages:\n  s:\n    cmd: touch ../ran; cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n"})
+
+    result = mlx("run")
+
+    result.expect_error(
+        31, "'s' failed: dep 'in.txt' of stage 's' holds symbolic links: 'in.txt' (mlx does not follow symbolic links: "
+        "replace them with the files they point to)", "fix it and run again; completed stages are kept in mlx.lock",
+    )  # fmt: skip
+    assert not (repo.path.parent / "ran").exists()
+
+
+def test_an_unreadable_run_cache_entry_is_a_warning_and_the_stage_runs(repo, mlx):
+    repo.gen({"params.yaml": "v: 1\n", "mlx.yaml": "stages:\n  s:\n    cmd: echo ${v} > out.txt\n    params: [v]\n    outs: [out.txt]\n"})
+    assert mlx("run").code == 0
+    [entry] = (repo / ".mlx" / "cache" / "runs").glob("*/*.json")
+    repo.gen({"params.yaml": "v: 2\n"})
+    assert mlx("run").code == 0
+    entry.write_text("{")
+    repo.gen({"params.yaml": "v: 1\n"})
+
+    result = mlx("run")
+
+    assert result.code == 0, result
+    assert f"warning: ignoring run-cache entry '{entry}': not valid JSON: Expecting property name enclosed in double quotes\n" in result.err
+    assert "'s' ran in" in result.out
+
+
+def test_the_run_record_keeps_the_command_line_as_typed_global_options_too(chain, mlx, monkeypatch):
+    argv = ["-q", "run", "-S", "train.lr=0.5", "train"]
+    monkeypatch.setattr("sys.argv", ["/usr/bin/mlx", *argv])
+
+    assert mlx(*argv).code == 0
+
+    [record] = (chain / ".mlx" / "runs").glob("*.json")
+    assert json.loads(record.read_text())["command"] == "mlx -q run -S train.lr=0.5 train"

@@ -28,8 +28,9 @@ class Inputs:
     """What a stage would run with now: the lockfile entry it would get, before its outs exist."""
 
     entry: LockEntry
-    absent: tuple[str, ...]  # deps that are neither in the workspace nor known from a pointer or the lock
-    elsewhere: tuple[str, ...] = ()  # deps known from a pointer or the lock, but not in the workspace
+    absent: tuple[RepoPath, ...] = ()  # deps that are neither in the workspace nor known from a pointer or the lock
+    elsewhere: tuple[RepoPath, ...] = ()  # deps known from a pointer or the lock, but not in the workspace
+    unreadable: tuple[tuple[RepoPath, str], ...] = ()  # deps that hold what mlx does not track, and what that is
 
 
 class Inspector:
@@ -43,17 +44,25 @@ class Inspector:
         self.counters = Counters()
         self.scanner = Scanner(repo, store=False, counters=self.counters)
         self._locked_outs = {out.path: out for entry in lock.stages.values() for out in entry.outs}
+        self._seen: dict[RepoPath, LockedPath | str | None] = {}  # an out is the next stage's dep: look once
+
+    def forget(self) -> None:
+        """Look at paths again from now on: a stage wrote its outs."""
+        self._seen.clear()
 
     # -- paths --------------------------------------------------------------------------------
 
     def path_state(self, path: RepoPath) -> LockedPath | str | None:
         """The path as it is in the workspace; a problem as a string; None when it does not exist."""
-        snapshot = self.scanner.snapshot(path)
-        if snapshot.problem is not None:
-            return snapshot.problem
-        if snapshot.digest is None:
-            return None
-        return LockedPath(path, snapshot.digest, snapshot.size, snapshot.files)
+        if path not in self._seen:
+            snapshot = self.scanner.snapshot(path)
+            if snapshot.problem is not None:
+                self._seen[path] = snapshot.problem
+            elif snapshot.digest is None:
+                self._seen[path] = None
+            else:
+                self._seen[path] = LockedPath(path, snapshot.digest, snapshot.size, snapshot.files)
+        return self._seen[path]
 
     def dep_state(self, path: RepoPath) -> tuple[LockedPath | str | None, bool]:
         """The dep's state, and whether it came from the workspace (else from a pointer or the lock)."""
@@ -69,19 +78,23 @@ class Inspector:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def inputs(self, stage: Stage) -> Inputs:
-        deps, absent, elsewhere = [], [], []
+    def inputs(self, stage: Stage, params: dict[str, dict[str, Any]] | None = None) -> Inputs:
+        """`params`: the stage's params if the caller has just read them (stage_params)."""
+        deps, absent, elsewhere, unreadable = [], [], [], []
         for path in sorted(set(stage.deps)):
             state, in_workspace = self.dep_state(path)
             if isinstance(state, LockedPath):
                 deps.append(state)
                 if not in_workspace:
-                    elsewhere.append(path.posix)
+                    elsewhere.append(path)
+            elif state is None:
+                absent.append(path)
             else:
-                absent.append(path.posix if state is None else f"{path} ({state})")
+                unreadable.append((path, state))
         env = {name: env_digest(self.environ.get(name)) for name in sorted(set(stage.env))}
-        entry = LockEntry(cmd=stage.cmd, deps=tuple(deps), params=stage_params(self.repo.root, stage), env=env)
-        return Inputs(entry, tuple(absent), tuple(elsewhere))
+        params = stage_params(self.repo.root, stage) if params is None else params
+        entry = LockEntry(cmd=stage.cmd, deps=tuple(deps), params=params, env=env)
+        return Inputs(entry, tuple(absent), tuple(elsewhere), tuple(unreadable))
 
     # -- the verdict --------------------------------------------------------------------------
 
@@ -89,7 +102,7 @@ class Inspector:
         """Why `stage` must run; empty when its lockfile entry describes it."""
         locked = self.lock.stages.get(stage.name)
         if locked is None:
-            return ["never run (no entry in mlx.lock)"] + [f"dep '{path}' is missing" for path in inputs.absent]
+            return ["never run (no entry in mlx.lock)"] + _unusable_deps(inputs)
         reasons = ["always_changed is set"] if stage.always_changed else []
         now = inputs.entry
         if now.cmd != locked.cmd:
@@ -98,7 +111,7 @@ class Inspector:
         for name in sorted(set(now.env) | set(locked.env)):
             if now.env.get(name) != locked.env.get(name):
                 reasons.append(f"environment variable '{name}' changed")
-        reasons += _path_changes("dep", {d.path: d for d in locked.deps}, {d.path: d for d in now.deps}, inputs.absent)
+        reasons += _unusable_deps(inputs) + _dep_changes(locked.deps, now.deps, set(stage.deps))
         reasons += self.out_changes(stage, locked)
         return reasons
 
@@ -167,15 +180,16 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _path_changes(kind: str, old: dict[RepoPath, LockedPath], new: dict[RepoPath, LockedPath], absent: tuple[str, ...]) -> list[str]:
-    reasons = [f"{kind} '{path}' is missing" for path in absent]
-    absent_paths = {text.split(" (")[0] for text in absent}
-    for path in sorted(set(new) - set(old)):
-        reasons.append(f"{kind} '{path}' is new")
-    for path in sorted(set(old) - set(new)):
-        if path.posix not in absent_paths:
-            reasons.append(f"{kind} '{path}' is no longer declared")
-    for path in sorted(set(old) & set(new)):
-        if old[path].digest != new[path].digest:
-            reasons.append(f"{kind} '{path}' changed")
+def _unusable_deps(inputs: Inputs) -> list[str]:
+    return [f"dep '{path}' is missing" for path in inputs.absent] + [
+        f"dep '{path}' holds {problem}" for path, problem in inputs.unreadable
+    ]
+
+
+def _dep_changes(old: tuple[LockedPath, ...], new: tuple[LockedPath, ...], declared: set[RepoPath]) -> list[str]:
+    """Deps added, dropped or changed since the lockfile entry (`new` lacks the deps that are unusable now)."""
+    before, after = {d.path: d for d in old}, {d.path: d for d in new}
+    reasons = [f"dep '{path}' is new" for path in sorted(set(after) - set(before))]
+    reasons += [f"dep '{path}' is no longer declared" for path in sorted(set(before) - declared)]
+    reasons += [f"dep '{path}' changed" for path in sorted(set(before) & set(after)) if before[path].digest != after[path].digest]
     return reasons

@@ -36,7 +36,7 @@ hashes and paths get their own messages. A corrupt lockfile is an error, never s
 from __future__ import annotations
 
 import json
-
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ _blocks: dict[str, str] = {}
 def _entry_data(entry: LockEntry) -> dict[str, Any]:
     data: dict[str, Any] = {"cmd": entry.cmd[0] if len(entry.cmd) == 1 else list(entry.cmd)}
     if entry.deps:
-        data["deps"] = _paths_data(entry.deps)
+        data["deps"] = paths_data(entry.deps)
     if entry.params:
         data["params"] = {
             file: {key: _sorted_value(keys[key]) for key in sorted(keys)} for file, keys in sorted(entry.params.items())
@@ -92,11 +92,12 @@ def _entry_data(entry: LockEntry) -> dict[str, Any]:
     if entry.env:
         data["env"] = {name: None if digest is None else str(digest) for name, digest in sorted(entry.env.items())}
     if entry.outs:
-        data["outs"] = _paths_data(entry.outs)
+        data["outs"] = paths_data(entry.outs)
     return data
 
 
-def _paths_data(paths: tuple[LockedPath, ...]) -> list[dict[str, Any]]:
+def paths_data(paths: tuple[LockedPath, ...]) -> list[dict[str, Any]]:
+    """Deps or outs as mlx.lock (and a run-cache entry) lists them: sorted by path, `files` for directories."""
     items = []
     for locked in sorted(paths, key=lambda locked: locked.path):
         item: dict[str, Any] = {"path": locked.path.posix, "hash": str(locked.digest), "size": locked.size}
@@ -126,10 +127,6 @@ def with_stage(lock: Lock, name: str, entry: LockEntry) -> Lock:
     return Lock({**lock.stages, name: entry})
 
 
-def without_stage(lock: Lock, name: str) -> Lock:
-    return Lock({other: entry for other, entry in lock.stages.items() if other != name})
-
-
 # -- reading -------------------------------------------------------------------------------------
 
 
@@ -147,6 +144,7 @@ def read_lock(root: Path) -> Lock:
 
 
 def parse_lock(text: str | bytes, source: str = LOCK_FILE) -> Lock:
+    _refuse_conflict_markers(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"), source)
     document = load_yaml(text, source)
     data = document.data
     if isinstance(data, dict) and type(data.get("format")) is int and data["format"] > LOCK_FORMAT:
@@ -158,6 +156,21 @@ def parse_lock(text: str | bytes, source: str = LOCK_FILE) -> Lock:
         where = ".".join(str(part) for part in refused.location) or "the top level"
         line = document.line_of(refused.location)
         raise InvalidFileError(source, f"at '{where}': {refused.problem}", line=line) from None
+
+
+def _refuse_conflict_markers(raw: bytes, source: str) -> None:
+    """A merge of two branches that ran the same stage leaves git's markers: say so, not 'malformed YAML'."""
+    marker = _CONFLICT.search(raw)
+    if marker is not None:
+        raise InvalidFileError(
+            source,
+            "unresolved merge conflict (a '<<<<<<<' line)",
+            line=raw.count(b"\n", 0, marker.start()) + 1,
+            hint=f"keep one side ('git checkout --ours {source}' or '--theirs'), then 'mlx run' brings the other stages up to date",
+        )
+
+
+_CONFLICT = re.compile(rb"^<<<<<<< ", re.MULTILINE)
 
 
 class _Refused(Exception):

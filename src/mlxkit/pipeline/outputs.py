@@ -5,6 +5,10 @@
 - After it ran, every out is stored in the cache (metrics and plots too, so that the run cache can
   restore them) and cached outs are linked back as `cache.type` says and kept out of git.
 - A stage whose outputs are known (its lockfile entry, or the run cache) is restored by a checkout.
+  Outs with `cache: false` are kept in git, so they are always plain writable files, never links
+  into the cache, whatever `cache.type` says.
+
+Each function takes the runner's store-mode Scanner, whose counters the run reports.
 """
 
 from __future__ import annotations
@@ -15,18 +19,19 @@ import stat
 
 from mlxkit.errors import StageFailedError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.fs.links import place
 from mlxkit.pipeline.model import LockedPath, Out, Stage
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.checkout import checkout_pointers
 from mlxkit.tracking.gitignore import add_ignore
 from mlxkit.tracking.pointer import Pointer
-from mlxkit.tracking.trees import missing_objects
-from mlxkit.tracking.workspace import Counters, Scanner
+from mlxkit.tracking.trees import load_tree, missing_objects
+from mlxkit.tracking.workspace import Scanner
 
 
-def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
+def clear_outs(repo: Repository, stage: Stage, scanner: Scanner) -> None:
     """Store, then delete, what the stage's outs hold now; create the directories they go in."""
-    scanner = Scanner(repo, store=True, counters=counters)
+    counters = scanner.counters
     written_before = counters.objects_written
     doomed = []
     for out in stage.outs:
@@ -43,9 +48,9 @@ def clear_outs(repo: Repository, stage: Stage, counters: Counters) -> None:
         out.path.on_disk(repo.root).parent.mkdir(parents=True, exist_ok=True)
 
 
-def commit_outs(repo: Repository, stage: Stage, counters: Counters) -> tuple[LockedPath, ...]:
+def commit_outs(repo: Repository, stage: Stage, scanner: Scanner) -> tuple[LockedPath, ...]:
     """Store every out in the cache and return what the lockfile records; a missing out is an error."""
-    scanner = Scanner(repo, store=True, counters=counters)
+    counters = scanner.counters
     written_before = counters.objects_written
     committed = []
     for out in stage.outs:
@@ -79,14 +84,33 @@ def can_restore(repo: Repository, outs: tuple[LockedPath, ...]) -> bool:
     return all(not missing_objects(repo, _pointer(out)) for out in outs)
 
 
-def restore_outs(repo: Repository, stage: Stage, outs: tuple[LockedPath, ...], counters: Counters) -> None:
+def restore_outs(repo: Repository, stage: Stage, outs: tuple[LockedPath, ...], scanner: Scanner) -> None:
     """Put the stage's known outputs in place from the cache."""
-    clear_outs(repo, stage, counters)
+    clear_outs(repo, stage, scanner)
     checkout_pointers(repo, [_pointer(out) for out in outs])
-    if repo.is_git:
-        for out in outs:
-            if _declared(stage, out.path).cache:
-                add_ignore(repo.root, out.path)
+    for out in outs:
+        if not _declared(stage, out.path).cache:
+            _unlink_from_cache(repo, out)
+        elif repo.is_git:
+            add_ignore(repo.root, out.path)
+
+
+def _unlink_from_cache(repo: Repository, out: LockedPath) -> None:
+    """Replace the hard or symbolic links to the cache that a checkout made of `out` by copies.
+
+    Executable files are never linked (checkout copies them), so the copies are not executable.
+    """
+    if out.files is None:
+        files = [(out.path.posix, out.digest)]
+    else:
+        tree = load_tree(repo.store, out.digest)
+        assert tree is not None  # checkout_pointers just placed it
+        files = [(f"{out.path}/{entry.path}", entry.digest) for entry in tree.entries]
+    mode = 0o666 & ~_umask()
+    for relpath, digest in files:
+        info = os.lstat(repo.root / relpath)
+        if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
+            place(repo.store.location(digest), repo.root / relpath, ("reflink", "copy"), mode=mode)
 
 
 def _pointer(out: LockedPath) -> Pointer:
@@ -99,6 +123,12 @@ def _declared(stage: Stage, path: RepoPath) -> Out:
 
 def _noun(out: Out) -> str:
     return {"out": "output", "metric": "metrics file", "plot": "plots file"}[out.kind]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _delete(path: os.PathLike[str] | str) -> None:

@@ -191,15 +191,19 @@ def _flatten(data: dict[Any, Any], source: str) -> dict[str, Any]:
 
 
 def load_json(raw: bytes, source: str) -> Any:
-    """Strict JSON: duplicate keys refused (as in YAML files), errors with the line."""
+    """Strict JSON: UTF-8 (a byte order mark allowed), duplicate keys refused (as in YAML files), errors
+    with the line."""
     try:
-        return json.loads(raw, object_pairs_hook=_refuse_duplicates)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})", line=line) from None
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as exc:
         raise InvalidFileError(source, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
     except _DuplicateKey as exc:
         raise InvalidFileError(source, f"duplicate key '{exc.key}'") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})") from None
     except RecursionError:
         raise InvalidFileError(source, "nested too deeply") from None
 

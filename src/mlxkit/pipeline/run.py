@@ -64,7 +64,8 @@ def run(
             run_id = _record(repo, runner, ended, status, command, started)
         else:
             run_id = None
-    return RunReport(outcomes, run_id, runner.inspector.counters.as_dict(), runner.lock_written, list(repo.state.warnings))
+    warnings = [*repo.state.warnings, *runner.run_cache.problems]
+    return RunReport(outcomes, run_id, runner.inspector.counters.as_dict(), runner.lock_written, warnings)
 
 
 def _set_params(repo: Repository, options: RunOptions, assignments: list[str]) -> None:
@@ -82,7 +83,7 @@ def _set_params(repo: Repository, options: RunOptions, assignments: list[str]) -
 
 
 def _record(repo: Repository, runner: Runner, ended: list[StageOutcome], status: str, command: str, started: dt.datetime) -> str:
-    from mlxkit.pipeline.records import RunRecord, new_run_id, read_metrics_file, write_record
+    from mlxkit.pipeline.records import RunRecord, new_run_id, read_metrics_file, utc_timestamp, write_record
 
     params: dict[str, dict[str, Any]] = {}
     metrics: dict[str, dict[str, Any]] = {}
@@ -103,8 +104,8 @@ def _record(repo: Repository, runner: Runner, ended: list[StageOutcome], status:
     lock_path = repo.root / LOCK_FILE
     record = RunRecord(
         id=new_run_id(started),
-        started=_iso(started),
-        finished=_iso(_now()),
+        started=utc_timestamp(started),
+        finished=utc_timestamp(_now()),
         command=command,
         git_revision=revision,
         git_dirty=dirty,
@@ -128,7 +129,3 @@ def _digest_of(path: Path) -> Digest | None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -17,14 +17,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
 from mlxkit.formats.schema import validate
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath
+from mlxkit.pipeline.lockfile import paths_data
 from mlxkit.pipeline.model import LockedPath
-from mlxkit.pipeline.records import problem_text
 from mlxkit.store.digest import Digest, InvalidDigest
 
 RUNCACHE_FORMAT = 1
@@ -38,7 +37,7 @@ class RunCache:
         self.problems: list[str] = []  # one line per entry ignored as unreadable, oldest first
 
     def path_of(self, fingerprint: Digest) -> Path:
-        return self.directory / fingerprint.hex[:2] / f"{fingerprint.hex[2:]}.json"
+        return self.directory / f"{fingerprint.relpath}.json"
 
     def get(self, fingerprint: Digest) -> tuple[LockedPath, ...] | None:
         """The outs recorded for `fingerprint`, or None (never seen, or an entry that cannot be used)."""
@@ -48,6 +47,8 @@ class RunCache:
         except FileNotFoundError:
             return None
         except (OSError, InvalidFileError, UnsafePathError, UnsupportedFormatError) as exc:
+            from mlxkit.pipeline.records import problem_text  # records is not needed by a run with nothing to do
+
             self.problems.append(f"ignoring run-cache entry '{path}': {problem_text(exc)}")
             return None
 
@@ -87,13 +88,7 @@ class RunCache:
 
 
 def entry_bytes(outs: tuple[LockedPath, ...]) -> bytes:
-    items: list[dict[str, Any]] = []
-    for locked in sorted(outs, key=lambda locked: locked.path):
-        item: dict[str, Any] = {"path": locked.path.posix, "hash": str(locked.digest), "size": locked.size}
-        if locked.files is not None:
-            item["files"] = locked.files
-        items.append(item)
-    document = {"format": RUNCACHE_FORMAT, "outs": items}
+    document = {"format": RUNCACHE_FORMAT, "outs": paths_data(outs)}
     return (json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -104,10 +99,9 @@ def read_entry(path: Path) -> tuple[LockedPath, ...]:
         raw = handle.read(MAX_ENTRY_BYTES + 1)
     if len(raw) > MAX_ENTRY_BYTES:
         raise InvalidFileError(source, f"larger than {MAX_ENTRY_BYTES // 1024} KiB: not a run-cache entry")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise InvalidFileError(source, f"not JSON: {exc}") from None
+    from mlxkit.pipeline.records import load_json  # records is not needed by a run with nothing to do
+
+    data = load_json(raw, source)
     if isinstance(data, dict) and type(data.get("format")) is int and data["format"] > RUNCACHE_FORMAT:
         raise UnsupportedFormatError(f"'{source}' uses run-cache format {data['format']}, this mlx reads {RUNCACHE_FORMAT}")
     validate(data, "runcache-1", source)

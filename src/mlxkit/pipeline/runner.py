@@ -8,6 +8,9 @@ entry, so an interrupted or failed run leaves a lockfile that describes exactly 
 
 Commands run in background threads (one per running stage); everything else - the cache, the state
 db, the lockfile, events for the CLI - happens in the calling thread.
+
+What only a stage that acts needs (outputs.py and the checkout behind it, execute.py) is imported
+when one does: a run with nothing to do is the common case, and start-up is most of its time.
 """
 
 from __future__ import annotations
@@ -16,21 +19,25 @@ import queue
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mlxkit.errors import MlxError, PipelineError
 from mlxkit.pipeline.changes import Inputs, Inspector
-from mlxkit.pipeline.execute import StageProcess
 from mlxkit.pipeline.fingerprint import stage_fingerprint
 from mlxkit.pipeline.graph import Graph
 from mlxkit.pipeline.lockfile import read_lock, with_stage, write_lock
 from mlxkit.pipeline.model import Lock, LockedPath, LockEntry, Stage
-from mlxkit.pipeline.outputs import can_restore, clear_outs, commit_outs, restore_outs
 from mlxkit.pipeline.params import stage_params
 from mlxkit.pipeline.runcache import RunCache
 from mlxkit.pipeline.select import load_graph, select
 from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
 from mlxkit.tracking.pointer import pointer_file_for
 from mlxkit.tracking.targets import tracking_ancestor
+from mlxkit.tracking.workspace import Scanner
+
+if TYPE_CHECKING:
+    from mlxkit.pipeline.execute import StageProcess
 
 # What became of a stage. "would run" only with dry; "differs" only with verify.
 RAN, RESTORED, UP_TO_DATE, FROZEN, FAILED, SKIPPED, WOULD_RUN = (
@@ -101,11 +108,13 @@ class Runner:
         self.lock: Lock = read_lock(repo.root)
         self.committed_lock = self.lock
         self.inspector = Inspector(repo, self.lock, environ)
+        self.storing = Scanner(repo, store=True, counters=self.inspector.counters)  # outs into the cache
         self.run_cache = RunCache(repo.cache_dir / "runs")
         self.outcomes: dict[str, StageOutcome] = {}
         self.lock_written = False
         self._events: queue.Queue[tuple[str, str, str]] = queue.Queue()
         self._running: dict[str, _Running] = {}
+        self._params: dict[str, dict[str, dict[str, Any]]] = {}  # read by _check_params, until a command starts
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -116,14 +125,15 @@ class Runner:
         chosen = set(order)
         pending = list(order)
         try:
-            while pending or self._running:
-                for name in self._ready(pending, chosen):
+            while True:
+                ready = self._ready(pending, chosen)
+                for name in ready:
                     pending.remove(name)
                     self._decide(self.graph.stages[name])
                 if self._running:
                     self._wait()
-                elif pending and not self._ready(pending, chosen):
-                    break  # what is left waits for stages that failed or were skipped
+                elif not ready:
+                    break  # all decided, or what is left waits for stages that failed or were skipped
             for name in pending:
                 self._end(StageOutcome(name, SKIPPED, [self._blocked_reason(name, chosen)]))
             if not self.options.targets:
@@ -137,11 +147,12 @@ class Runner:
 
     def _check_params(self, order: list[str]) -> None:
         """A param a stage names but its file lacks is a definition error: named before anything runs
-        (unless a stage writes that params file)."""
+        (unless a stage writes that params file). The values are kept for deciding the stage, as long
+        as no command has started since (a command may change them)."""
         for name in order:
             stage = self.graph.stages[name]
             if not stage.frozen and not any(self.graph.producer(ref.file) for ref in stage.params):
-                stage_params(self.repo.root, stage)
+                self._params[name] = stage_params(self.repo.root, stage)
 
     def _check_ownership(self, order: list[str]) -> None:
         """An output belongs to its stage: a path `mlx add` tracks (or one inside a tracked directory)
@@ -187,7 +198,7 @@ class Runner:
             self._end(StageOutcome(stage.name, FROZEN, ["frozen: not checked"]))
             return
         try:
-            inputs = self.inspector.inputs(stage)
+            inputs = self.inspector.inputs(stage, self._params.pop(stage.name, None))
             if self.options.force or self.options.verify:
                 reasons = ["forced" if self.options.force else "verifying"]
             else:
@@ -207,22 +218,35 @@ class Runner:
                     f"dep '{inputs.absent[0]}' of stage '{stage.name}' does not exist",
                     hint="create it, or declare the stage that writes it",
                 )
+            if inputs.unreadable:
+                path, problem = inputs.unreadable[0]
+                raise MlxError(
+                    f"dep '{path}' of stage '{stage.name}' holds {problem}",
+                    hint="mlx does not follow symbolic links: replace them with the files they point to",
+                )
             if inputs.elsewhere:  # tracked, but not checked out: the command would not see it
                 raise MlxError(
                     f"dep '{inputs.elsewhere[0]}' of stage '{stage.name}' is tracked but not in the workspace",
                     hint=f"run 'mlx checkout {inputs.elsewhere[0]}' (or 'mlx pull') first",
                 )
-            clear_outs(self.repo, stage, self.inspector.counters)
+            from mlxkit.pipeline.outputs import clear_outs
+
+            clear_outs(self.repo, stage, self.storing)
         except MlxError as exc:
             self._end(StageOutcome(stage.name, FAILED, error=_one_line(exc)))
             return
+        from mlxkit.pipeline.execute import StageProcess
+
         cwd = (stage.wdir.on_disk(self.repo.root) if stage.wdir else self.repo.root)
         process = StageProcess(stage.cmd, cwd, self.environ, lambda text, name=stage.name: self._events.put(("line", name, text)))
         self._running[stage.name] = _Running(stage, inputs, reasons, process, time.monotonic())
+        self._params.clear()
         self.on_event(Event("start", stage.name, "; ".join(reasons)))
         process.start(lambda _p, name=stage.name: self._events.put(("done", name, "")))
 
     def _restore(self, stage: Stage, inputs: Inputs, reasons: list[str]) -> bool:
+        from mlxkit.pipeline.outputs import can_restore, restore_outs
+
         if not self.options.run_cache or self.options.force or self.options.verify or stage.always_changed:
             return False
         locked = self.lock.stages.get(stage.name)
@@ -236,7 +260,7 @@ class Runner:
         declared = {out.path for out in stage.outs}
         if known is None or {out.path for out in known} != declared or not can_restore(self.repo, known):
             return False
-        restore_outs(self.repo, stage, known, self.inspector.counters)
+        restore_outs(self.repo, stage, known, self.storing)
         self._complete(stage, LockEntry(now.cmd, now.deps, now.params, now.env, known))
         self._end(StageOutcome(stage.name, RESTORED, reasons + [f"outputs restored from {source}"]))
         return True
@@ -258,8 +282,10 @@ class Runner:
                                    result.failed_command, f"'{result.failed_command}' exited with {_exit_text(result.exit_code)}",
                                    list(result.tail)))  # fmt: skip
             return
+        from mlxkit.pipeline.outputs import commit_outs
+
         try:
-            outs = commit_outs(self.repo, stage, self.inspector.counters)
+            outs = commit_outs(self.repo, stage, self.storing)
         except MlxError as exc:
             self._end(StageOutcome(stage.name, FAILED, running.reasons, result.seconds, error=_one_line(exc), tail=list(result.tail)))
             return
@@ -274,18 +300,20 @@ class Runner:
         """Record a completed stage in mlx.lock (not with --verify, which only checks)."""
         self.lock = with_stage(self.lock, stage.name, entry)
         self.inspector.lock = self.lock
+        self.inspector.forget()  # its outs changed; the stages that read them are decided after this
         if not self.options.verify:
-            stages = {name: e for name, e in self.lock.stages.items() if name in self.graph.stages}
-            write_lock(self.repo.root, Lock(stages))
-            self.lock_written = True
+            self._write_lock()
 
     def _forget_removed_stages(self) -> None:
         """Entries of stages that mlx.yaml no longer defines go, even when nothing ran."""
-        removed = set(self.lock.stages) - set(self.graph.stages)
-        if removed and not self.options.dry and not self.options.verify:
-            self.lock = Lock({name: e for name, e in self.lock.stages.items() if name not in removed})
-            write_lock(self.repo.root, self.lock)
-            self.lock_written = True
+        if set(self.lock.stages) - set(self.graph.stages) and not self.options.dry and not self.options.verify:
+            self._write_lock()
+
+    def _write_lock(self) -> None:
+        """Write mlx.lock, without the entries of stages that mlx.yaml no longer defines."""
+        self.lock = Lock({name: e for name, e in self.lock.stages.items() if name in self.graph.stages})
+        write_lock(self.repo.root, self.lock)
+        self.lock_written = True
 
     def _differences(self, stage: Stage, outs: tuple[LockedPath, ...]) -> list[str]:
         locked = self.committed_lock.stages.get(stage.name)
@@ -294,7 +322,7 @@ class Runner:
         recorded = {out.path: out.digest for out in locked.outs}
         return [f"'{out.path}' differs from mlx.lock" for out in outs if recorded.get(out.path) != out.digest]
 
-    def _fingerprint(self, inputs: Inputs) -> object:
+    def _fingerprint(self, inputs: Inputs) -> Digest:
         entry = inputs.entry
         return stage_fingerprint(entry.cmd, entry.deps, entry.params, entry.env)
 

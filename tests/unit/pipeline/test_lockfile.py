@@ -20,7 +20,6 @@ from mlxkit.pipeline.lockfile import (
     parse_lock,
     read_lock,
     with_stage,
-    without_stage,
     write_lock,
 )
 from mlxkit.pipeline.model import Lock, LockedPath, LockEntry
@@ -150,6 +149,16 @@ def test_read_lock_of_a_corrupt_file_names_the_line_and_leaves_the_file_alone(tm
     assert (tmp_path / "mlx.lock").read_text() == text
 
 
+def test_parse_lock_names_an_unresolved_merge_conflict_and_how_to_settle_it():
+    text = "format: 1\nstages:\n<<<<<<< HEAD\n  a:\n    cmd: x\n=======\n  a:\n    cmd: y\n>>>>>>> other\n"
+    with pytest.raises(InvalidFileError) as info:
+        parse_lock(text)
+    assert (info.value.message, info.value.hint) == (
+        "invalid file 'mlx.lock:3': unresolved merge conflict (a '<<<<<<<' line)",
+        "keep one side ('git checkout --ours mlx.lock' or '--theirs'), then 'mlx run' brings the other stages up to date",
+    )
+
+
 def test_read_lock_refuses_a_lockfile_that_is_a_symlink(tmp_path):
     outside = tmp_path / "outside.lock"
     outside.write_text(EXAMPLE_TEXT)
@@ -240,13 +249,11 @@ def test_parse_lock_refuses_an_unsafe_params_file_naming_its_line():
     assert info.value.message == "unsafe path in 'mlx.lock:6': the path has a '..' component"
 
 
-def test_with_stage_and_without_stage_return_new_locks():
+def test_with_stage_returns_a_new_lock():
     one = with_stage(Lock({}), "a", LockEntry(cmd=("x",)))
     two = with_stage(one, "a", LockEntry(cmd=("y",)))
     assert one == Lock({"a": LockEntry(cmd=("x",))})
     assert two == Lock({"a": LockEntry(cmd=("y",))})
-    assert without_stage(two, "a") == Lock({})
-    assert without_stage(two, "missing") == two
 
 
 # -- merging -------------------------------------------------------------------------------------
@@ -288,7 +295,7 @@ def _change_cmd(lock: Lock, name: str, cmd: str) -> Lock:
         # The next two conflict without the blank line: the new or removed block touches the changed line.
         (lambda lock: with_stage(lock, "b2", LockEntry(cmd=("python b2.py",), outs=(locked("out/b2", C, 5),))),
          lambda lock: _change_out(lock, "b", A, 22)),
-        (lambda lock: without_stage(lock, "b"), lambda lock: _change_out(lock, "a", C, 21)),
+        (lambda lock: Lock({name: entry for name, entry in lock.stages.items() if name != "b"}), lambda lock: _change_out(lock, "a", C, 21)),
     ],
     ids=["a-out_vs_b-out-and-c-cmd", "end-of-a_vs_start-of-b", "add-b2_vs_b-out", "remove-b_vs_a-out"],
 )

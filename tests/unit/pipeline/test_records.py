@@ -192,6 +192,16 @@ def test_read_metrics_file_refuses_what_is_not_a_metrics_mapping(tmp_path, name,
     assert problem is None or info.value.problem == problem
 
 
+def test_read_metrics_file_takes_utf8_with_a_byte_order_mark_and_names_the_first_byte_that_is_not(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_bytes(b'\xef\xbb\xbf{"auc": 0.9}')  # what some Windows tools write
+    assert read_metrics_file(path) == {"auc": 0.9}
+    path.write_bytes('{"a": 1,\n "b": "\u00e9"}'.encode("latin-1"))
+    with pytest.raises(InvalidFileError) as info:
+        read_metrics_file(path, source="m.json")
+    assert (info.value.line, info.value.problem) == (2, "not UTF-8 text (byte 16)")
+
+
 def test_read_metrics_file_refuses_a_missing_file_and_an_unknown_format(tmp_path):
     with pytest.raises(InvalidFileError, match="^invalid file 'm.json': no such metrics file$"):
         read_metrics_file(tmp_path / "m.json", source="m.json")

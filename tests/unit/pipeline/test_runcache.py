@@ -61,8 +61,9 @@ OUT = {"path": "m", "hash": str(A), "size": 1}
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"{not json", "not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-        (b"\xff\xfe\x00", "not JSON: "),
+        (b"{not json", "not valid JSON: Expecting property name enclosed in double quotes"),
+        (b"\xff\xfe\x00", "not UTF-8 text (byte 0)"),
+        (b'{"format": 1, "format": 1, "outs": []}', "duplicate key 'format'"),
         (json.dumps({"format": 1}).encode(), "at 'the top level': 'outs' is required"),
         (json.dumps({"format": 1, "outs": [{**OUT, "hash": "blake3:../../x"}]}).encode(),
          "at 'outs.0.hash': 'blake3:../../x' does not match '^blake3:[0-9a-f]{64}$'"),
@@ -75,7 +76,7 @@ OUT = {"path": "m", "hash": str(A), "size": 1}
         (json.dumps({"format": 1, "outs": [OUT, OUT]}).encode(), "an out is listed twice"),
         (json.dumps({"format": 2, "outs": "anything"}).encode(), "uses run-cache format 2, this mlx reads 1"),
     ],
-    ids=["json", "bytes", "schema", "hash", "hash-newline", "unsafe-path", "float-size", "twice", "newer"],
+    ids=["json", "bytes", "duplicate-key", "schema", "hash", "hash-newline", "unsafe-path", "float-size", "twice", "newer"],
 )
 def test_a_corrupt_entry_is_a_miss_and_the_reason_is_reported(cache, content, reason):
     entry_file(cache).parent.mkdir(parents=True)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mlxkit.cli import render
 from mlxkit.cli.options import Json, Wait, examples
 from mlxkit.errors import StageFailedError, UsageError
+
+if TYPE_CHECKING:
+    from mlxkit.pipeline.runner import RunOptions, StageOutcome
 
 Stages = Annotated[
     Optional[list[str]],  # noqa: UP007 - typer needs Optional here
@@ -43,11 +46,13 @@ def run(
     wait: Wait = None,
 ) -> None:
     """Run the stages that are out of date, commit their outputs and record them in mlx.lock."""
-    _execute(
-        "run", stages, set_param, force=force, single_item=single_item, downstream=downstream, dry=dry, jobs=jobs,
-        keep_going=keep_going, no_run_cache=no_run_cache, json=json, wait=wait,
-        live=sys.stdout.isatty() and not json, timestamps=False,
+    from mlxkit.pipeline.runner import RunOptions
+
+    options = RunOptions(
+        stages or [], force=force, single=single_item, downstream=downstream, dry=dry, jobs=jobs, keep_going=keep_going,
+        run_cache=not no_run_cache,
     )
+    _execute("run", options, set_param, json=json, wait=wait, live=sys.stdout.isatty() and not json, timestamps=False)
 
 
 def repro(
@@ -73,28 +78,24 @@ def repro(
             raise UsageError(f"--frozen runs nothing, so {clashing[0]} has no meaning with it")
         _frozen(stages, json)
         return
-    _execute(
-        "repro", stages, None, force=force, single_item=single_item, downstream=downstream, dry=dry, jobs=jobs,
-        keep_going=keep_going, no_run_cache=no_run_cache, json=json, wait=wait, verify=verify,
-        live=False, timestamps=not sys.stdout.isatty(),
-    )
-
-
-def _execute(verb: str, stages: list[str] | None, assignments: list[str] | None, *, live: bool, timestamps: bool,
-             json: bool, wait: float | None, verify: bool = False, **choices: object) -> None:  # fmt: skip
-    from mlxkit import api
-    from mlxkit.cli.runview import RunView, describe
     from mlxkit.pipeline.runner import RunOptions
 
     options = RunOptions(
-        targets=stages or [], force=bool(choices["force"]), single=bool(choices["single_item"]),
-        downstream=bool(choices["downstream"]), dry=bool(choices["dry"]), jobs=int(choices["jobs"]),  # type: ignore[call-overload]
-        keep_going=bool(choices["keep_going"]), run_cache=not choices["no_run_cache"], verify=verify,
+        stages or [], force=force, single=single_item, downstream=downstream, dry=dry, jobs=jobs, keep_going=keep_going,
+        run_cache=not no_run_cache, verify=verify,
     )
+    _execute("repro", options, None, json=json, wait=wait, live=False, timestamps=not sys.stdout.isatty())
+
+
+def _execute(
+    verb: str, options: RunOptions, assignments: list[str] | None, *, json: bool, wait: float | None, live: bool, timestamps: bool
+) -> None:
+    from mlxkit import api
+    from mlxkit.cli.runview import RunView, describe
+
     view = RunView(live=live, prefix=options.jobs > 1, timestamps=timestamps, to_stderr=json)
-    command = shlex.join(["mlx", verb, *sys.argv[2:]]) if len(sys.argv) > 1 and sys.argv[1] == verb else f"mlx {verb}"
     try:
-        report = api.run(options, params=assignments, environ=os.environ, on_event=view, wait=wait, command=command)
+        report = api.run(options, params=assignments, environ=os.environ, on_event=view, wait=wait, command=_typed(verb))
     finally:
         view.close()
     render.warnings(report.warnings)
@@ -113,14 +114,22 @@ def _execute(verb: str, stages: list[str] | None, assignments: list[str] | None,
     if report.failed:
         first = report.failed[0]
         raise StageFailedError(describe(first), hint=_failure_hint(report.failed, options.keep_going))
-    if verify and report.differing:
+    if options.verify and report.differing:
         for outcome in report.differing:
             for difference in outcome.differences:
                 render.line(f"not reproducible: stage '{outcome.name}': {difference}")
         raise typer.Exit(1)
 
 
-def _failure_hint(failed: list[object], keep_going: bool) -> str:
+def _typed(verb: str) -> str:
+    """The command line as typed, for the run record ('mlx -q run -S train.lr=0.01'); global options
+    take no values, so the first word that is not an option is the command."""
+    args = sys.argv[1:]
+    named = next((arg for arg in args if not arg.startswith("-")), None)
+    return shlex.join(["mlx", *args]) if named == verb else f"mlx {verb}"
+
+
+def _failure_hint(failed: list[StageOutcome], keep_going: bool) -> str:
     others = f"{len(failed) - 1} more stage(s) failed; " if len(failed) > 1 else ""
     return others + ("stages that depend on it did not run" if keep_going else "fix it and run again; completed stages are kept in mlx.lock")
 
