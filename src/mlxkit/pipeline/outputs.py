@@ -19,7 +19,7 @@ import stat
 
 from mlxkit.errors import StageFailedError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import place
+from mlxkit.fs.links import current_umask, place
 from mlxkit.pipeline.model import LockedPath, Out, Stage
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.checkout import checkout_pointers
@@ -31,8 +31,7 @@ from mlxkit.tracking.workspace import Scanner
 
 def clear_outs(repo: Repository, stage: Stage, scanner: Scanner) -> None:
     """Store, then delete, what the stage's outs hold now; create the directories they go in."""
-    counters = scanner.counters
-    written_before = counters.objects_written
+    scanner.has_written_objects = False
     doomed = []
     for out in stage.outs:
         check_no_symlinks(repo.root, out.path.posix)
@@ -40,7 +39,7 @@ def clear_outs(repo: Repository, stage: Stage, scanner: Scanner) -> None:
         if not out.persist and os.path.lexists(path):
             scanner.snapshot(out.path)  # refuses (before anything is deleted) what cannot be stored
             doomed.append(path)
-    if counters.objects_written > written_before or any(os.path.isdir(path) for path in doomed):
+    if scanner.has_written_objects:  # what was already in the cache was made durable when written
         repo.make_objects_durable()
     for path in doomed:
         _delete(path)
@@ -50,8 +49,7 @@ def clear_outs(repo: Repository, stage: Stage, scanner: Scanner) -> None:
 
 def commit_outs(repo: Repository, stage: Stage, scanner: Scanner) -> tuple[LockedPath, ...]:
     """Store every out in the cache and return what the lockfile records; a missing out is an error."""
-    counters = scanner.counters
-    written_before = counters.objects_written
+    scanner.has_written_objects = False
     committed = []
     for out in stage.outs:
         snapshot = scanner.snapshot(out.path)
@@ -62,9 +60,7 @@ def commit_outs(repo: Repository, stage: Stage, scanner: Scanner) -> tuple[Locke
                 hint="the command must write every path listed in its outs, metrics and plots",
             )
         committed.append(LockedPath(out.path, snapshot.digest, snapshot.size, snapshot.files))
-    # Objects found in the cache were made durable when they were written; a tree may be new even
-    # when all its files were there (the counters count files), so directories always get the barrier.
-    if counters.objects_written > written_before or any(out.files is not None for out in committed):
+    if scanner.has_written_objects:  # files or trees: what was already in the cache is durable
         repo.make_objects_durable()
     link_back(repo, stage, tuple(committed))
     return tuple(committed)
@@ -106,7 +102,7 @@ def _unlink_from_cache(repo: Repository, out: LockedPath) -> None:
         tree = load_tree(repo.store, out.digest)
         assert tree is not None  # checkout_pointers just placed it
         files = [(f"{out.path}/{entry.path}", entry.digest) for entry in tree.entries]
-    mode = 0o666 & ~_umask()
+    mode = 0o666 & ~current_umask()
     for relpath, digest in files:
         info = os.lstat(repo.root / relpath)
         if stat.S_ISLNK(info.st_mode) or info.st_nlink > 1:
@@ -123,12 +119,6 @@ def _declared(stage: Stage, path: RepoPath) -> Out:
 
 def _noun(out: Out) -> str:
     return {"out": "output", "metric": "metrics file", "plot": "plots file"}[out.kind]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _delete(path: os.PathLike[str] | str) -> None:

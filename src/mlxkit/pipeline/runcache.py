@@ -13,9 +13,6 @@ the objects they name are in the cache (the caller's order: objects, then the en
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Iterator
 from pathlib import Path
 
 from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
@@ -28,7 +25,6 @@ from mlxkit.store.digest import Digest, InvalidDigest
 
 RUNCACHE_FORMAT = 1
 MAX_ENTRY_BYTES = 1024 * 1024  # a stage's outs are the paths mlx.yaml names, not their files
-_ENTRY_NAME = re.compile(r"[0-9a-f]{62}\.json")
 
 
 class RunCache:
@@ -56,35 +52,6 @@ class RunCache:
         path = self.path_of(fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, entry_bytes(outs))
-
-    def remove(self, fingerprint: Digest) -> bool:
-        """Forget `fingerprint`; False when there was nothing to forget."""
-        try:
-            os.unlink(self.path_of(fingerprint))
-        except FileNotFoundError:
-            return False
-        return True
-
-    def iter_entries(self) -> Iterator[tuple[Digest, tuple[LockedPath, ...]]]:
-        """Every readable entry, in no particular order. Unreadable ones are skipped and recorded in
-        `problems`: a caller that must not miss any (gc marking its roots) checks `problems` after."""
-        try:
-            shards = sorted(os.scandir(self.directory), key=lambda entry: entry.name)
-        except FileNotFoundError:
-            return
-        for shard in shards:
-            if len(shard.name) != 2 or not shard.is_dir(follow_symlinks=False):
-                continue  # temp files and anything else that is not a run-cache shard
-            with os.scandir(shard.path) as names:
-                found = sorted(entry.name for entry in names if _ENTRY_NAME.fullmatch(entry.name))
-            for name in found:
-                try:
-                    fingerprint = Digest.from_hex(shard.name + name[: -len(".json")])
-                except InvalidDigest:
-                    continue  # a shard name that is not hex
-                outs = self.get(fingerprint)
-                if outs is not None:
-                    yield fingerprint, outs
 
 
 def entry_bytes(outs: tuple[LockedPath, ...]) -> bytes:

@@ -100,33 +100,6 @@ def test_put_replaces_a_corrupt_entry(cache):
     assert cache.get(FINGERPRINT) == SORTED_OUTS
 
 
-def test_remove_forgets_an_entry_and_says_whether_there_was_one(cache):
-    cache.put(FINGERPRINT, OUTS)
-    assert cache.remove(FINGERPRINT) is True
-    assert cache.get(FINGERPRINT) is None
-    assert cache.remove(FINGERPRINT) is False
-
-
-def test_iter_entries_lists_good_entries_and_reports_bad_ones(cache):
-    other = Digest.from_hex("ff" * 32)
-    cache.put(FINGERPRINT, OUTS)
-    cache.put(other, ())
-    bad = Digest.from_hex("0" * 64)
-    entry_file(cache, bad).parent.mkdir(parents=True)
-    entry_file(cache, bad).write_text("{}")
-    (cache.directory / "12" / ".mlx-tmp-0123456789abcdef").write_text("half written")
-    (cache.directory / "12" / "notes.txt").write_text("not an entry")
-    (cache.directory / "zz").mkdir()
-    (cache.directory / "zz" / ("0" * 62 + ".json")).write_text("{}")  # not a hex shard
-    (cache.directory / "stray.json").write_text("{}")
-    assert sorted(cache.iter_entries()) == [(FINGERPRINT, SORTED_OUTS), (other, ())]
-    assert cache.problems == [f"ignoring run-cache entry '{entry_file(cache, bad)}': at 'the top level': 'format' is required"]
-
-
-def test_iter_entries_of_a_cache_that_was_never_written_is_empty(cache):
-    assert list(cache.iter_entries()) == []
-
-
 _DIGESTS = st.text("0123456789abcdef", min_size=64, max_size=64).map(Digest.from_hex)
 _PATHS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(lambda p: unsafe_reason(p) is None)
 _OUTS = st.lists(
