@@ -152,3 +152,12 @@ EXIT_CODES: dict[int, str] = {
     130: "interrupted (SIGINT, Ctrl-C)",
     143: "terminated (SIGTERM)",
 }
+
+
+def problem_text(exc: BaseException) -> str:
+    """What went wrong reading a file, without repeating the file's name (for a line that names it)."""
+    if isinstance(exc, InvalidFileError):
+        return exc.problem
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mlxkit.errors import InvalidFileError, PipelineError, UnsupportedFormatError
+from mlxkit.formats.jsonio import load_json
 from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.pipeline.model import Stage
@@ -72,7 +72,7 @@ def parse_params(raw: bytes | str, source: str, kind: str) -> dict[str, Any]:
             data = {} if data is None else data
         else:
             text = decode_text(raw, source)
-            data = _parse_json(text, source) if kind == "json" else _parse_toml(text, source)
+            data = load_json(text, source) if kind == "json" else _parse_toml(text, source)
     except RecursionError:
         raise InvalidFileError(source, "nested too deeply") from None
     if not isinstance(data, dict):
@@ -88,23 +88,6 @@ def decode_text(raw: bytes | str, source: str) -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})", line=line) from None
-
-
-def _parse_json(text: str, source: str) -> Any:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise ValueError(f"duplicate key '{key}'")
-            result[key] = value
-        return result
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InvalidFileError(source, exc.msg.lower(), line=exc.lineno) from None
-    except ValueError as exc:  # a duplicate key: json does not say where
-        raise InvalidFileError(source, str(exc)) from None
 
 
 _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column \d+\)$")

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from mlxkit.errors import InvalidFileError, UnsupportedFormatError
+from mlxkit.errors import InvalidFileError, UnsupportedFormatError, problem_text
 from mlxkit.formats.schema import validate
+from mlxkit.formats.jsonio import load_json
 from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.store.digest import Digest, InvalidDigest
@@ -190,52 +191,9 @@ def _flatten(data: dict[Any, Any], source: str) -> dict[str, Any]:
     return dict(sorted(flat.items()))
 
 
-def load_json(raw: bytes, source: str) -> Any:
-    """Strict JSON: UTF-8 (a byte order mark allowed), duplicate keys refused (as in YAML files), errors
-    with the line."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InvalidFileError(source, f"not UTF-8 text (byte {exc.start})", line=line) from None
-    try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InvalidFileError(source, f"not valid JSON: {exc.msg}", line=exc.lineno) from None
-    except _DuplicateKey as exc:
-        raise InvalidFileError(source, f"duplicate key '{exc.key}'") from None
-    except RecursionError:
-        raise InvalidFileError(source, "nested too deeply") from None
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in mapping:
-            raise _DuplicateKey(key)
-        mapping[key] = value
-    return mapping
-
-
 def _read_capped(path: Path, source: str) -> bytes:
     with open(path, "rb") as handle:
         raw = handle.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
         raise InvalidFileError(source, f"larger than the {MAX_JSON_BYTES // (1024 * 1024)} MiB limit")
     return raw
-
-
-def problem_text(exc: BaseException) -> str:
-    """What went wrong reading a file, without repeating the file's name."""
-    if isinstance(exc, InvalidFileError):
-        return exc.problem  # the message would name the file a second time
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
-

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError, problem_text
+from mlxkit.formats.jsonio import load_json
 from mlxkit.formats.schema import validate
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath
@@ -43,7 +44,6 @@ class RunCache:
         except FileNotFoundError:
             return None
         except (OSError, InvalidFileError, UnsafePathError, UnsupportedFormatError) as exc:
-            from mlxkit.pipeline.records import problem_text  # records is not needed by a run with nothing to do
 
             self.problems.append(f"ignoring run-cache entry '{path}': {problem_text(exc)}")
             return None
@@ -66,7 +66,6 @@ def read_entry(path: Path) -> tuple[LockedPath, ...]:
         raw = handle.read(MAX_ENTRY_BYTES + 1)
     if len(raw) > MAX_ENTRY_BYTES:
         raise InvalidFileError(source, f"larger than {MAX_ENTRY_BYTES // 1024} KiB: not a run-cache entry")
-    from mlxkit.pipeline.records import load_json  # records is not needed by a run with nothing to do
 
     data = load_json(raw, source)
     if isinstance(data, dict) and type(data.get("format")) is int and data["format"] > RUNCACHE_FORMAT:

@@ -91,7 +91,7 @@ def test_a_missing_params_file_is_named(tmp_path):
     [
         ("params.yaml", "a: 1\na: 2\n", 2, "duplicate key 'a'"),
         ("params.yaml", "- a\n- b\n", 1, "a params file must hold a mapping of keys to values"),
-        ("conf.json", '{\n  "a": 1,\n  "b": \n}', 4, "expecting value"),
+        ("conf.json", '{\n  "a": 1,\n  "b": \n}', 4, "not valid JSON: Expecting value"),
         ("conf.json", "[1, 2]", 1, "a params file must hold a mapping of keys to values"),
         ("conf.json", '{"a": 1, "a": 2}', None, "duplicate key 'a'"),
         ("more.toml", "a = 1\nb = = 2\n", 2, "invalid value"),
