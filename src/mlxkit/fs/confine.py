@@ -94,6 +94,8 @@ class RepoPath:
                 raise UnsafePathError(
                     f"'{given}' is outside the repository at '{root}'", hint="mlx only tracks paths inside the repository"
                 ) from None
+        if relative == Path("."):
+            raise UnsafePathError(f"'{given}' is the repository itself", hint="name the files or directories inside it")
         return cls.parse(relative.as_posix())
 
     def __str__(self) -> str:
