@@ -1,4 +1,5 @@
-"""The `mlx` command. `main` answers `--version` before importing typer, to start in milliseconds."""
+"""The `mlx` command. `main` answers `--version`, and a `repro` with nothing to do (cli/fastpath.py),
+before importing typer, to start in milliseconds."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"mlx {__version__}\n")
         return 0
+    from mlxkit.cli.fastpath import answer
+
+    if (code := answer(args)) is not None:
+        return code
     from mlxkit.cli.app import run
 
     return run(args)

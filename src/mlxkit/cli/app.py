@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from mlxkit.cli import render
-from mlxkit.errors import Interrupted, MlxError
+from mlxkit.cli.signals import Signalled, raise_on_signals
+from mlxkit.errors import MlxError
 
 HELP = """\
 Version data and models beside your code, run the pipeline, pin every result.
@@ -77,24 +77,13 @@ def _register(args: list[str]) -> None:
         importlib.import_module(f"mlxkit.cli.commands.{module}").register(app)
 
 
-class _Signalled(Interrupted):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def _raise_signal(signum: int, _frame: object) -> NoReturn:
-    raise _Signalled(128 + signum)
-
-
 def _is_usage_error(exc: Exception) -> bool:
     """click's ClickException (typer vendors click, so match it by shape, not by import)."""
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
 
 
 def run(args: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _raise_signal)
-    signal.signal(signal.SIGINT, _raise_signal)
+    raise_on_signals()
     try:
         _register(args)
         code = app(args=args, prog_name="mlx", standalone_mode=False)
@@ -108,7 +97,7 @@ def run(args: list[str]) -> int:
 
             traceback.print_exception(exc)
         return exc.exit_code
-    except _Signalled as exc:
+    except Signalled as exc:
         sys.stderr.write("mlx: interrupted\n")
         return exc.code
     except KeyboardInterrupt:
