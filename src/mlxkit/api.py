@@ -295,3 +295,68 @@ def freeze(name: str, frozen: bool = True, *, repo: PathLike | None = None, wait
 
     with _writing(repo, "mlx freeze" if frozen else "mlx unfreeze", wait) as opened:
         return set_frozen(opened.root, name, frozen)
+
+
+# -- remotes ---------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from mlxkit.repo.remotes import AddRemoteResult, RemoteSettings, RemoveRemoteResult
+
+
+def remote_add(
+    name: str, url: str, *, default: bool = False, local: bool = False, force: bool = False,
+    repo: PathLike | None = None, wait: float | None = None,
+) -> AddRemoteResult:
+    """Define a remote (in config.local.yaml with `local`; `default` also makes it core.remote)."""
+    from mlxkit.repo.remotes import add_remote
+
+    with _writing(repo, "mlx remote add", wait) as opened:
+        return add_remote(opened.mlx_dir, name, url, local=local, default=default, force=force)
+
+
+def remote_list(*, repo: PathLike | None = None) -> list[RemoteSettings]:
+    """Every remote, sorted by name; `options` may hold credentials (`public_options()` masks them)."""
+    from mlxkit.repo.remotes import list_remotes
+
+    with _reading(repo, "mlx remote list") as opened:
+        return list_remotes(opened.config)
+
+
+def remote_remove(name: str, *, repo: PathLike | None = None, wait: float | None = None) -> RemoveRemoteResult:
+    """Forget a remote (both config files, the default if it was, `.mlx/remotes/NAME/`); the remote's data stays."""
+    from mlxkit.repo.remotes import remove_remote
+
+    with _writing(repo, "mlx remote remove", wait) as opened:
+        return remove_remote(opened.mlx_dir, name)
+
+
+def remote_modify(
+    name: str, key: str, value: str | None = None, *, local: bool = False, unset: bool = False,
+    repo: PathLike | None = None, wait: float | None = None,
+) -> None:
+    """Set one option of a remote from its text form (`jobs` takes `8`), or remove it with `unset`."""
+    from mlxkit.repo.remotes import modify_remote
+
+    with _writing(repo, "mlx remote modify", wait) as opened:
+        modify_remote(opened.mlx_dir, name, key, value, local=local, unset=unset)
+
+
+def remote_default(
+    name: str | None = None, *, local: bool = False, repo: PathLike | None = None, wait: float | None = None
+) -> str:
+    """Make `name` the default remote and return it; without `name`, the default remote's name."""
+    from mlxkit.repo.remotes import default_remote_name, set_default
+
+    if name is None:
+        with _reading(repo, "mlx remote default") as opened:
+            return default_remote_name(opened.config)
+    with _writing(repo, "mlx remote default", wait) as opened:
+        set_default(opened.mlx_dir, name, local=local)
+        return name
+
+
+def remote_rename(old: str, new: str, *, repo: PathLike | None = None, wait: float | None = None) -> None:
+    from mlxkit.repo.remotes import rename_remote
+
+    with _writing(repo, "mlx remote rename", wait) as opened:
+        rename_remote(opened.mlx_dir, old, new)

@@ -78,11 +78,12 @@ def test_unknown_key_in_config_is_refused_with_line_and_hint(mlx_dir):
 
 
 def test_unknown_section_in_config_is_refused_with_line_and_hint(mlx_dir):
-    (mlx_dir / "config.local.yaml").write_text("core:\n  jobs: 2\nremote:\n  url: s3://x\n")
+    (mlx_dir / "config.local.yaml").write_text("core:\n  jobs: 2\nremots:\n  origin:\n    url: s3://x\n")
     with pytest.raises(InvalidFileError) as info:
         read_config(mlx_dir)
     assert info.value.line == 3
-    assert info.value.problem == "at 'the top level': unknown key 'remote'"
+    assert info.value.problem == "at 'the top level': unknown key 'remots'"
+    assert info.value.hint == "did you mean 'remotes'?"
 
 
 def test_invalid_value_in_config_names_its_line(mlx_dir):
@@ -121,7 +122,10 @@ def test_parse_value_refuses_a_non_integer_for_an_integer_key():
 
 
 def test_known_keys_come_from_the_schema():
-    assert sorted(known_keys()) == ["cache.dir", "cache.type", "core.fsync", "core.jobs"]
+    assert sorted(known_keys()) == [
+        "cache.dir", "cache.type", "core.fsync", "core.jobs", "core.remote", "remote.jobs", "remote.pack_size",
+        "remote.pack_threshold",
+    ]  # fmt: skip
     assert set(DEFAULTS) == set(known_keys())
 
 
@@ -132,7 +136,11 @@ def test_check_key_refuses_an_unknown_key_with_a_hint():
     assert info.value.hint == "did you mean 'cache.type'?"
     with pytest.raises(UsageError) as info:
         check_key("zzz")
-    assert info.value.hint == "known keys: cache.dir, cache.type, core.fsync, core.jobs"
+    assert info.value.hint == (
+        "known keys: cache.dir, cache.type, core.fsync, core.jobs, core.remote, remote.jobs, remote.pack_size, "
+        "remote.pack_threshold, remotes.NAME.OPTION (OPTION: url, endpoint_url, region, profile, jobs, access_key_id, "
+        "secret_access_key, session_token)"
+    )
 
 
 def test_set_value_then_unset_round_trips(mlx_dir):

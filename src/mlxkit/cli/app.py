@@ -60,6 +60,7 @@ COMMANDS = {
     "init": "init", "add": "add", "status": "status", "checkout": "checkout", "remove": "remove", "move": "move",
     "gc": "gc", "fsck": "fsck", "config": "config", "unprotect": "unprotect", "doctor": "doctor",
     "run": "run", "repro": "run", "dag": "pipeline", "freeze": "pipeline", "unfreeze": "pipeline", "stage": "pipeline",
+    "remote": "remote",
 }  # fmt: skip
 
 

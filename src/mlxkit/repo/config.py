@@ -1,8 +1,10 @@
 """Configuration: `.mlx/config.yaml` (committed) overlaid by `.mlx/config.local.yaml` (not committed).
 
-Keys are dotted (`cache.type`). Every file is validated against the `config-1` schema. A committed
-config can never move the cache, the temp folder or the state outside `.mlx/`: `cache.dir` is
-accepted only in config.local.yaml, which git does not see.
+Keys are dotted: `section.option` (`cache.type`), and `remotes.NAME.OPTION` for named remotes
+(`remotes.origin.url`; a remote's name may itself hold dots, its option never does). Every file is
+validated against the `config-1` schema. What a committed file could abuse is accepted only in
+config.local.yaml, which git does not see: `cache.dir` (it would move the cache out of `.mlx/`) and
+a remote's credentials. The two files merge key by key, remotes included.
 """
 
 from __future__ import annotations
@@ -15,46 +17,109 @@ from typing import Any
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.formats.schema import load_schema, validate
-from mlxkit.formats.yamlio import dump_yaml, load_yaml
+from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.links import DEFAULT_LINK_TYPES
 
 CONFIG_FILE = "config.yaml"
 LOCAL_CONFIG_FILE = "config.local.yaml"
 LOCAL_ONLY = frozenset({"cache.dir"})
+SECRET_OPTIONS = frozenset({"access_key_id", "secret_access_key", "session_token"})
+MASK = "***"
+REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+REMOTE_NAME_RULE = "letters, digits, '_', '.' and '-', at most 64, starting with a letter or digit"
+# A committed url may name a plain path, file:// or s3:// only: any other fsspec protocol would make a
+# teammate's mlx talk to whatever the commit chose (a url in config.local.yaml was typed on this machine).
+COMMITTABLE_PROTOCOLS = frozenset({"", "file", "s3"})
 DEFAULTS: dict[str, Any] = {
     "core.fsync": "batch",
     "core.jobs": None,
+    "core.remote": None,
     "cache.type": list(DEFAULT_LINK_TYPES),
     "cache.dir": None,
+    "remote.pack_threshold": 1024 * 1024,
+    "remote.pack_size": 64 * 1024 * 1024,
+    "remote.jobs": None,
 }
 
 
 def known_keys() -> dict[str, dict[str, Any]]:
-    """Every dotted key and its schema, from the config schema itself."""
+    """Every `section.option` key and its schema, from the config schema itself (remotes aside)."""
     keys = {}
     for section, body in load_schema("config-1")["properties"].items():
-        for name, schema in body["properties"].items():
+        for name, schema in body.get("properties", {}).items():
             keys[f"{section}.{name}"] = schema
     return keys
+
+
+def remote_options() -> dict[str, dict[str, Any]]:
+    """Each option a named remote takes (`url`, `region`, ...) and its schema."""
+    (body,) = load_schema("config-1")["properties"]["remotes"]["patternProperties"].values()
+    return dict(body["properties"])
+
+
+def split_key(key: str) -> tuple[str, ...]:
+    """`remotes.my.remote.url` -> ('remotes', 'my.remote', 'url'); `cache.type` -> ('cache', 'type')."""
+    if key.startswith("remotes."):
+        name, dot, option = key.removeprefix("remotes.").rpartition(".")
+        if dot and name:
+            return ("remotes", name, option)
+    return tuple(key.split(".", 1))
+
+
+def is_secret(key: str) -> bool:
+    """A credential: never in config.yaml, and shown as MASK wherever values are printed."""
+    path = split_key(key)
+    return len(path) == 3 and path[0] == "remotes" and path[2] in SECRET_OPTIONS
+
+
+def is_local_only(key: str) -> bool:
+    return key in LOCAL_ONLY or is_secret(key)
+
+
+def check_remote_name(name: str) -> None:
+    if not REMOTE_NAME.fullmatch(name):
+        raise UsageError(f"invalid remote name '{name}'", hint=f"a remote name is {REMOTE_NAME_RULE}")
+
+
+def url_protocol(url: str) -> str:
+    """The fsspec protocol of `url` as fsspec would read it; '' for a plain path. A chained url
+    (`simplecache::s3://...`) gives its whole chain, so that it is never taken for a plain path."""
+    if "://" in url or "::" in url:
+        return url.partition("://")[0]
+    return "data" if url.startswith("data:") else ""
+
+
+def committed_url_problem(url: str) -> str | None:
+    """Why `url` may not come from config.yaml, or None when it may."""
+    protocol = url_protocol(url)
+    if protocol in COMMITTABLE_PROTOCOLS:
+        return None
+    return (
+        f"the protocol '{protocol}' is accepted only in .mlx/{LOCAL_CONFIG_FILE}: "
+        "a committed remote may use a path, file:// or s3://"
+    )
 
 
 @dataclass
 class Config:
     shared: dict[str, Any] = field(default_factory=dict)
     local: dict[str, Any] = field(default_factory=dict)
+    mlx_dir: Path | None = None  # where the files were read from (relative remote paths start at its parent)
 
     def get(self, key: str) -> Any:
+        path = split_key(key)
         for layer in (self.local, self.shared):
-            value = _lookup(layer, key)
+            value = _lookup(layer, path)
             if value is not None:
                 return value
         return DEFAULTS.get(key)
 
     def items(self) -> list[tuple[str, Any, str]]:
-        """(key, value, where) for every key set in a file, local ones last."""
-        rows = [(key, value, CONFIG_FILE) for key, value in _flatten(self.shared)]
-        rows += [(key, value, LOCAL_CONFIG_FILE) for key, value in _flatten(self.local)]
+        """(key, value, where) for every key set in a file, local ones last. Secrets are included
+        (is_secret says which): whatever prints them masks them."""
+        rows = [(".".join(path), value, CONFIG_FILE) for path, value in _leaves(self.shared)]
+        rows += [(".".join(path), value, LOCAL_CONFIG_FILE) for path, value in _leaves(self.local)]
         return rows
 
     @property
@@ -63,7 +128,23 @@ class Config:
 
 
 def read_config(mlx_dir: Path) -> Config:
-    return Config(_read_layer(mlx_dir, CONFIG_FILE), _read_layer(mlx_dir, LOCAL_CONFIG_FILE))
+    return Config(_read_layer(mlx_dir, CONFIG_FILE), _read_layer(mlx_dir, LOCAL_CONFIG_FILE), mlx_dir)
+
+
+def read_layer(mlx_dir: Path, *, local: bool) -> dict[str, Any]:
+    """One file's content (validated), to change and hand to write_layer."""
+    return copy.deepcopy(_read_layer(mlx_dir, LOCAL_CONFIG_FILE if local else CONFIG_FILE))
+
+
+def write_layer(mlx_dir: Path, data: dict[str, Any], *, local: bool) -> None:
+    """Replace one file with `data`, which must be valid (callers check what they add)."""
+    name = LOCAL_CONFIG_FILE if local else CONFIG_FILE
+    validate(data, "config-1", f".mlx/{name}")
+    _write(mlx_dir / name, data)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, dump_yaml(data).encode("utf-8") if data else b"")
 
 
 def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
@@ -76,23 +157,50 @@ def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
     document = load_yaml(raw, source)
     if document.data is None:
         return {}
+    _check_remote_names(document)
     if not _known_valid(mlx_dir, raw):
         validate(document, "config-1")
         _remember_valid(mlx_dir, raw)
     if name == CONFIG_FILE:
-        for key in LOCAL_ONLY:
-            if _lookup(document.data, key) is not None:
-                section, option = key.split(".")
-                raise InvalidFileError(
-                    source,
-                    f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}: a committed file must not move the cache",
-                    line=document.line_of((section, option)),
-                    hint=f"run 'mlx config --local {key} PATH' instead",
-                )
-    dir_value = _lookup(document.data, "cache.dir")
+        for where, _ in _leaves(document.data):
+            key = ".".join(where)
+            if is_local_only(key):
+                raise _committed_local_only(document, where, key)
+    dir_value = _lookup(document.data, ("cache", "dir"))
     if dir_value is not None and not Path(dir_value).is_absolute():
         raise InvalidFileError(source, "'cache.dir' must be an absolute path", line=document.line_of(("cache", "dir")))
     return document.data
+
+
+def _check_remote_names(document: YamlDocument) -> None:
+    """Before the schema: jsonschema cannot match a pattern against a key YAML read as a number or a
+    boolean (`1:`, `on:`), and its own message for a bad name is a raw regex."""
+    remotes = document.data.get("remotes") if isinstance(document.data, dict) else None
+    for name in remotes if isinstance(remotes, dict) else ():
+        if not isinstance(name, str) or not REMOTE_NAME.fullmatch(name):
+            quote = "" if isinstance(name, str) else " (quote it: YAML reads it as a number or a boolean)"
+            raise InvalidFileError(
+                document.source, f"at 'remotes': invalid remote name '{name}'",
+                line=document.line_of(("remotes", str(name))), hint=f"a remote name is {REMOTE_NAME_RULE}{quote}",
+            )  # fmt: skip
+
+
+def _committed_local_only(document: YamlDocument, where: tuple[str, ...], key: str) -> InvalidFileError:
+    if is_secret(key):
+        _, remote, option = where
+        return InvalidFileError(
+            document.source,
+            f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}: a committed file must not hold credentials",
+            line=document.line_of(where),
+            hint=f"delete the line (and revoke the credential if it was ever committed), then run "
+            f"'mlx remote modify --local {remote} {option} VALUE'",
+        )
+    return InvalidFileError(
+        document.source,
+        f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}: a committed file must not move the cache",
+        line=document.line_of(where),
+        hint=f"run 'mlx config --local {key} PATH' instead",
+    )
 
 
 # jsonschema costs ~90 ms to import, half of a command's start-up budget; a config file whose exact
@@ -130,11 +238,12 @@ def _remember_valid(mlx_dir: Path, raw: bytes) -> None:
 
 def parse_value(key: str, text: str) -> Any:
     """Turn the text typed after `mlx config KEY` into the value the schema expects."""
-    schema = known_keys()[key]
+    schema = check_key(key)
     kind = schema.get("type")
-    if kind == "array":
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "array" in kinds:
         return [part.strip() for part in text.split(",") if part.strip()]
-    if kind == "integer":
+    if "integer" in kinds:
         try:
             return int(text)
         except ValueError:
@@ -146,16 +255,17 @@ def set_value(mlx_dir: Path, key: str, value: Any, *, local: bool) -> None:
     """Set (or with value None, unset) `key` in one config file, validating the result first."""
     check_key(key)
     name = LOCAL_CONFIG_FILE if local else CONFIG_FILE
-    if key in LOCAL_ONLY and not local:
+    if is_local_only(key) and not local:
         raise UsageError(f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}", hint=f"run 'mlx config --local {key} ...'")
+    path = split_key(key)
+    problem = committed_url_problem(value) if path[-1] == "url" and isinstance(value, str) and not local else None
+    if problem:
+        raise UsageError(problem, hint=f"run 'mlx config --local {key} {value}'")
     data = copy.deepcopy(_read_layer(mlx_dir, name))
-    section, option = key.split(".")
     if value is None:
-        data.get(section, {}).pop(option, None)
-        if section in data and not data[section]:
-            del data[section]
+        _unset(data, path)
     else:
-        data.setdefault(section, {})[option] = value
+        _set(data, path, value)
     try:
         validate(data, "config-1", f".mlx/{name}")
     except InvalidFileError as exc:  # the file was valid when read: the new value is what is wrong
@@ -163,26 +273,60 @@ def set_value(mlx_dir: Path, key: str, value: Any, *, local: bool) -> None:
         raise UsageError(f"invalid value for '{key}': {problem}") from None
     if key == "cache.dir" and value is not None and not Path(value).is_absolute():
         raise UsageError("'cache.dir' must be an absolute path")
-    write_atomic(mlx_dir / name, dump_yaml(data).encode("utf-8") if data else b"")
+    _write(mlx_dir / name, data)
 
 
-def check_key(key: str) -> None:
+def check_key(key: str) -> dict[str, Any]:
+    """The schema of `key`; a UsageError with the closest known key when there is none."""
+    path = split_key(key)
+    options = remote_options()
+    if len(path) == 3 and path[0] == "remotes":
+        check_remote_name(path[1])
+        if path[2] in options:
+            return options[path[2]]
     keys = known_keys()
-    if key not in keys:
-        import difflib
+    if key in keys:
+        return keys[key]
+    import difflib
 
-        close = difflib.get_close_matches(key, list(keys), n=1)
-        raise UsageError(
-            f"unknown config key '{key}'",
-            hint=f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(keys))}",
-        )
-
-
-def _lookup(data: dict[str, Any], key: str) -> Any:
-    section, option = key.split(".")
-    body = data.get(section)
-    return body.get(option) if isinstance(body, dict) else None
+    parts = key.split(".")
+    name = ".".join(parts[1:-1]) if len(parts) >= 3 else "NAME"  # `remote.origin.url` meant `remotes.origin.url`
+    candidates = [*keys, *(f"remotes.{name}.{option}" for option in options)]
+    close = difflib.get_close_matches(key, candidates, n=1)
+    known = f"{', '.join(sorted(keys))}, remotes.NAME.OPTION (OPTION: {', '.join(options)})"
+    raise UsageError(f"unknown config key '{key}'", hint=f"did you mean '{close[0]}'?" if close else f"known keys: {known}")
 
 
-def _flatten(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(f"{section}.{option}", value) for section, body in data.items() for option, value in body.items()]
+def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)  # type: ignore[assignment]
+    return data
+
+
+def _set(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for part in path[:-1]:
+        data = data.setdefault(part, {})
+    data[path[-1]] = value
+
+
+def _unset(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Remove the key, and every mapping that it leaves empty."""
+    parent = _lookup(data, path[:-1]) if len(path) > 1 else data
+    if not isinstance(parent, dict) or path[-1] not in parent:
+        return
+    del parent[path[-1]]
+    if not parent and len(path) > 1:
+        _unset(data, path[:-1])
+
+
+def _leaves(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every value that is not a mapping, in file order."""
+    rows: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows += _leaves(value, (*prefix, key))
+        else:
+            rows.append(((*prefix, key), value))
+    return rows

@@ -20,9 +20,10 @@ def config(
     """Get, set or list configuration (.mlx/config.yaml, or config.local.yaml with --local)."""
     from mlxkit import api
     from mlxkit.errors import UsageError
+    from mlxkit.repo.config import MASK, is_secret
 
     if list_ or key is None:
-        rows = api.config_list()
+        rows = [(k, MASK if is_secret(k) else v, f) for k, v, f in api.config_list()]
         if json:
             render.emit_json([{"key": k, "value": v, "file": f} for k, v, f in rows])
         else:
@@ -35,6 +36,8 @@ def config(
         api.config_set(key, None if unset else value, local=local, wait=wait)
         return
     current = api.config_get(key)
+    if is_secret(key) and current is not None:  # credentials are never printed
+        current = MASK
     if json:
         render.emit_json({"key": key, "value": current})
     else:
@@ -51,6 +54,6 @@ def register(app: typer.Typer) -> None:
     app.command(
         epilog=examples(
             "mlx config cache.type hardlink,copy", "mlx config cache.type", "mlx config --local cache.dir /mnt/shared/mlx-cache",
-            "mlx config --list",
+            "mlx config remotes.origin.url s3://my-bucket/project", "mlx config --list",
         )
     )(config)
