@@ -418,6 +418,60 @@ def test_add_refuses_a_directory_that_contains_pointer_files(repo, mlx):
     assert not (repo / "data.mlx").exists()
 
 
+@pytest.mark.parametrize(
+    ("mlxignore", "pointer"), [("", "sub/deep/x.csv.mlx"), ("*.mlx\n", "x.csv.mlx"), ("sub/\n", "sub/deep/x.csv.mlx")]
+)
+def test_add_refuses_a_directory_with_a_pointer_file_before_storing_anything_ignored_or_not(repo, mlx, mlxignore, pointer):
+    repo.gen({"data": {"a.csv": CSV, ".mlxignore": mlxignore, "sub": {"deep": {"b.csv": "b"}}}})
+    (repo / "data" / pointer).write_text("not read: the name is enough\n")
+
+    result = mlx("add", "data/")
+
+    result.expect_error(
+        2, f"'data/' contains tracked paths ('data/{pointer}')", hint=f"stop tracking them first: 'mlx remove data/{pointer}'"
+    )
+    assert not (repo / "data.mlx").exists()
+    assert not (repo / ".gitignore").exists()
+    assert repo.objects() == set()
+
+
+def test_add_refuses_a_large_directory_with_a_pointer_file_deep_in_it(repo, mlx):
+    # 4,100 files: most of the tree is listed by the scan's worker processes
+    repo.gen({"data": {**tree_of(41, 100), "d40": {**tree_of(41, 100)["d40"], "sub": {"y.csv.mlx": ""}}}})
+
+    result = mlx("add", "data", "--json")
+
+    result.expect_error(
+        2,
+        "'data' contains tracked paths ('data/d40/sub/y.csv.mlx')",
+        hint="stop tracking them first: 'mlx remove data/d40/sub/y.csv.mlx'",
+    )
+    assert not (repo / "data.mlx").exists()
+    assert repo.objects() == set()
+
+
+def test_add_of_several_paths_publishes_nothing_when_one_contains_pointer_files(repo, mlx):
+    repo.gen({"a.csv": CSV, "data": {"b.csv": "b", "c.csv.mlx": ""}})
+
+    result = mlx("add", "a.csv", "data")
+
+    result.expect_error(
+        2, "'data' contains tracked paths ('data/c.csv.mlx')", hint="stop tracking them first: 'mlx remove data/c.csv.mlx'"
+    )
+    assert not (repo / "a.csv.mlx").exists()
+    assert not (repo / "data.mlx").exists()
+    assert not (repo / ".gitignore").exists()
+
+
+def test_add_does_not_refuse_a_directory_for_a_nested_repositorys_pointer_files(repo, mlx):
+    repo.gen({"data": {"a.csv": CSV, "inner": {".mlx": {}, "b.csv.mlx": "theirs\n"}}})
+
+    result = mlx("add", "data")
+
+    assert result.code == 0, result
+    assert (repo / "data.mlx").is_file()
+
+
 @pytest.mark.parametrize("where", ["../outside.txt", "ABS"])
 def test_add_refuses_paths_outside_the_repository(repo, mlx, tmp_path, where):
     (tmp_path / "outside.txt").write_text("x")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from mlxkit.errors import InvalidFileError
-from mlxkit.fs.walk import Group, IgnoreRules, scan, walk
+from mlxkit.fs.confine import RepoPath
+from mlxkit.fs.walk import POINTER_SUFFIX, Group, IgnoreRules, scan, scan_with_pointer_files, walk
+from mlxkit.tracking.pointer import SUFFIX, find_pointer_files
 
 LONG_AGO = 1_600_000_000 * 10**9
 
@@ -241,3 +243,64 @@ def test_scan_in_several_processes_raises_a_deep_mlxignore_error_with_its_own_ty
         (root / "data" / f"d{n:02}" / "deep" / ".mlxignore").write_bytes(b"!\n")
     with pytest.raises(InvalidFileError, match=r"^invalid file 'data/d\d\d/deep/\.mlxignore:1': invalid pattern '!'$"):
         scan(root, "data", jobs=2)
+
+
+# -- scan: pointer files ---------------------------------------------------------------------------
+
+
+def pointer_files_of(root: Path, top: str, **kwargs: object) -> list[str]:
+    return scan_with_pointer_files(root, top, **kwargs)[1]
+
+
+def test_pointer_suffix_is_the_pointer_modules():
+    assert POINTER_SUFFIX == SUFFIX
+
+
+def test_scan_finds_the_pointer_files_find_pointer_files_finds_ignored_ones_too(tmp_path):
+    make(tmp_path, {f"top/{path}": "" for path in [
+        "a.mlx", "data/raw.mlx", "data/raw/inner.mlx", ".git/x.mlx", ".mlx/y.mlx", "sub/nested/z.mlx",
+        "sub/nested/deeper/w.mlx", "deep/d/e.mlx", "data/.mlx", "kept.csv", ".mlxignore", "hidden/h.mlx",
+        "hidden/deeper/g.mlx", "hidden/.mlxignore", "plain/ignored.mlx", "plain/.mlx-tmp-1.mlx", "dir.mlx/f.mlx",
+    ]})
+    (tmp_path / "top/.mlxignore").write_text("hidden/\nignored.mlx\n")
+    (tmp_path / "top/hidden/.mlxignore").write_text("!\n")  # never read: nothing in there can be included
+    (tmp_path / "top/sub/nested/.mlx").mkdir()
+    (tmp_path / "top/link.mlx").symlink_to(tmp_path / "top/a.mlx")
+    (tmp_path / "top/empty").mkdir()
+    (tmp_path / "top/empty.mlx").mkdir()  # a directory named like a pointer is no pointer
+
+    found = pointer_files_of(tmp_path, "top")
+
+    assert found == ["top/a.mlx", "top/data/raw.mlx", "top/deep/d/e.mlx", "top/dir.mlx/f.mlx", "top/hidden/deeper/g.mlx",
+                     "top/hidden/h.mlx", "top/plain/.mlx-tmp-1.mlx", "top/plain/ignored.mlx"]
+    assert found == sorted(p.posix for p in find_pointer_files(tmp_path, RepoPath.parse("top")))
+
+
+def test_scan_with_pointer_files_reports_the_same_groups_as_scan(tmp_path):
+    make(tmp_path, {"data/a.csv": "1", "data/x.mlx": "", "data/skip/y.mlx": "", "data/sub/b": "", ".mlxignore": "skip/\n"})
+    groups, found = scan_with_pointer_files(tmp_path, "data")
+    assert found == ["data/skip/y.mlx", "data/x.mlx"]
+    assert sorted(groups) == sorted(scan(tmp_path, "data"))
+
+
+def test_scan_of_the_walked_directory_of_a_nested_repository_reports_its_pointer_files(tmp_path):
+    # find_pointer_files(root, below) looks inside `below` whatever it is; only what is below it can be closed
+    make(tmp_path, {"inner/a.mlx": "", "inner/.mlx/config.yaml": ""})
+    assert pointer_files_of(tmp_path, "inner") == ["inner/a.mlx"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_scan_finds_pointer_files_in_one_or_several_processes(many_files, tmp_path, jobs):
+    # data/, the ignored d00 (for pointer files alone) and d01..d40 are listed here (4,001 names); below them, units
+    root = tmp_path / "copy"
+    shutil.copytree(many_files, root)
+    make(root, {"data/d00/lost.mlx": "", "data/d00/deep/er.mlx": "", "data/d05/sub/a.mlx": "", "data/d07/b.mlx": "",
+                "data/d09/nested/x/n.mlx": "", "data/d12/t/t/t/c.mlx": "", "data/d20/z/q.mlx": "", "data/d20/z.mlx": ""})
+    (root / "data/d09/nested/.mlx").mkdir()
+    (root / "data/d20/.mlx").mkdir()  # a nested repository listed here: its units' pointer files are its own
+
+    found = pointer_files_of(root, "data", jobs=jobs)
+
+    assert found == ["data/d00/deep/er.mlx", "data/d00/lost.mlx", "data/d05/sub/a.mlx", "data/d07/b.mlx",
+                     "data/d12/t/t/t/c.mlx"]
+    assert found == sorted(p.posix for p in find_pointer_files(root, RepoPath.parse("data")))

@@ -13,6 +13,12 @@ when the caller did not already know that fingerprint. So an unchanged tree of 1
 a hundred fingerprints instead of 10^5 stats, and a changed one sends the stats of its changed groups
 only. This process lists the first few thousand names itself, then hands whole subtrees and shares to
 the workers, which list, stat and fingerprint them.
+
+`scan_with_pointer_files` also reports the pointer files (`*.mlx`) below the directory, which `mlx
+add` refuses, as the listings meet them: the ones the scan sees and the ones `.mlxignore` hides from
+it (ignored directories are then listed for them alone), but none that tracking/pointer.py's
+`find_pointer_files` would not find (inside a nested mlx repository or a tracked directory). So `mlx
+add` needs no second walk of 10^5 names to refuse a directory that holds them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
 GROUP_SIZE = 4096  # a directory of more files is fingerprinted in shares, chosen by a hash of each name
 LIST_HERE = MIN_ITEMS_FOR_PROCESSES  # names this process lists before sharing out the rest of the tree
+POINTER_SUFFIX = ".mlx"  # tracking/pointer.py's SUFFIX (this lower layer cannot import it)
 
 
 class FileStat(NamedTuple):
@@ -152,25 +159,81 @@ class IgnoreRules:
         return bool(self._specs)
 
 
+class _InsideIgnored(IgnoreRules):
+    """The rules inside an ignored directory, which a scan enters only to find pointer files: all is
+    ignored (nothing below an ignored directory can be included again, as in git), and the
+    `.mlxignore` files there are not read."""
+
+    def load(self, directory: Path | str, anchor: str) -> None:
+        return
+
+    def copy(self) -> IgnoreRules:
+        return self
+
+    def is_ignored(self, repo_relpath: str, is_dir: bool) -> bool:
+        return True
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_INSIDE_IGNORED = _InsideIgnored()
+
+
+class _PointerMarks(NamedTuple):
+    """What a scan's listings met of pointer files, as repository paths."""
+
+    files: list[str]  # regular files named `*.mlx`, ignored or not
+    closed: list[str]  # 'dir/' prefixes whose pointer files are not the walked directory's own
+
+    def outside_closed(self, top: str) -> list[str]:
+        """The pointer files that are not below a closed directory, sorted."""
+        closed = set(self.closed)
+        depth = top.count("/") + 1  # `top` itself is never closed
+        found = []
+        for path in self.files:
+            parts = path.split("/")
+            if not any("/".join(parts[:i]) + "/" in closed for i in range(depth + 1, len(parts))):
+                found.append(path)
+        return sorted(found)
+
+
 # -- listing ---------------------------------------------------------------------------------------
 
 
 def _list(
-    base: str, top: str, prefix: str, rules: IgnoreRules, subdirectories: MutableSequence[tuple[str, IgnoreRules]]
+    base: str,
+    top: str,
+    prefix: str,
+    rules: IgnoreRules,
+    subdirectories: MutableSequence[tuple[str, IgnoreRules]],
+    marks: _PointerMarks | None,
 ) -> list[str]:
     """Names of the files and links in the directory `prefix` (relative to `top`); its directories
-    go to `subdirectories`, with the rules that apply inside them. Names only: scandir's d_type."""
+    go to `subdirectories`, with the rules that apply inside them. Names only: scandir's d_type.
+    With `marks`, the pointer files met are noted, and ignored directories are listed for them too."""
     directory = base + prefix
     if os.path.exists(directory + IGNORE_FILE):
         rules = rules.copy()
         rules.load(directory, f"{top}/{prefix}")
     ignored = rules.is_ignored if rules else None
     names = []
-    with os.scandir(directory) as entries:
+    suffixed = []  # entries named `*.mlx`, when marks are wanted
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        if rules is _INSIDE_IGNORED:  # as find_pointer_files: what cannot be listed holds no pointer
+            return []
+        raise
+    with entries:
         for entry in entries:
             name = entry.name
             is_dir = entry.is_dir(follow_symlinks=False)
+            if marks is not None and name.endswith(POINTER_SUFFIX):
+                suffixed.append(entry)
             if ignored is not None and ignored(f"{top}/{prefix}{name}", is_dir):
+                if is_dir and marks is not None and name not in NEVER_ENTER:
+                    subdirectories.append((f"{prefix}{name}/", _INSIDE_IGNORED))
                 continue
             if not is_dir:
                 # mlx's own leftovers from a killed command; a submodule's `.git` file
@@ -178,7 +241,25 @@ def _list(
                     names.append(name)
             elif name not in NEVER_ENTER:
                 subdirectories.append((f"{prefix}{name}/", rules))
+    if suffixed:
+        assert marks is not None
+        _mark(marks, f"{top}/{prefix}", suffixed, below_top=bool(prefix))
     return names
+
+
+def _mark(marks: _PointerMarks, directory: str, entries: list[os.DirEntry[str]], *, below_top: bool) -> None:
+    """Note the pointer files among a directory's `*.mlx` entries, and the directories whose
+    pointer files are not the walked directory's: a nested mlx repository (a directory below it
+    that holds `.mlx/`), and a tracked directory (`NAME/` beside `NAME.mlx`, itself noted)."""
+    for entry in entries:
+        name = entry.name
+        if name == POINTER_SUFFIX:
+            if below_top and (entry.is_dir(follow_symlinks=False) or os.path.isdir(entry.path)):
+                marks.closed.append(directory)
+            continue
+        marks.closed.append(directory + name[: -len(POINTER_SUFFIX)] + "/")
+        if entry.is_file(follow_symlinks=False):
+            marks.files.append(directory + name)
 
 
 # -- scanning --------------------------------------------------------------------------------------
@@ -194,23 +275,42 @@ def scan(
 ) -> list[Group]:
     """Every group of files below the repository path `top` with its fingerprint, and with its files'
     stats unless `known` maps the group's key to the fingerprint it has now. Empty groups are left out."""
-    job = _ScanJob(f"{repo_root / top}{os.sep}", top, known or {})
+    return _scan(repo_root, top, known, rules, jobs, None)
+
+
+def scan_with_pointer_files(
+    repo_root: Path, top: str, known: Mapping[str, str] | None = None, *, rules: IgnoreRules | None = None, jobs: int = 1
+) -> tuple[list[Group], list[str]]:
+    """`scan`, and the repository paths of the pointer files below `top` (sorted), as
+    tracking/pointer.py's `find_pointer_files` finds them: `.mlxignore` does not hide them."""
+    marks = _PointerMarks([], [])
+    groups = _scan(repo_root, top, known, rules, jobs, marks)
+    return groups, marks.outside_closed(top)
+
+
+def _scan(
+    repo_root: Path, top: str, known: Mapping[str, str] | None, rules: IgnoreRules | None, jobs: int, marks: _PointerMarks | None
+) -> list[Group]:
+    job = _ScanJob(f"{repo_root / top}{os.sep}", top, known or {}, marks is not None)
     pending: deque[tuple[str, IgnoreRules]] = deque([("", rules or IgnoreRules.for_walk(repo_root, top))])
     units: list[tuple[str, IgnoreRules | None, list[str] | None, str]] = []
     listed = 0
     while pending and listed < LIST_HERE:  # breadth first, so that what is left is whole subtrees
         prefix, rules = pending.popleft()
-        names = _list(job.base, top, prefix, rules, pending)
+        names = _list(job.base, top, prefix, rules, pending, marks)
         units.extend((prefix, None, part, share) for share, part in _shares(names))
         listed += len(names)
     units.extend((prefix, rules, None, "") for prefix, rules in pending)
     if not pending and listed < MIN_ITEMS_FOR_PROCESSES:
         jobs = 1  # everything is listed, and too little to pay for a fork
     groups = []
-    for found in fork_each(job, units, jobs=jobs):
+    for found, met in fork_each(job, units, jobs=jobs):
         for key, fingerprint, stats in found:
             groups.append(Group(key, fingerprint, None if stats is None else [tuple.__new__(FileStat, st) for st in stats]))
         found.clear()  # the plain tuples go as soon as they are converted: 10^5 stats are 30 MiB
+        if met is not None and marks is not None:
+            marks.files.extend(met.files)
+            marks.closed.extend(met.closed)
     return groups
 
 
@@ -232,25 +332,28 @@ RawGroup = tuple[str, str, list[tuple[str, int, int, int, int, int]] | None]
 
 
 class _ScanJob:
-    """Scan one unit: a share of a directory this process listed, or a whole subtree (listed here)."""
+    """Scan one unit: a share of a directory this process listed, or a whole subtree (listed here,
+    with what it met of pointer files when `with_marks`)."""
 
-    def __init__(self, base: str, top: str, known: Mapping[str, str]) -> None:
+    def __init__(self, base: str, top: str, known: Mapping[str, str], with_marks: bool) -> None:
         self.base = base
         self.top = top
         self.known = known
+        self.with_marks = with_marks
 
-    def __call__(self, unit: tuple[str, IgnoreRules | None, list[str] | None, str]) -> list[RawGroup]:
+    def __call__(self, unit: tuple[str, IgnoreRules | None, list[str] | None, str]) -> tuple[list[RawGroup], _PointerMarks | None]:
         prefix, rules, names, share = unit
         if names is not None:
-            return self._group(prefix, share, names)
+            return self._group(prefix, share, names), None
         assert rules is not None
         found: list[RawGroup] = []
+        marks = _PointerMarks([], []) if self.with_marks else None
         stack: list[tuple[str, IgnoreRules]] = [(prefix, rules)]
         while stack:
             prefix, rules = stack.pop()
-            for share, part in _shares(_list(self.base, self.top, prefix, rules, stack)):
+            for share, part in _shares(_list(self.base, self.top, prefix, rules, stack, marks)):
                 found.extend(self._group(prefix, share, part))
-        return found
+        return found, marks
 
     def _group(self, prefix: str, share: str, names: list[str]) -> list[RawGroup]:
         """lstat `names` relative to their open directory (the kernel resolves one component each),

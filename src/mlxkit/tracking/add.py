@@ -2,6 +2,11 @@
 
 Order of publication (RELIABILITY.md §2): every file object, then tree objects, then one barrier that
 makes them durable, then the pointer files and .gitignore lines. The workspace is only read.
+
+A directory that holds pointer files is refused by its own scan (Scanner's `on_pointer_files`),
+before any of its objects is stored, and so before any pointer or .gitignore line is written: a
+second walk of 10^5 names beforehand cost ~80 ms. When several paths are added, the objects of
+those scanned before the refused one may already be in the cache, named by nothing (gc's to take).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import add_ignore, ignore_line
-from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer, write_pointer
+from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
 from mlxkit.tracking.targets import tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
 
@@ -43,9 +48,17 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     twice = next((target for i, target in enumerate(targets) if target in targets[:i]), None)
     if twice is not None:
         raise UsageError(f"'{twice}' is named twice")
+    shown = dict(zip(targets, given))
+
+    def refuse_pointer_files(directory: RepoPath, pointer_files: list[RepoPath]) -> None:
+        inner = pointer_files[0]
+        raise UsageError(
+            f"'{shown[directory]}' contains tracked paths ('{inner}')", hint=f"stop tracking them first: 'mlx remove {inner}'"
+        )
+
     repo.store.create()
     counters = Counters()
-    scanner = Scanner(repo, store=True, counters=counters, progress=progress)
+    scanner = Scanner(repo, store=True, counters=counters, progress=progress, on_pointer_files=refuse_pointer_files)
     snapshots = [scanner.snapshot(target) for target in targets]
     if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
         repo.make_objects_durable()
@@ -72,8 +85,7 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     if target.posix.endswith(SUFFIX):
         raise UsageError(f"'{given}' is a pointer file", hint=f"add the data it tracks: 'mlx add {given[: -len(SUFFIX)]}'")
     check_no_symlinks(repo.root, target.posix)
-    path = target.on_disk(repo.root)
-    if not os.path.lexists(path):
+    if not os.path.lexists(target.on_disk(repo.root)):
         raise UsageError(f"'{given}' does not exist")
     if repo.is_git:
         ignore_line(target.name)  # refuses a name .gitignore cannot hold, before anything is written
@@ -82,14 +94,7 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
         raise UsageError(
             f"'{given}' is inside the tracked directory '{ancestor}'", hint=f"add the whole directory: 'mlx add {ancestor}'"
         )
-    if path.is_dir() and not path.is_symlink():
-        inner = list(find_pointer_files(repo.root, target))
-        if inner:
-            raise UsageError(
-                f"'{given}' contains tracked paths ('{inner[0]}')",
-                hint=f"stop tracking them first: 'mlx remove {inner[0]}'",
-            )
-    return target
+    return target  # a directory holding pointer files is refused by its scan (refuse_pointer_files)
 
 
 def _change(repo: Repository, pointer: Pointer) -> str:

@@ -13,19 +13,22 @@ files of one directory, or one share of a large one), each fingerprinted where i
 
 In store mode a shortcut also needs every object to be in the cache: the tree's, or a group's,
 completeness mark at the cache's current generation (see StatCache), checked file by file otherwise.
+
+A Scanner given `on_pointer_files` hands it the pointer files the scan met inside a directory, before
+anything of that directory is stored: `mlx add` refuses there, without walking the directory twice.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
-from mlxkit.fs.walk import FileStat, Group, as_file_stat, combined_fingerprint, scan
+from mlxkit.fs.walk import FileStat, Group, as_file_stat, combined_fingerprint, scan, scan_with_pointer_files
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
@@ -80,12 +83,16 @@ class Scanner:
         store: bool,
         counters: Counters | None = None,
         progress: Progress = NULL_PROGRESS,
+        on_pointer_files: Callable[[RepoPath, list[RepoPath]], None] | None = None,
     ) -> None:
+        """`on_pointer_files(directory, pointer_files)`: called after a directory's scan when it holds
+        pointer files (as find_pointer_files finds them, sorted), before anything of it is stored."""
         self.repo = repo
         self.root = repo.root
         self.store_mode = store
         self.counters = counters or Counters()
         self.progress = progress
+        self.on_pointer_files = on_pointer_files
         self._objects_prefix = str(repo.store.objects) + os.sep
         self._generation: int | None = None  # read when first needed, again after storing
         self.has_written_objects = False  # whether the cache needs a durability barrier (store mode)
@@ -144,14 +151,21 @@ class Scanner:
     def _directory(self, target: RepoPath, with_listing: bool) -> Snapshot:
         state = self.repo.state
         records = state.group_records(target.posix)
-        groups = scan(self.root, target.posix, {key: r.fingerprint for key, r in records.items()}, jobs=self.repo.jobs)
+        known = {key: r.fingerprint for key, r in records.items()}
+        if self.on_pointer_files is None:
+            groups = scan(self.root, target.posix, known, jobs=self.repo.jobs)
+        else:
+            groups, pointer_files = scan_with_pointer_files(self.root, target.posix, known, jobs=self.repo.jobs)
+            parsed = _repo_paths(pointer_files)
+            if parsed:
+                self.on_pointer_files(target, parsed)
         if not with_listing:
-            known = state.tree_record(target.posix, combined_fingerprint(groups))
-            if known is not None and (not self.store_mode or state.is_complete(known.digest, self.generation())):
-                self.counters.files_from_state += known.files
+            tree = state.tree_record(target.posix, combined_fingerprint(groups))
+            if tree is not None and (not self.store_mode or state.is_complete(tree.digest, self.generation())):
+                self.counters.files_from_state += tree.files
                 if self.store_mode:
-                    self.counters.objects_skipped += known.files
-                snapshot = Snapshot(target, known.digest, known.size, files=known.files)
+                    self.counters.objects_skipped += tree.files
+                snapshot = Snapshot(target, tree.digest, tree.size, files=tree.files)
                 self._last = (snapshot, groups, records)
                 return snapshot
         return self._entries(target, groups, records)
@@ -375,6 +389,17 @@ class _HashChunk:
                 stable = file_stat.same_as(os.lstat(path))  # changed while hashed: reported, not recorded
                 out.append((repo_path, values, digest.hex, True, False, stable))
         return out
+
+
+def _repo_paths(paths: list[str]) -> list[RepoPath]:
+    """The paths RepoPath accepts (find_pointer_files skips the others: mlx could not name them)."""
+    parsed = []
+    for path in paths:
+        try:
+            parsed.append(RepoPath.parse(path))
+        except UnsafePathError:
+            continue
+    return parsed
 
 
 def _check_names(target: RepoPath, stats: list[FileStat]) -> None:
