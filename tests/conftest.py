@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+pytest_plugins = ["tests.remote_fixtures"]
+
 # Property tests explore new examples on a developer's machine and replay fixed ones in CI, so a
 # CI run can never fail on an example nobody has seen (STYLE.md §4).
 settings.register_profile("ci", derandomize=True, print_blob=True)

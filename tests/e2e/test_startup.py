@@ -11,7 +11,10 @@ import sys
 
 import pytest
 
-HEAVY = {"pandas", "sklearn", "pyarrow", "fsspec", "s3fs", "git", "dask", "jsonschema", "pydantic", "rich", "numpy"}
+HEAVY = {
+    "pandas", "sklearn", "pyarrow", "fsspec", "s3fs", "botocore", "aiobotocore", "git", "dask", "jsonschema",
+    "pydantic", "rich", "numpy",
+}
 
 
 def imported_modules(*args: str, cwd) -> set[str]:

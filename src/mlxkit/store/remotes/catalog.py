@@ -1,0 +1,153 @@
+"""Which objects a remote holds in packs: the union of its indexes, with a local copy of each.
+
+Indexes are immutable and named by the hash of their bytes, so a copy never goes stale: `sync()`
+lists `index/` once, downloads only the indexes it has not seen (checking each against its name),
+and forgets those the remote no longer has. It then lists `packs/` once: an index entry whose pack
+is absent, or has another size than the index says (an interrupted push, a damaged upload), is
+ignored. A bad index is reported, not fatal: its objects are simply not found there.
+
+The copies live in `.mlx/remotes/<name>/index/`, beside a `url` file: a remote whose url changed
+is another remote, and the copies of the old one are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+from mlxkit.errors import InvalidFileError, UnsupportedFormatError
+from mlxkit.fs.atomic import unlink_quietly, write_atomic
+from mlxkit.store.digest import Digest
+from mlxkit.store.hashing import hash_bytes
+from mlxkit.store.remotes.fs import RemoteFS, RemoteNotFoundError
+from mlxkit.store.remotes.layout import INDEX, PACKS, PackEntries, decode_index, index_path, parse_index_name, parse_pack_name
+
+# Index name -> what it decodes to, or the problem found in it. A name is the hash of the bytes, so
+# one name has one content wherever it comes from: the cache is shared by every remote.
+_DECODED: dict[str, dict[str, PackEntries] | str] = {}
+_MISMATCH = "its bytes do not match its name"
+
+
+class Location(NamedTuple):
+    pack: str  # the pack's hex
+    offset: int
+    length: int
+
+
+class Catalog:
+    def __init__(self, directory: Path, fs: RemoteFS) -> None:
+        self.directory = directory
+        self.fs = fs
+        self.problems: dict[str, str] = {}  # bad index name -> what is wrong with it
+        self.ignored_entries = 0  # entries naming a pack that is absent or of another size
+        self._copies = directory / INDEX
+        self._locations: dict[str, Location] = {}
+        self._packs: dict[str, int] = {}
+
+    @property
+    def bad_indexes(self) -> list[str]:
+        return sorted(self.problems)
+
+    def locate(self, digest: Digest) -> Location | None:
+        return self._locations.get(digest.hex)
+
+    def packed(self) -> set[str]:
+        """The hex of every object the remote holds in a (present, complete) pack."""
+        return set(self._locations)
+
+    def packs(self) -> dict[str, int]:
+        """Every pack on the remote (referenced or not): hex -> size, as listed by the last sync."""
+        return dict(self._packs)
+
+    def sync(self) -> None:
+        self._check_url()
+        listed = sorted(name for name in self.fs.list(INDEX) if parse_index_name(name))
+        copies = {name for name in os.listdir(self._copies) if parse_index_name(name)}
+        for name in copies.difference(listed):
+            unlink_quietly(self._copies / name)
+        self.problems = {}
+        self._download([name for name in listed if name not in copies])
+        self._packs = {hex_: size for name, size in self.fs.list(PACKS).items() if (hex_ := parse_pack_name(name))}
+        self._locations = {}
+        self.ignored_entries = 0
+        for name in listed:
+            packs = self._load(name)
+            if packs is not None:
+                self._add(packs)
+
+    def remember(self, name: str, data: bytes) -> None:
+        """Adopt an index this process has just written, whose packs it has just uploaded: kept
+        like a downloaded one, and its objects located at once."""
+        packs = decode_index(name, data)
+        self._check_url()
+        write_atomic(self._copies / name, data, durable=False)
+        _DECODED[name] = packs
+        self._packs.update((pack.hex, pack.size) for pack in packs.values())
+        self._add(packs)
+
+    def _check_url(self) -> None:
+        url_file = self.directory / "url"
+        self._copies.mkdir(parents=True, exist_ok=True)
+        try:
+            same = url_file.read_text(encoding="utf-8") == self.fs.url
+        except FileNotFoundError:
+            same = False
+        if not same:
+            for name in os.listdir(self._copies):
+                unlink_quietly(self._copies / name)
+            write_atomic(url_file, self.fs.url.encode("utf-8"), durable=False)
+
+    def _download(self, names: list[str]) -> None:
+        if len(names) > 1 and self.fs.jobs > 1:
+            with ThreadPoolExecutor(min(self.fs.jobs, len(names)), thread_name_prefix="mlx-index") as pool:
+                list(pool.map(self._fetch, names))
+        else:
+            for name in names:
+                self._fetch(name)
+
+    def _fetch(self, name: str) -> bytes | None:
+        """Download one index and keep a copy if its bytes match its name; None if they do not
+        (a problem is recorded) or if it is gone (deleted since the listing)."""
+        try:
+            data = self.fs.read(index_path(name))
+        except RemoteNotFoundError:
+            return None
+        if hash_bytes(data).hex != parse_index_name(name):
+            self.problems[name] = _MISMATCH
+            return None
+        write_atomic(self._copies / name, data, durable=False)
+        return data
+
+    def _load(self, name: str) -> dict[str, PackEntries] | None:
+        decoded = _DECODED.get(name)
+        if decoded is None:
+            if name in self.problems:  # its download did not match its name
+                return None
+            try:
+                data: bytes | None = (self._copies / name).read_bytes()
+            except FileNotFoundError:
+                return None
+            if hash_bytes(data).hex != parse_index_name(name):  # the local copy is damaged
+                data = self._fetch(name)
+                if data is None:
+                    return None
+            try:
+                decoded = decode_index(name, data)
+            except (InvalidFileError, UnsupportedFormatError) as exc:
+                decoded = exc.problem if isinstance(exc, InvalidFileError) else exc.message
+            _DECODED[name] = decoded
+        if isinstance(decoded, str):
+            self.problems[name] = decoded
+            return None
+        return decoded
+
+    def _add(self, packs: dict[str, PackEntries]) -> None:
+        for pack in packs.values():
+            if self._packs.get(pack.hex) != pack.size:
+                self.ignored_entries += len(pack.entries)
+                continue
+            for entry in pack.entries:
+                if entry.hex not in self._locations:
+                    self._locations[entry.hex] = Location(pack.hex, entry.offset, entry.length)

@@ -1,0 +1,84 @@
+"""What a remote's failure means: whether to retry it, and how to say it in one line.
+
+Exceptions come from the OS (a local remote), from fsspec implementations (mostly OSError), and
+from s3fs and botocore (a ClientError, often translated by s3fs into an OSError whose cause it
+is). botocore is looked up in sys.modules, never imported: if it is not loaded, none of its
+exceptions can have been raised.
+"""
+
+from __future__ import annotations
+
+import sys
+from urllib.parse import urlsplit
+
+_THROTTLED = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestTimeout",
+    "TooManyRequestsException", "ServiceUnavailable", "InternalError",
+})
+_DENIED = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"})
+
+
+def missing_package(exc: ImportError, protocol: str) -> str:
+    """The module whose absence fsspec reported (its registry wraps the ModuleNotFoundError)."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        if isinstance(candidate, ImportError) and candidate.name:
+            return candidate.name.split(".")[0]
+    return protocol
+
+
+def classify(exc: BaseException) -> str | None:
+    """'missing', 'bucket', 'denied', 'credentials', 'transient' or 'failed'; None for an
+    exception that is not a remote's failure (a bug, which is re-raised as is)."""
+    code, status = _client_error(exc)
+    if code == "NoSuchBucket":
+        return "bucket"
+    if isinstance(exc, FileNotFoundError) or code == "NoSuchKey":
+        return "missing"
+    if isinstance(exc, PermissionError) or code in _DENIED:
+        return "denied"
+    if code is not None and (code in _THROTTLED or (status or 0) >= 500):
+        return "transient"
+    botocore = sys.modules.get("botocore.exceptions")  # loaded by s3fs; never imported here
+    if botocore is not None and isinstance(exc, botocore.BotoCoreError):
+        if isinstance(exc, (botocore.NoCredentialsError, botocore.PartialCredentialsError)):
+            return "credentials"
+        transient = (botocore.ConnectionError, botocore.HTTPClientError, botocore.IncompleteReadError)
+        return "transient" if isinstance(exc, transient) else "failed"
+    if isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__module__.startswith("aiohttp"):
+        return "transient"
+    if isinstance(exc, OSError) or code is not None:
+        return "failed"
+    return None
+
+
+def _client_error(exc: BaseException) -> tuple[str | None, int | None]:
+    """The error code and HTTP status of a botocore ClientError, raised or behind s3fs's OSError."""
+    for candidate in (exc, exc.__cause__):
+        response = getattr(candidate, "response", None)
+        if isinstance(response, dict):
+            error, meta = response.get("Error") or {}, response.get("ResponseMetadata") or {}
+            return error.get("Code"), meta.get("HTTPStatusCode")
+    return None, None
+
+
+def unreachable_endpoint(exc: BaseException) -> str | None:
+    """`scheme://host:port` of an endpoint botocore could not connect to."""
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is None or not isinstance(exc, botocore.ConnectionError):
+        return None
+    parts = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}" if parts.hostname else None
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, in one line."""
+    response = getattr(exc.__cause__, "response", None) or getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        error = response["Error"]
+        text = error.get("Message") or error.get("Code") or str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(str(text).split())
+    return (text[:1].lower() + text[1:])[:300]

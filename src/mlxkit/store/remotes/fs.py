@@ -1,0 +1,395 @@
+"""The remote's file system: the few operations a remote needs, retried and explained.
+
+Two implementations behind one interface. `LocalFS` (a directory, or a mounted one) uses plain
+reads and mlx's own atomic writes, because fsspec's local `put` writes in place. `FsspecFS` is
+everything else (S3 through s3fs, and any fsspec protocol); this is the only module that imports
+fsspec, and only when such a remote is opened, so `mlx status` never pays for it.
+
+Every call retries transient failures (lost connections, timeouts, 5xx, throttling) with
+exponential backoff and never retries a missing file, a refusal or missing credentials; a final
+failure is a one-line `RemoteError` naming the remote and the path. Paths are relative to the
+remote's root and `/`-separated; layout.py builds them from validated names only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from stat import S_ISREG
+from typing import Any, ClassVar, TypeVar
+
+from mlxkit.errors import RemoteError, UsageError
+from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, unlink_quietly, write_atomic
+from mlxkit.fs.links import copy_fd
+from mlxkit.store.remotes.failures import classify, missing_package, reason, unreachable_endpoint
+
+T = TypeVar("T")
+FILE_MODE = 0o644
+_BUCKETED = frozenset({"s3", "s3a", "gs", "gcs"})  # protocols whose root starts with a bucket
+# s3fs's and botocore's own retries are turned off so that this module's policy is the only one
+# (otherwise a refused connection took 6 s per call instead of one try).
+_S3_CONFIG = {"connect_timeout": 10, "read_timeout": 60, "retries": {"total_max_attempts": 1}}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`tries` attempts in all, sleeping `first_delay` seconds after the first failure, doubling."""
+
+    tries: int = 5
+    first_delay: float = 0.2
+
+    def delays(self) -> Iterator[float]:
+        for attempt in range(self.tries - 1):
+            yield self.first_delay * 2**attempt
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class RemoteNotFoundError(RemoteError):
+    """A file asked for by name is not on the remote (callers that expect this catch it)."""
+
+
+class RemoteFS:
+    """What every remote offers; subclasses implement the `_` methods, this class retries them."""
+
+    is_local: ClassVar[bool]
+    bucket: str | None = None  # for object stores: the first component of the root
+
+    def __init__(self, name: str, url: str, jobs: int, retry: RetryPolicy) -> None:
+        self.name = name
+        self.url = url  # for messages: never holds a secret (location.display_url)
+        self.jobs = jobs
+        self.retry = retry
+
+    def list(self, prefix: str) -> dict[str, int]:
+        """Every file below `prefix`, recursively: name relative to `prefix` -> size (one listing)."""
+        return self._retrying("list", prefix, self._list, _checked(prefix))
+
+    def exists(self, path: str) -> bool:
+        return self.size(path) is not None
+
+    def size(self, path: str) -> int | None:
+        """The size of the file at `path`, or None when there is none."""
+        return self._retrying("check", path, self._size, _checked(path))
+
+    def read(self, path: str) -> bytes:
+        return self._retrying("read", path, self._read, _checked(path))
+
+    def read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes [start, end) of each range; fewer where the file ends first (callers verify)."""
+        if not ranges:
+            return []
+        return self._retrying("read", path, self._read_ranges, _checked(path), ranges)
+
+    def write(self, path: str, data: bytes) -> None:
+        """Publish `data` at `path` whole: readers see the old file, or none, or all of `data`."""
+        self._retrying("write", path, self._write, _checked(path), data)
+
+    def upload(self, local_path: str | Path, path: str) -> None:
+        """Publish a copy of the local file `local_path` at `path`, whole, like `write`."""
+        self._retrying("upload", path, self._upload, str(local_path), _checked(path))
+
+    def download(self, path: str, local_path: str | Path) -> None:
+        """Copy the file at `path` into `local_path` (the caller's temporary file, which it verifies)."""
+        self._retrying("download", path, self._download, _checked(path), str(local_path))
+
+    def delete(self, paths: list[str]) -> None:
+        """Remove files; a file already gone is not an error."""
+        if paths:
+            self._retrying("delete", paths[0], self._delete, [_checked(path) for path in paths])
+
+    # -- the retry loop and the messages ------------------------------------------------------
+
+    def _retrying(self, verb: str, path: str, function: Callable[..., T], *args: Any) -> T:
+        delays = self.retry.delays()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return function(*args)
+            except Exception as exc:  # classified: anything not a remote failure is re-raised as is
+                kind = classify(exc)
+                if kind is None:
+                    raise
+                delay = next(delays, None) if kind == "transient" else None
+                if delay is None:
+                    raise self._failure(verb, path, exc, kind, tries) from exc
+            time.sleep(delay)
+
+    def _failure(self, verb: str, path: str, exc: Exception, kind: str, tries: int) -> RemoteError:
+        where = f"remote '{self.name}' ({self.url})"
+        if kind == "credentials":
+            return RemoteError(
+                f"no credentials for {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                f"or 'mlx remote modify --local {self.name} access_key_id ...'"
+            )
+        if kind == "bucket":
+            return RemoteError(
+                f"bucket '{self.bucket}' does not exist (remote '{self.name}': {self.url})",
+                hint="create the bucket, or correct the remote's url",
+            )
+        if kind == "missing":
+            return RemoteNotFoundError(f"'{path}' does not exist on {where}")
+        if kind == "denied":
+            return RemoteError(f"permission denied to {verb} '{path}' on {where}: {reason(exc)}")
+        gave_up = f", after {tries} tries" if tries > 1 else ""
+        endpoint = unreachable_endpoint(exc)
+        if endpoint is not None:
+            return RemoteError(f"cannot connect to '{endpoint}', the endpoint of remote '{self.name}'{gave_up}")
+        return RemoteError(f"cannot {verb} '{path}' on {where}: {reason(exc)}{gave_up}")
+
+    # -- what an implementation provides (paths already checked) ------------------------------
+
+    def _list(self, prefix: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _size(self, path: str) -> int | None:
+        raise NotImplementedError
+
+    def _read(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        raise NotImplementedError
+
+    def _write(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _upload(self, local_path: str, path: str) -> None:
+        raise NotImplementedError
+
+    def _download(self, path: str, local_path: str) -> None:
+        raise NotImplementedError
+
+    def _delete(self, paths: list[str]) -> None:
+        raise NotImplementedError
+
+
+def _checked(path: str) -> str:
+    """A relative `/`-separated path without `.`/`..`/empty parts (or "" for the root)."""
+    path = path.strip("/")
+    if path and any(part in ("", ".", "..") for part in path.split("/")) or "\\" in path or "\x00" in path:
+        raise ValueError(f"not a remote path: {path!r}")  # layout.py builds paths: this is a bug
+    return path
+
+
+class LocalFS(RemoteFS):
+    """A directory: plain reads, and temp file + fsync + rename + directory fsync for writes."""
+
+    is_local = True
+
+    def __init__(self, name: str, root: str, jobs: int, retry: RetryPolicy) -> None:
+        super().__init__(name, root, jobs, retry)
+        self.root = root
+        self._made: set[str] = set()
+
+    def _full(self, path: str) -> str:
+        return os.path.join(self.root, path) if path else self.root
+
+    def _list(self, prefix: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        stack = [("", self._full(prefix))]
+        while stack:
+            relative, directory = stack.pop()
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if is_temp_name(entry.name):  # a write in progress (or left by a kill)
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((f"{relative}{entry.name}/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found[relative + entry.name] = entry.stat(follow_symlinks=False).st_size
+        return found
+
+    def _size(self, path: str) -> int | None:
+        try:
+            stat = os.stat(self._full(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return stat.st_size if S_ISREG(stat.st_mode) else None
+
+    def _read(self, path: str) -> bytes:
+        with open(self._full(path), "rb") as handle:
+            return handle.read()
+
+    def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        with open(self._full(path), "rb") as handle:
+            pieces = []
+            for start, end in ranges:
+                handle.seek(start)
+                pieces.append(handle.read(max(0, end - start)))
+            return pieces
+
+    def _write(self, path: str, data: bytes) -> None:
+        full = self._full(path)
+        self._make_parent(full)
+        write_atomic(Path(full), data, mode=FILE_MODE)
+
+    def _upload(self, local_path: str, path: str) -> None:
+        full = self._full(path)
+        directory = self._make_parent(full)
+        fd, temp = open_temp(directory, FILE_MODE)
+        try:
+            try:
+                with open(local_path, "rb") as source:
+                    copy_fd(source.fileno(), fd)
+                os.fchmod(fd, FILE_MODE)
+                os.fsync(fd)  # a pack must be durable before the index that names it
+            finally:
+                os.close(fd)
+            os.replace(temp, full)
+        except BaseException:
+            unlink_quietly(temp)
+            raise
+        fsync_dir(Path(directory))
+
+    def _download(self, path: str, local_path: str) -> None:
+        with open(self._full(path), "rb") as source, open(local_path, "wb") as target:
+            copy_fd(source.fileno(), target.fileno())
+
+    def _delete(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                os.unlink(self._full(path))
+            except FileNotFoundError:
+                pass
+
+    def _make_parent(self, full: str) -> str:
+        directory = os.path.dirname(full)
+        if directory not in self._made:
+            if not os.path.isdir(self.root):
+                parent = os.path.dirname(self.root)
+                if not os.path.isdir(parent):  # an unmounted disk must not become a local directory
+                    raise RemoteError(
+                        f"cannot create remote '{self.name}' ({self.url}): '{parent}' does not exist",
+                        hint="create that directory, or mount the disk that holds it",
+                    )
+                os.makedirs(self.root, exist_ok=True)
+            os.makedirs(directory, exist_ok=True)
+            self._made.add(directory)
+        return directory
+
+
+class FsspecFS(RemoteFS):
+    """Any fsspec file system; object stores write each file in one request, so whole."""
+
+    is_local = False
+
+    def __init__(self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *, bucket: bool) -> None:
+        super().__init__(name, url, jobs, retry)
+        self._fs = fs
+        self._root = root.rstrip("/")
+        if bucket:
+            self.bucket = self._root.split("/", 1)[0]
+
+    def _full(self, path: str) -> str:
+        return f"{self._root}/{path}" if path else self._root
+
+    def _list(self, prefix: str) -> dict[str, int]:
+        top = self._full(prefix)
+        try:
+            found = self._fs.find(top, detail=True)
+        except FileNotFoundError as exc:
+            if classify(exc) == "bucket":
+                raise
+            return {}
+        cut = len(top) + 1
+        return {
+            name[cut:]: int(info["size"])
+            for name, info in found.items()
+            if info.get("type", "file") == "file" and name.startswith(f"{top}/")
+        }
+
+    def _size(self, path: str) -> int | None:
+        try:
+            info = self._fs.info(self._full(path))
+        except FileNotFoundError as exc:
+            if classify(exc) == "bucket":
+                raise
+            return None
+        return int(info["size"]) if info.get("type", "file") == "file" else None
+
+    def _read(self, path: str) -> bytes:
+        return bytes(self._fs.cat_file(self._full(path)))
+
+    def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        full = self._full(path)
+        answers = self._fs.cat_ranges(
+            [full] * len(ranges), [start for start, _ in ranges], [end for _, end in ranges], on_error="return"
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return [bytes(answer) for answer in answers]
+
+    def _write(self, path: str, data: bytes) -> None:
+        self._creating_parents(path, lambda full: self._fs.pipe_file(full, data))
+
+    def _upload(self, local_path: str, path: str) -> None:
+        self._creating_parents(path, lambda full: self._fs.put_file(local_path, full))
+
+    def _download(self, path: str, local_path: str) -> None:
+        self._fs.get_file(self._full(path), local_path)
+
+    def _delete(self, paths: list[str]) -> None:
+        fulls = [self._full(path) for path in paths]
+        try:
+            self._fs.rm(fulls)  # s3fs: one request per 1,000 keys
+        except FileNotFoundError as exc:
+            if classify(exc) == "bucket":
+                raise
+            for full in fulls:  # some file systems refuse a batch naming a missing file
+                try:
+                    self._fs.rm_file(full)
+                except FileNotFoundError:
+                    pass
+
+    def _creating_parents(self, path: str, put: Callable[[str], None]) -> None:
+        """Object stores have no directories; file systems that do (sftp, smb) refuse a write into
+        a missing one, which is then created. Never for a missing bucket: that is an error."""
+        full = self._full(path)
+        try:
+            put(full)
+        except FileNotFoundError as exc:
+            if classify(exc) == "bucket":
+                raise
+            self._fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
+            put(full)
+
+
+def open_fsspec(
+    name: str, url: str, display: str, protocol: str, options: Mapping[str, Any], jobs: int, retry: RetryPolicy
+) -> FsspecFS:
+    """Open `url` with fsspec; `display` is the url as messages show it."""
+    try:
+        import fsspec
+        from fsspec.core import url_to_fs
+    except ImportError:  # pragma: no cover - fsspec is a dependency
+        raise RemoteError(f"remote '{name}' needs the package 'fsspec': pip install fsspec") from None
+    if protocol not in fsspec.available_protocols():
+        raise UsageError(
+            f"unknown protocol '{protocol}' in the url of remote '{name}' ({display})",
+            hint="use a directory, file://, s3:// or another protocol fsspec knows",
+        )
+    storage: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
+    if protocol in ("s3", "s3a"):
+        storage["config_kwargs"] = {**_S3_CONFIG, **options.get("config_kwargs", {})}
+    storage.update((key, value) for key, value in options.items() if key != "config_kwargs")
+    try:
+        fs, root = url_to_fs(url, **storage)
+    except ImportError as exc:
+        package = missing_package(exc, protocol)
+        install = "'mlxkit[s3]'" if package == "s3fs" else package
+        raise RemoteError(f"the '{protocol}' protocol needs the package '{package}': pip install {install}") from None
+    except (TypeError, ValueError) as exc:
+        raise RemoteError(f"cannot open remote '{name}' ({display}): {reason(exc)}") from None
+    if protocol in ("s3", "s3a"):
+        fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
+    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED)

@@ -1,0 +1,65 @@
+"""Which failures are retried: lost connections, timeouts, 5xx and throttling are; a missing file,
+a refusal or missing credentials never are. The exceptions are the libraries' own."""
+
+from __future__ import annotations
+
+import errno
+
+import botocore.exceptions as boto
+import pytest
+
+from mlxkit.store.remotes.failures import classify, reason, unreachable_endpoint
+
+
+def client_error(code: str, status: int, message: str = "") -> boto.ClientError:
+    response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return boto.ClientError(response, "GetObject")  # type: ignore[arg-type]
+
+
+def translated(error: boto.ClientError, exc: OSError) -> OSError:
+    """What s3fs raises: an OSError whose cause is botocore's error."""
+    exc.__cause__ = error
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), "transient"),
+        (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), "transient"),
+        (TimeoutError("timed out"), "transient"),
+        (boto.EndpointConnectionError(endpoint_url="http://127.0.0.1:9/b/k"), "transient"),
+        (boto.ReadTimeoutError(endpoint_url="http://127.0.0.1:9/b/k"), "transient"),
+        (boto.ConnectionClosedError(endpoint_url="http://127.0.0.1:9/b/k"), "transient"),
+        (client_error("SlowDown", 503), "transient"),
+        (client_error("InternalError", 500), "transient"),
+        (translated(client_error("ServiceUnavailable", 503), OSError(errno.EIO, "unavailable")), "transient"),
+        (client_error("Throttling", 400), "transient"),
+        (FileNotFoundError(errno.ENOENT, "no such file"), "missing"),
+        (client_error("NoSuchKey", 404), "missing"),
+        (translated(client_error("NoSuchBucket", 404), FileNotFoundError("The specified bucket does not exist")), "bucket"),
+        (PermissionError(errno.EACCES, "Permission denied"), "denied"),
+        (client_error("InvalidAccessKeyId", 403), "denied"),
+        (boto.NoCredentialsError(), "credentials"),
+        (boto.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"), "credentials"),
+        (client_error("InvalidRange", 416), "failed"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory"), "failed"),
+        (TypeError("a bug"), None),
+        (KeyError("a bug"), None),
+    ],
+)
+def test_each_failure_is_classified(exc, kind):
+    assert classify(exc) == kind
+
+
+def test_the_endpoint_is_named_without_path_or_query():
+    exc = boto.EndpointConnectionError(endpoint_url="http://127.0.0.1:5999/bucket?list-type=2&prefix=x")
+
+    assert unreachable_endpoint(exc) == "http://127.0.0.1:5999"
+    assert unreachable_endpoint(ConnectionRefusedError()) is None
+
+
+def test_reasons_are_one_lowercase_line():
+    assert reason(client_error("AccessDenied", 403, "Access Denied")) == "access Denied"
+    assert reason(PermissionError(errno.EACCES, "Permission denied", "/x")) == "permission denied"
+    assert reason(ValueError("first line\n  second line")) == "first line second line"

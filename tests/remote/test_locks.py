@@ -1,0 +1,146 @@
+"""Remote locks: pushes share the remote, `gc --cloud` has it alone, a conflict names the holder,
+and a lock older than an hour is broken only when asked (force)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from mlxkit.errors import LockedError
+from mlxkit.store.remotes.fs import RemoteFS
+from mlxkit.store.remotes.locks import remote_lock
+from tests.remote_fixtures import RemoteSpec
+
+HOST = os.uname().nodename
+
+
+def foreign_lock(fs: RemoteFS, *, exclusive: bool, age: timedelta = timedelta(minutes=5), command: str = "mlx gc --cloud") -> str:
+    """A lock written by another process (pid 4242 on 'other-host'); returns its path."""
+    started = (datetime.now(timezone.utc) - age).isoformat(timespec="seconds")
+    document = {"command": command, "exclusive": exclusive, "host": "other-host", "pid": 4242, "started": started}
+    path = f"locks/{os.urandom(32).hex()}.json"
+    fs.write(path, json.dumps(document).encode())
+    return path
+
+
+def started_of(fs: RemoteFS, path: str) -> str:
+    return json.loads(fs.read(path))["started"]
+
+
+def test_a_lock_is_a_file_describing_the_holder_removed_on_exit(remote_url: RemoteSpec):
+    fs = remote_url.open()
+
+    with remote_lock(fs, exclusive=True, command="mlx gc --cloud"):
+        listed = fs.list("locks")
+        assert len(listed) == 1
+        document = json.loads(fs.read(f"locks/{next(iter(listed))}"))
+
+    assert fs.list("locks") == {}
+    assert document.keys() == {"command", "exclusive", "host", "pid", "started"}
+    assert (document["command"], document["exclusive"], document["host"], document["pid"]) == ("mlx gc --cloud", True, HOST, os.getpid())
+    started = datetime.fromisoformat(document["started"])
+    assert started.utcoffset() == timedelta(0) and document["started"].endswith("+00:00")
+
+
+def test_shared_locks_do_not_conflict(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    foreign_lock(fs, exclusive=False, command="mlx push")
+
+    with remote_lock(fs, exclusive=False, command="mlx push"):
+        with remote_lock(fs, exclusive=False, command="mlx push"):
+            assert len(fs.list("locks")) == 3
+
+    assert len(fs.list("locks")) == 1
+
+
+@pytest.mark.parametrize(("theirs", "mine"), [(True, False), (False, True), (True, True)])
+def test_an_exclusive_lock_on_either_side_conflicts_and_names_the_holder(remote_url: RemoteSpec, theirs, mine):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=theirs, command="mlx push" if not theirs else "mlx gc --cloud")
+
+    with pytest.raises(LockedError) as caught:
+        with remote_lock(fs, exclusive=mine, command="mlx push"):
+            pytest.fail("the block ran under a conflicting lock")
+
+    command = "mlx gc --cloud" if theirs else "mlx push"
+    assert caught.value.message == f"remote 'origin' is locked by pid 4242 on other-host ('{command}', since {started_of(fs, path)})"
+    assert caught.value.hint == "wait for that command to finish, then run again"
+    assert caught.value.exit_code == 11
+    assert list(fs.list("locks")) == [path.removeprefix("locks/")]  # ours is gone, theirs stays
+
+
+def test_a_stale_lock_blocks_until_forced(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=True, age=timedelta(hours=2))
+
+    with pytest.raises(LockedError) as caught:
+        with remote_lock(fs, exclusive=False, command="mlx push"):
+            pass
+
+    assert caught.value.message == (
+        f"remote 'origin' is locked by pid 4242 on other-host ('mlx gc --cloud', since {started_of(fs, path)}): "
+        "the lock is over an hour old"
+    )
+    assert caught.value.hint == "if that command is no longer running, run again with --force to break its lock"
+
+    with remote_lock(fs, exclusive=False, command="mlx push", force=True):
+        assert not fs.exists(path)
+
+
+def test_force_never_breaks_a_fresh_lock(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=False, age=timedelta(minutes=59), command="mlx push")
+
+    with pytest.raises(LockedError):
+        with remote_lock(fs, exclusive=True, command="mlx gc --cloud", force=True):
+            pass
+
+    assert fs.exists(path)
+
+
+def test_a_stale_shared_lock_does_not_block_a_push(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=False, age=timedelta(days=3), command="mlx push")
+
+    with remote_lock(fs, exclusive=False, command="mlx push"):
+        pass
+
+    assert fs.exists(path)
+
+
+def test_an_unreadable_lock_is_named_and_removed_only_by_force(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    name = f"{'9' * 64}.json"
+    fs.write(f"locks/{name}", b"\x00 not json")
+
+    with pytest.raises(LockedError) as caught:
+        with remote_lock(fs, exclusive=False, command="mlx push"):
+            pass
+
+    assert caught.value.message == f"remote 'origin' is locked by an unreadable lock file 'locks/{name}'"
+    with remote_lock(fs, exclusive=False, command="mlx push", force=True):
+        pass
+    assert fs.list("locks") == {}
+
+
+def test_the_lock_is_released_when_the_block_fails(remote_url: RemoteSpec):
+    fs = remote_url.open()
+
+    with pytest.raises(ZeroDivisionError):
+        with remote_lock(fs, exclusive=True, command="mlx gc --cloud"):
+            1 / 0
+
+    assert fs.list("locks") == {}
+
+
+def test_files_in_locks_that_are_not_lock_names_are_ignored(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    fs.write("locks/README", b"not a lock")
+
+    with remote_lock(fs, exclusive=True, command="mlx gc --cloud"):
+        pass
+
+    assert fs.list("locks") == {"README": 10}

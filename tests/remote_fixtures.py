@@ -1,0 +1,153 @@
+"""Remotes for tests: a real S3 endpoint (moto's server, in a subprocess on loopback, as s3fs's own
+tests do) and a local directory, behind one parametrized fixture, so that every remote test runs
+against both (the contract suite: tests/remote/).
+
+- `s3_server` (session scoped, so one per xdist worker): a running moto server, `.endpoint`.
+- `s3_env`: AWS_* variables for the clients (key and secret "testing", a region, no instance
+  metadata lookups); any AWS_* variable of the developer's shell is removed first.
+- `s3_bucket`: a fresh, empty bucket for this test.
+- `remote_url`: a `RemoteSpec` parametrized over "local" (a directory) and "s3"
+  (`s3://<fresh bucket>/prefix`, with the endpoint in its options); `.open()` opens it.
+- `start_s3_server(log_dir)`: a server of the test's own, for a test that kills it.
+- `named_index(document)`: an index file (hostile or not) under its correct name.
+
+Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from blake3 import blake3
+
+from mlxkit.store.remotes.fs import RemoteFS, RetryPolicy
+from mlxkit.store.remotes.location import open_remote
+
+REGION = "us-east-1"
+# Retries in tests: as many tries as in use, with waits too short to slow the suite.
+FAST_RETRY = RetryPolicy(tries=3, first_delay=0.01)
+
+
+@dataclass
+class S3Server:
+    process: subprocess.Popen[bytes]
+    endpoint: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_s3_server(log_dir: Path, port: int | None = None) -> S3Server:
+    """Start moto's S3 server on `port` (or a free loopback port) and wait until it answers."""
+    for _ in range(3):  # a free port may be taken between choosing it and the server binding it
+        chosen = port or _free_port()
+        log = log_dir / f"moto-{chosen}.log"
+        with open(log, "wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(chosen)],
+                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            )
+        server = S3Server(process, f"http://127.0.0.1:{chosen}", log)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(server.endpoint, timeout=2):
+                    return server
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        server.stop()
+    raise RuntimeError(f"moto's server did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_s3_server(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def create_bucket(endpoint: str) -> str:
+    import s3fs
+
+    bucket = f"mlx-test-{uuid.uuid4().hex[:16]}"
+    client = s3fs.S3FileSystem(
+        key="testing", secret="testing", client_kwargs={"endpoint_url": endpoint},
+        skip_instance_cache=True,
+    )
+    client.mkdir(bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, s3_env: None) -> str:
+    return create_bucket(s3_server.endpoint)
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """Where a test's remote lives: `url`, and for S3 the endpoint that config or options name."""
+
+    kind: str  # "local" or "s3"
+    url: str
+    endpoint_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """fsspec storage options, as repo/remotes.py builds them from a remote's configuration."""
+        if self.endpoint_url is None:
+            return dict(self.extra)
+        return {"client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": REGION}, **self.extra}
+
+    def open(self, name: str = "origin", *, jobs: int | None = None, retry: RetryPolicy = FAST_RETRY) -> RemoteFS:
+        return open_remote(name, self.url, self.options, jobs, retry=retry)
+
+
+@pytest.fixture(params=["local", "s3"])
+def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteSpec:
+    if request.param == "local":
+        return RemoteSpec("local", str(tmp_path / "remote"))
+    server = request.getfixturevalue("s3_server")
+    request.getfixturevalue("s3_env")
+    return RemoteSpec("s3", f"s3://{create_bucket(server.endpoint)}/some/prefix", server.endpoint)
+
+
+def named_index(document: object, *, compressed: bool = False) -> tuple[str, bytes]:
+    """An index file under its correct name, so that a reader's checks after the name's are reached."""
+    raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+    data = gzip.compress(raw, mtime=0) if compressed else raw
+    return f"{blake3(data).hexdigest()}.json{'.gz' if compressed else ''}", data
