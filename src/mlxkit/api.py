@@ -32,9 +32,14 @@ if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` 
     from mlxkit.repo.doctor import DoctorReport
     from mlxkit.tracking.add import AddResult
     from mlxkit.tracking.checkout import CheckoutResult
+    from mlxkit.tracking.cloudstatus import CloudStatusReport
+    from mlxkit.tracking.fetch import FetchResult
     from mlxkit.tracking.fsck import FsckResult
+    from mlxkit.tracking.history import Scope
     from mlxkit.tracking.gc import GcResult
     from mlxkit.tracking.move import MoveResult
+    from mlxkit.tracking.pull import PullResult
+    from mlxkit.tracking.push import PushResult
     from mlxkit.tracking.remove import RemoveResult
     from mlxkit.tracking.status import StatusReport
     from mlxkit.tracking.unprotect import UnprotectResult
@@ -119,13 +124,15 @@ def move(
 
 
 def gc(
-    *, dry_run: bool = False, repo: PathLike | None = None, wait: float | None = None,
+    *, dry_run: bool = False, scope: Scope | None = None, repo: PathLike | None = None, wait: float | None = None,
     progress: Progress = NULL_PROGRESS, command: str = "mlx gc",
 ) -> GcResult:
+    """Delete cache objects that neither the workspace nor `scope` (a part of git's history) references."""
     with _writing(repo, command, wait) as opened:
         from mlxkit.tracking.gc import gc as _gc
+        from mlxkit.tracking.history import WORKSPACE
 
-        return _gc(opened, dry_run=dry_run, progress=progress)
+        return _gc(opened, dry_run=dry_run, scope=scope or WORKSPACE, progress=progress)
 
 
 def fsck(
@@ -148,6 +155,63 @@ def unprotect(
         from mlxkit.tracking.unprotect import unprotect as _unprotect
 
         return _unprotect(opened, paths, cwd=_cwd(repo))
+
+
+def cloud_status(
+    targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None,
+    repo: PathLike | None = None,
+) -> CloudStatusReport:
+    """Which objects of the workspace (and `scope`) are missing from the cache and from `remote`."""
+    from mlxkit.tracking.cloudstatus import cloud_status as _cloud_status
+    from mlxkit.tracking.history import WORKSPACE
+
+    with _reading(repo, "mlx status --cloud") as opened:
+        return _cloud_status(opened, remote, targets, scope=scope or WORKSPACE, cwd=_cwd(repo))
+
+
+def push(
+    targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
+    repo: PathLike | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx push",
+) -> PushResult:
+    """Send what the workspace (and `scope`) references to `remote` (default: core.remote)."""
+    from mlxkit.tracking.history import WORKSPACE
+    from mlxkit.tracking.push import push as _push
+
+    with _reading(repo, command) as opened:
+        return _push(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+
+
+def fetch(
+    targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
+    repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx fetch",
+) -> FetchResult:
+    """Bring what the workspace (and `scope`) references from `remote` into the cache."""
+    from mlxkit.tracking.fetch import fetch as _fetch
+    from mlxkit.tracking.history import WORKSPACE
+
+    with _writing(repo, command, wait) as opened:
+        return _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+
+
+def pull(
+    targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
+    force: bool = False, repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS,
+    command: str = "mlx pull",
+) -> PullResult:
+    """fetch, then check out the tracked paths and the stage outputs of mlx.lock (below `targets`)."""
+    from mlxkit.tracking.fetch import fetch as _fetch
+    from mlxkit.tracking.history import WORKSPACE
+    from mlxkit.tracking.pull import PullResult, checkout_fetched
+    from mlxkit.tracking.wanted import target_path
+
+    with _writing(repo, command, wait) as opened:
+        fetched = _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+        within = [target_path(opened, text, _cwd(repo)) for text in targets or []]
+        tracked = checkout_fetched(opened, within, force=force, progress=progress)
+        from mlxkit.pipeline.outputs import checkout_recorded
+
+        outputs = checkout_recorded(opened, within, force=force, progress=progress)
+        return PullResult(fetched, tracked, outputs)
 
 
 def config_get(key: str, *, repo: PathLike | None = None) -> Any:

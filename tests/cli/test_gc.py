@@ -223,3 +223,42 @@ def test_gc_never_deletes_files_that_are_not_object_names(history, mlx):
     assert result.code == 0, result
     assert all(stray.read_text() == "keep me\n" for stray in strays)
     assert b3(V1)[7:] not in history.objects()
+
+
+def test_gc_all_commits_keeps_an_object_only_an_old_commit_references(repo, mlx):
+    repo.gen({"model.bin": V1}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v1")
+    repo.gen({"model.bin": V2}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+
+    kept = mlx("gc", "--all-commits")
+
+    assert kept.code == 0, kept
+    assert kept.out == "Removed 0 objects (0 B); kept 2 (22 B) referenced by 4 roots.\n"
+    assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
+    workspace_only = mlx("gc")
+    assert workspace_only.out == "Removed 1 object (11 B); kept 1 (11 B) referenced by 2 roots.\n"
+    assert repo.objects() == {b3(V2)[7:]}
+
+
+def test_gc_all_branches_and_all_tags_keep_what_their_tips_reference(repo, mlx):
+    for version, ref in ((V1, "tag"), ("weights v3\n", "branch")):
+        repo.gen({"model.bin": version}, old=True)
+        assert mlx("add", "model.bin").code == 0
+        repo.commit(version)
+        repo.git("tag", "-a", "-m", "v1", "v1") if ref == "tag" else repo.git("branch", "side")
+    repo.gen({"model.bin": V2}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+
+    assert mlx("gc", "--all-tags", "--dry-run").out.count("would remove") == 1  # v3: only on the branch
+    assert mlx("gc", "--all-branches", "--dry-run").out.count("would remove") == 1  # v1: only in the tag
+    assert mlx("gc", "--all-branches", "--all-tags").code == 0
+    assert repo.objects() == {b3(V1)[7:], b3("weights v3\n")[7:], b3(V2)[7:]}
+
+
+def test_gc_with_a_history_scope_outside_git_says_it_needs_git(tmp_path, mlx):
+    assert mlx("init", "--no-git", cwd=tmp_path).code == 0
+    mlx("gc", "--all-commits", cwd=tmp_path).expect_error(17, "'--all-commits' needs a git repository", "run 'git init' first")

@@ -58,6 +58,7 @@ def _root(
 # Command name -> the module in mlxkit.cli.commands that registers it, in the order `--help` lists them.
 COMMANDS = {
     "init": "init", "add": "add", "status": "status", "checkout": "checkout", "remove": "remove", "move": "move",
+    "push": "transfer", "fetch": "transfer", "pull": "transfer",
     "gc": "gc", "fsck": "fsck", "config": "config", "unprotect": "unprotect", "doctor": "doctor",
     "run": "run", "repro": "run", "dag": "pipeline", "freeze": "pipeline", "unfreeze": "pipeline", "stage": "pipeline",
     "remote": "remote",

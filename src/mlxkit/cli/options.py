@@ -16,6 +16,11 @@ Targets = Annotated[
     typer.Argument(help="Tracked paths or their .mlx pointer files (default: everything tracked).", show_default=False, metavar="[TARGET]..."),
 ]
 
+# A part of git's history, beside the workspace (tracking/history.py's Scope)
+AllBranches = Annotated[bool, typer.Option("--all-branches", "-a", help="Also what the tip of every branch references.")]
+AllTags = Annotated[bool, typer.Option("--all-tags", "-T", help="Also what every tag references.")]
+AllCommits = Annotated[bool, typer.Option("--all-commits", "-A", help="Also what every commit references.")]
+
 
 def examples(*lines: str) -> str:
     """An epilog listing example invocations, one per line (typer folds plain text)."""

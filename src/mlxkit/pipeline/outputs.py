@@ -22,7 +22,10 @@ from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.links import current_umask, place
 from mlxkit.pipeline.model import LockedPath, Out, Stage
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.checkout import checkout_pointers
+from mlxkit.pipeline.lockfile import read_lock
+from mlxkit.pipeline.spec import load_pipeline
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.tracking.checkout import CheckoutResult, checkout_pointers
 from mlxkit.tracking.gitignore import add_ignore
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.trees import load_tree, missing_objects
@@ -89,6 +92,34 @@ def restore_outs(repo: Repository, stage: Stage, outs: tuple[LockedPath, ...], s
             _unlink_from_cache(repo, out)
         elif repo.is_git:
             add_ignore(repo.root, out.path)
+
+
+def checkout_recorded(
+    repo: Repository, within: list[RepoPath], *, force: bool = False, progress: Progress = NULL_PROGRESS
+) -> CheckoutResult | None:
+    """Put the outputs that mlx.lock records (below `within`, or all) in place from the cache, as
+    `mlx checkout` does for tracked paths: what `mlx pull` does after fetching. None without a
+    pipeline. Outputs whose objects are not in the cache are left as they are (the result names them)."""
+    pipeline = load_pipeline(repo.root)
+    if pipeline is None:
+        return None
+    chosen = []
+    for name, entry in read_lock(repo.root).stages.items():
+        stage = pipeline.stages.get(name)
+        declared = {out.path for out in stage.outs} if stage is not None else set()
+        for out in entry.outs:
+            if out.path in declared and (not within or any(out.path.is_within(path) for path in within)):
+                chosen.append((stage, out))
+    result = checkout_pointers(repo, [_pointer(out) for _, out in chosen], force=force, progress=progress)
+    missing = set(result.missing)
+    for stage, out in chosen:
+        if out.path.posix in missing:
+            continue
+        if not _declared(stage, out.path).cache:
+            _unlink_from_cache(repo, out)
+        elif repo.is_git:
+            add_ignore(repo.root, out.path)
+    return result
 
 
 def _unlink_from_cache(repo: Repository, out: LockedPath) -> None:

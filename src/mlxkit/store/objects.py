@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import ChangedWhileReadingError, IntegrityError, MissingObjectError, UnsupportedFormatError
-from mlxkit.fs.atomic import create_new, open_temp, unlink_quietly, write_atomic
+from mlxkit.fs.atomic import create_new, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import MMAP_THRESHOLD, copy_hashed, hash_bytes, hash_path
 
@@ -180,6 +180,31 @@ class ObjectStore:
             unlink_quietly(tmp)
             raise
         return Stored(digest, before, True)
+
+    def put_expected(self, digest: Digest, data: bytes | memoryview) -> bool:
+        """Store downloaded bytes that must hash to `digest`; returns whether they were new. Bytes
+        that do not match raise IntegrityError and are never stored (RELIABILITY.md §6)."""
+        if hash_bytes(data) != digest:
+            raise IntegrityError(f"object {digest.short} does not match its hash")
+        return self._write_new(digest, bytes(data))
+
+    def download_path(self) -> str:
+        """A temp name in the store for a large download, which `adopt` then checks and names."""
+        self.objects.mkdir(parents=True, exist_ok=True)
+        return temp_name(self.objects)
+
+    def adopt(self, temp: str, digest: Digest) -> None:
+        """Name a downloaded temp file by its digest once its bytes hash to it; else delete it and
+        raise IntegrityError."""
+        try:
+            if hash_path(temp) != digest:
+                raise IntegrityError(f"object {digest.short} does not match its hash")
+            self._fanout_dir(digest)
+            fd = os.open(temp, os.O_RDONLY)
+            self._publish(fd, temp, digest)
+        except BaseException:
+            unlink_quietly(temp)
+            raise
 
     def freshen(self, digest: Digest) -> bool:
         """True when the object exists; touches its mtime so a grace period sees it as recent (git).

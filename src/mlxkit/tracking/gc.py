@@ -1,4 +1,5 @@
-"""mlx gc: delete cache objects that nothing in the workspace references.
+"""mlx gc: delete cache objects that nothing in the workspace (and, with a scope, in that part of
+git's history) references.
 
 It marks from every root first (tracking/roots.py) and deletes nothing if any root is unreadable;
 it sweeps only names that parse as objects, in a store that carries mlx's marker, under the lock.
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
+from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.roots import live_objects
 
 
@@ -25,10 +27,12 @@ class GcResult:
     removed: list[str] = field(default_factory=list)  # digests, listed with --dry-run
 
 
-def gc(repo: Repository, *, dry_run: bool = False, progress: Progress = NULL_PROGRESS) -> GcResult:
+def gc(
+    repo: Repository, *, dry_run: bool = False, scope: Scope = WORKSPACE, progress: Progress = NULL_PROGRESS
+) -> GcResult:
     store = repo.store
     store.check_marker()
-    live, roots = live_objects(repo)
+    live, roots = live_objects(repo, scope)
     kept = kept_bytes = removed_bytes = 0
     removed = []
     progress.start("collecting garbage", unit="objects")

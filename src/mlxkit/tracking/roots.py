@@ -1,7 +1,8 @@
-"""What the workspace references: the roots gc marks from. Fails closed: anything unreadable raises.
+"""What the workspace (and, for a history scope, git's history) references: the roots gc marks from
+and push and fetch transfer. Fails closed: anything unreadable raises.
 
 Roots: every pointer file in the workspace, every pointer file and mlx.lock staged in git's index,
-and the workspace's mlx.lock. A directory's tree object is expanded to its files; a tree that is
+the workspace's mlx.lock, and with a Scope the pointer files and mlx.lock of every commit in it. A directory's tree object is expanded to its files; a tree that is
 missing from the cache makes the marking fail, because nobody could tell which objects it names.
 The exception is a stage's dependency: mlx stores a dependency only when it is also a tracked path or
 another stage's output (roots of their own), so its tree may never have been in the cache.
@@ -19,11 +20,12 @@ from mlxkit.formats.yamlio import load_yaml
 from mlxkit.fs.confine import RepoPath
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest, InvalidDigest
+from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
 from mlxkit.tracking.pointer import find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = "mlx.lock"
-# The mlx.lock format whose shape _lockfile_roots knows (pipeline/lockfile.py's LOCK_FORMAT; tracking
+# The mlx.lock format whose shape lockfile_roots knows (pipeline/lockfile.py's LOCK_FORMAT; tracking
 # sits below pipeline, so it cannot call that module's reader). Any other fails closed.
 LOCK_FORMAT = 1
 _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
@@ -33,20 +35,22 @@ class RootUnreadable(MlxError):
     exit_code = 12
 
 
-class _Root(NamedTuple):
+class Root(NamedTuple):
     digest: Digest
     is_dir: bool
     source: str  # the file that names it, for messages
     hint: str  # how to bring back its tree when the cache lacks it
     optional: bool = False  # a stage's dependency: its tree is in the cache only if a root put it there
+    path: str = ""  # the tracked path or stage output it stands for (as written; checked by its reader)
 
 
-def live_objects(repo: Repository) -> tuple[set[str], int]:
-    """Hex digests of every object something in the workspace references, and the number of roots."""
+def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
+    """Hex digests of every object something in the workspace (and `scope`) references, and the
+    number of roots."""
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
-    for root in _roots(repo):
+    for root in all_roots(repo, scope):
         roots += 1
         live.add(root.digest.hex)
         if not root.is_dir or root.digest.hex in expanded:
@@ -65,21 +69,28 @@ def live_objects(repo: Repository) -> tuple[set[str], int]:
     return live, roots
 
 
-def _roots(repo: Repository) -> Iterator[_Root]:
+def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
+    yield from workspace_roots(repo)
+    if not scope.is_workspace_only:
+        git_root = repo.require_git(f"'{scope.describe()}'")
+        yield from _blob_roots(repo.root, history_blobs(git_root, repo.root, scope))
+
+
+def workspace_roots(repo: Repository) -> Iterator[Root]:
     for pointer_file in find_pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{pointer_file}', so nothing was deleted: {exc.message}", hint=exc.hint) from exc
-        yield _Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD)
+        yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix)
     lock = repo.root / LOCKFILE
     if lock.is_file():
-        yield from _lockfile_roots(lock.read_bytes(), LOCKFILE)
+        yield from lockfile_roots(lock.read_bytes(), LOCKFILE)
     if repo.is_git:
         yield from _staged_roots(repo.root)
 
 
-def _lockfile_roots(data: bytes, source: str) -> Iterator[_Root]:
+def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
     """The deps and outs of every stage in an mlx.lock (`stages: {name: {deps: [...], outs: [...]}}`,
     each path with its `hash`, and `files` for a directory: docs/formats.md). Only those: a param
     may well be a mapping with a key 'hash'."""
@@ -110,10 +121,11 @@ def _lockfile_roots(data: bytes, source: str) -> Iterator[_Root]:
                 except InvalidDigest as exc:
                     raise unreadable(f"stage '{name}': {exc}") from exc
                 hint = f"run the stage again: 'mlx run --force {name}'"
-                yield _Root(digest, "files" in item, source, hint, optional=section == "deps")
+                path = item.get("path")
+                yield Root(digest, "files" in item, source, hint, section == "deps", path if isinstance(path, str) else "")
 
 
-def _staged_roots(root: Path) -> Iterator[_Root]:
+def _staged_roots(root: Path) -> Iterator[Root]:
     """Pointer files and lockfiles as staged in git's index (they may differ from the workspace)."""
     try:
         listing = subprocess.run(
@@ -127,26 +139,33 @@ def _staged_roots(root: Path) -> Iterator[_Root]:
         if not record:
             continue
         info, _tab, path = record.partition(b"\t")
-        staged.append((info.split()[1].decode(), path.decode("utf-8", "surrogateescape")))
-    if not staged:
+        staged.append((info.split()[1].decode(), path.decode("utf-8", "surrogateescape"), f"{path.decode('utf-8', 'surrogateescape')} (staged)"))
+    yield from _blob_roots(root, staged)
+
+
+def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]:
+    """Roots named by git blobs: (blob id, path in the repository, where it was found)."""
+    if not blobs:
         return
     batch = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=root, input="".join(f"{blob}\n" for blob, _ in staged).encode(),
+        ["git", "cat-file", "--batch"], cwd=root, input="".join(f"{blob}\n" for blob, _, _ in blobs).encode(),
         capture_output=True, check=False,
     )
     if batch.returncode != 0:
-        raise RootUnreadable("cannot read git's index, so nothing was deleted")
+        raise RootUnreadable("cannot read git's objects, so nothing was deleted")
     output = batch.stdout
-    for _blob, path in staged:
+    for _blob, path, source in blobs:
         header, _nl, output = output.partition(b"\n")
-        size = int(header.split()[2])
+        fields = header.split()
+        if len(fields) != 3 or fields[1] != b"blob":
+            raise RootUnreadable(f"cannot read '{source}' from git, so nothing was deleted")
+        size = int(fields[2])
         content, output = output[:size], output[size + 1 :]
-        source = f"{path} (staged)"
-        if path.endswith(LOCKFILE):
-            yield from _lockfile_roots(content, source)
+        if path == LOCKFILE or path.endswith(f"/{LOCKFILE}"):
+            yield from lockfile_roots(content, source)
             continue
         try:
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
-        yield _Root(pointer.digest, pointer.is_dir, source, _READD)
+        yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix)

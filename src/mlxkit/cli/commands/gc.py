@@ -5,18 +5,24 @@ from typing import Annotated
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import Json, Wait, examples
+from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Wait, examples
 
 
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="List what would be deleted; delete nothing.")] = False,
+    all_branches: AllBranches = False,
+    all_tags: AllTags = False,
+    all_commits: AllCommits = False,
     json: Json = False,
     wait: Wait = None,
 ) -> None:
-    """Delete cache objects that no pointer file or lockfile in the workspace references."""
+    """Delete cache objects that no pointer file or lockfile references, in the workspace (and git's index)
+    and in the part of history the options name."""
     from mlxkit import api
+    from mlxkit.tracking.history import Scope
 
-    result = api.gc(dry_run=dry_run, wait=wait, progress=render.progress(not json))
+    scope = Scope(all_branches, all_tags, all_commits)
+    result = api.gc(dry_run=dry_run, scope=scope, wait=wait, progress=render.progress(not json))
     if json:
         render.emit_json(result)
         return
@@ -31,4 +37,4 @@ def gc(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx gc --dry-run", "mlx gc"))(gc)
+    app.command(epilog=examples("mlx gc --dry-run", "mlx gc", "mlx gc --all-commits   # keep what any commit references"))(gc)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -10,6 +10,7 @@ from mlxkit.cli.options import Json, Targets, examples
 
 if TYPE_CHECKING:
     from mlxkit.pipeline.status import PipelineReport
+    from mlxkit.tracking.cloudstatus import CloudStatusReport
     from mlxkit.tracking.status import StatusReport
 
 SHOWN = 10
@@ -18,11 +19,16 @@ SHOWN = 10
 def status(
     targets: Targets = None,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when anything is not clean (for CI).")] = False,
+    cloud: Annotated[bool, typer.Option("--cloud", "-c", help="Compare the cache with a remote instead of the workspace.")] = False,
+    remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote for --cloud (default: core.remote).")] = None,  # noqa: UP007
     json: Json = False,
 ) -> None:
     """Show tracked paths that are modified, missing or not in the cache, and stages that are out of date."""
     from mlxkit import api
 
+    if cloud or remote:
+        _cloud(api.cloud_status(targets, remote=remote), json=json, exit_code=exit_code)
+        return
     report = api.status(targets, progress=render.progress(not json))
     pipeline = None if targets else api.pipeline_status(environ=os.environ, missing_ok=True)
     render.warnings(report.warnings)
@@ -39,6 +45,25 @@ def status(
         if pipeline is not None:
             _show_pipeline(pipeline)
     if exit_code and not clean:
+        raise typer.Exit(1)
+
+
+def _cloud(report: CloudStatusReport, *, json: bool, exit_code: bool) -> None:
+    render.warnings(report.warnings)
+    if json:
+        render.emit_json(report)
+    elif report.is_clean:
+        render.line(
+            f"Cache and remote '{report.remote}' are in sync ({render.plural(report.objects, 'object')} "
+            f"of {render.plural(report.tracked, 'path')})."
+        )
+    else:
+        for entry in report.paths:
+            parts = [f"{entry.missing_locally} missing locally"] if entry.missing_locally else []
+            parts += [f"{entry.missing_remotely} missing on '{report.remote}'"] if entry.missing_remotely else []
+            parts += ["its directory listing is in neither place"] if entry.tree_unknown else []
+            render.line(f"{entry.path}: {', '.join(parts)} (of {render.plural(entry.objects, 'object')})")
+    if exit_code and not report.is_clean:
         raise typer.Exit(1)
 
 
@@ -70,4 +95,4 @@ def _show_pipeline(pipeline: PipelineReport) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx status", "mlx status --json | jq .pipeline", "mlx status data/raw --json", "mlx status --exit-code   # in CI"))(status)
+    app.command(epilog=examples("mlx status", "mlx status --json | jq .pipeline", "mlx status data/raw --json", "mlx status --exit-code   # in CI", "mlx status --cloud -r origin"))(status)

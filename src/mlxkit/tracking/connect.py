@@ -1,0 +1,36 @@
+"""Open a configured remote for a command: its settings (repo/remotes.py), its file system
+(store/remotes/location.py), its format marker and the local copy of its indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlxkit.repo.remotes import RemoteSettings, catalog_dir, resolve_remote
+from mlxkit.repo.repository import Repository
+from mlxkit.store.remotes.catalog import Catalog
+from mlxkit.store.remotes.fs import RemoteFS
+from mlxkit.store.remotes.layout import create_marker, read_marker
+from mlxkit.store.remotes.location import open_remote
+
+
+@dataclass
+class Connection:
+    settings: RemoteSettings
+    fs: RemoteFS
+    catalog: Catalog
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+def connect(repo: Repository, name: str | None, *, jobs: int | None = None, create: bool = False) -> Connection:
+    """`create`: a push makes an empty place a remote (writes its marker). A reader of a place
+    without one finds nothing there; a remote of a newer format, or an mlx cache, is refused."""
+    settings = resolve_remote(repo.config, name)
+    fs = open_remote(settings.name, settings.url, settings.options, jobs or settings.jobs)
+    if create:
+        create_marker(fs)
+    else:
+        read_marker(fs)
+    return Connection(settings, fs, Catalog(catalog_dir(repo.mlx_dir, settings.name), fs))

@@ -1,0 +1,93 @@
+"""The part of git's history a command covers (`--all-branches`, `--all-tags`, `--all-commits`), and
+the pointer files and lockfiles committed in it, read straight from git's object database.
+
+One `git rev-list --objects` lists every object reachable from the scope's commits once, however
+many commits share it, so a scope of 10^3 commits costs one process, not one per commit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlxkit.errors import MlxError
+
+LOCKFILE = "mlx.lock"
+POINTER_SUFFIX = ".mlx"
+
+
+class HistoryUnreadable(MlxError):
+    exit_code = 12
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which commits, besides the workspace, a command takes into account."""
+
+    all_branches: bool = False
+    all_tags: bool = False
+    all_commits: bool = False
+
+    @property
+    def is_workspace_only(self) -> bool:
+        return not (self.all_branches or self.all_tags or self.all_commits)
+
+    def describe(self) -> str:
+        flags = [flag for flag, on in (("--all-branches", self.all_branches), ("--all-tags", self.all_tags),
+                                       ("--all-commits", self.all_commits)) if on]  # fmt: skip
+        return " ".join(flags) or "the workspace"
+
+
+WORKSPACE = Scope()
+
+
+def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    try:
+        return subprocess.run(["git", *args], cwd=git_root, input=stdin, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr.decode(errors="replace").strip() if isinstance(exc, subprocess.CalledProcessError) else exc
+        raise HistoryUnreadable(f"cannot read git's history, so nothing was done: {detail}") from exc
+
+
+def _revisions(git_root: Path, scope: Scope) -> list[str]:
+    """What `git rev-list` starts from: `--all` (every ref and HEAD), or the commits at the tips of
+    the scope's branches and tags, and HEAD."""
+    if scope.all_commits:
+        return ["--all"]
+    refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
+    listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
+    # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
+    commits = sorted({fields[-1] for fields in (line.split() for line in listing.splitlines()) if fields})
+    return [*commits, "HEAD"] if _has_head(git_root) else commits
+
+
+def _has_head(git_root: Path) -> bool:
+    return subprocess.run(["git", "rev-parse", "-q", "--verify", "HEAD"], cwd=git_root, capture_output=True).returncode == 0
+
+
+def history_blobs(git_root: Path, repo_root: Path, scope: Scope) -> list[tuple[str, str, str]]:
+    """(blob id, path relative to `repo_root`, where it was found) for every pointer file and
+    mlx.lock committed in the scope, each distinct blob once."""
+    revisions = _revisions(git_root, scope)
+    if not revisions:
+        return []
+    if revisions == ["--all"]:
+        listing = _git(git_root, "rev-list", "--objects", "--all")
+    else:
+        listing = _git(git_root, "rev-list", "--objects", "--no-walk", "--stdin", stdin="".join(f"{rev}\n" for rev in revisions).encode())
+    prefix = repo_root.resolve().relative_to(git_root.resolve()).as_posix()
+    prefix = "" if prefix == "." else f"{prefix}/"
+    seen: set[str] = set()
+    blobs = []
+    for line in listing.decode("utf-8", "surrogateescape").splitlines():
+        blob, _space, path = line.partition(" ")
+        if not path.startswith(prefix) or blob in seen:
+            continue
+        name = path.rsplit("/", 1)[-1]
+        if name != LOCKFILE and not (name.endswith(POINTER_SUFFIX) and name != POINTER_SUFFIX):
+            continue
+        seen.add(blob)
+        inside = path[len(prefix):]
+        blobs.append((blob, inside, f"{inside} (in {scope.describe()})"))
+    return blobs

@@ -1,0 +1,188 @@
+"""mlx push: send the objects that the workspace (or a part of history) references to a remote.
+
+Small objects travel in pack files and large ones loose (docs/remotes.md), in parallel. Write order
+on the remote (RELIABILITY.md §2): loose file objects and every pack first, then the push's one
+index, which makes the packed objects visible, and large tree objects last. Small trees ride in the
+same packs, so nothing names a tree before the files it lists can be found. A tree whose files are
+neither in the local cache nor on the remote is not sent at all.
+
+The push holds the remote's lock shared: pushes run side by side (every name is a content digest),
+and `gc --cloud` waits for them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.fs.atomic import unlink_quietly
+from mlxkit.store.remotes.fs import RemoteFS
+from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.layout import encode_index, index_path, loose_path, pack_path
+from mlxkit.store.remotes.packs import Pack, PackBuilder
+from mlxkit.tracking.connect import Connection, connect
+from mlxkit.tracking.history import WORKSPACE, Scope
+from mlxkit.tracking.presence import on_remote
+from mlxkit.tracking.trees import load_tree
+from mlxkit.tracking.wanted import Wanted, wanted_objects
+
+
+@dataclass(frozen=True)
+class PushResult:
+    remote: str
+    objects: int  # objects referenced
+    uploaded: int
+    uploaded_bytes: int
+    packs: int
+    present: int  # already on the remote
+    missing: list[str] = field(default_factory=list)  # tracked paths with objects in neither place
+
+
+def push(
+    repo: Repository,
+    remote: str | None = None,
+    targets: list[str] | None = None,
+    *,
+    scope: Scope = WORKSPACE,
+    jobs: int | None = None,
+    cwd: Path | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> PushResult:
+    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd)
+    connection = connect(repo, remote, jobs=jobs, create=True)
+    with remote_lock(connection.fs, exclusive=False, command=repo.command):
+        connection.catalog.sync()
+        present = on_remote(connection, [*wanted.files, *wanted.trees])
+        plan = _plan(repo, wanted, present)
+        uploaded_bytes, packs = _send(repo, connection, plan, progress)
+    return PushResult(
+        connection.name, wanted.count, len(plan.files) + len(plan.trees), uploaded_bytes, packs,
+        len(present), sorted(set(plan.missing)),
+    )
+
+
+@dataclass
+class _Plan:
+    files: dict[Digest, int] = field(default_factory=dict)  # object -> size
+    trees: dict[Digest, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _plan(repo: Repository, wanted: Wanted, present: set[Digest]) -> _Plan:
+    plan = _Plan()
+    absent: set[Digest] = set()
+    for digest, path in wanted.files.items():
+        if digest in present:
+            continue
+        size = _size(repo, digest)
+        if size is None:
+            absent.add(digest)
+            plan.missing.append(path)
+        else:
+            plan.files[digest] = size
+    for digest, path in wanted.trees.items():
+        if digest in present:
+            continue
+        tree = load_tree(repo.store, digest, missing_ok=True)
+        if tree is None:
+            plan.missing.append(path)
+        elif not any(entry.digest in absent for entry in tree.entries):
+            size = _size(repo, digest)
+            assert size is not None  # load_tree just read it
+            plan.trees[digest] = size
+    return plan
+
+
+def _size(repo: Repository, digest: Digest) -> int | None:
+    try:
+        return os.stat(repo.store.location(digest)).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progress) -> tuple[int, int]:
+    """Upload the plan in write order; returns the bytes sent and the number of packs."""
+    settings, fs, store = connection.settings, connection.fs, repo.store
+    threshold = settings.pack_threshold
+    total = sum(plan.files.values()) + sum(plan.trees.values())
+    loose = [digest for digest, size in plan.files.items() if size >= threshold]
+    packed = [(digest, size) for digest, size in (*plan.files.items(), *plan.trees.items()) if size < threshold]
+    late = [digest for digest, size in plan.trees.items() if size >= threshold]
+    packs: list[Pack] = []
+    progress.start(f"pushing to '{connection.name}'", total, unit="bytes")
+    try:
+        with _Uploads(fs.jobs) as uploads:
+            for digest in loose:
+                uploads.submit(fs.upload, store.location(digest), loose_path(digest), plan.files[digest], progress)
+            try:
+                with PackBuilder(repo.tmp_dir, settings.pack_size) as builder:
+                    for digest, _size in packed:
+                        with open(store.location(digest), "rb") as handle:
+                            pack = builder.add(digest, handle.read())
+                        if pack is not None:
+                            packs.append(pack)
+                            uploads.submit(_upload_pack, fs, pack, pack.size, progress)
+                    pack = builder.finish()
+                if pack is not None:
+                    packs.append(pack)
+                    uploads.submit(_upload_pack, fs, pack, pack.size, progress)
+                uploads.wait()
+            finally:
+                for pack in packs:
+                    unlink_quietly(pack.path)
+        if packs:
+            name, data = encode_index(packs)
+            fs.write(index_path(name), data)
+            connection.catalog.remember(name, data)
+        with _Uploads(fs.jobs) as uploads:
+            for digest in late:
+                uploads.submit(fs.upload, store.location(digest), loose_path(digest), plan.trees[digest], progress)
+            uploads.wait()
+    finally:
+        progress.finish()
+    return total, len(packs)
+
+
+def _upload_pack(fs: RemoteFS, pack: Pack) -> None:
+    fs.upload(pack.path, pack_path(pack.hex))
+
+
+class _Uploads:
+    """A pool of upload threads: the first failure stops the rest and is raised."""
+
+    def __init__(self, jobs: int) -> None:
+        self._pool = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="mlx-push")
+        self._futures: list[Future[None]] = []
+
+    def __enter__(self) -> _Uploads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, function: Callable[..., None], *args: object) -> None:
+        *call_args, size, progress = args
+
+        def task() -> None:
+            function(*call_args)
+            progress.advance(size)  # type: ignore[attr-defined]
+
+        self._futures.append(self._pool.submit(task))
+        self._raise_failed()
+
+    def wait(self) -> None:
+        for future in self._futures:
+            if future.exception() is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                raise future.exception()  # type: ignore[misc]
+
+    def _raise_failed(self) -> None:
+        for future in self._futures:
+            if future.done() and future.exception() is not None:
+                self.wait()

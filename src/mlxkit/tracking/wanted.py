@@ -1,0 +1,83 @@
+"""What push, fetch, pull and `status --cloud` transfer: the objects that the workspace (or a part of
+git's history) references, optionally only below some targets, with the tracked path that names
+each, for messages.
+
+A directory's tree object is expanded to its files when the tree is in the local cache; the trees
+that are not (a fresh clone) stay in `unexpanded` until fetch has brought them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlxkit.errors import UsageError
+from mlxkit.fs.confine import RepoPath
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.tracking.history import WORKSPACE, Scope
+from mlxkit.tracking.pointer import SUFFIX
+from mlxkit.tracking.roots import Root, all_roots
+from mlxkit.tracking.trees import load_tree
+
+
+@dataclass
+class Wanted:
+    files: dict[Digest, str] = field(default_factory=dict)  # object -> the tracked path naming it
+    trees: dict[Digest, str] = field(default_factory=dict)  # every directory's tree object
+    unexpanded: dict[Digest, str] = field(default_factory=dict)  # trees not in the local cache
+
+    def expand(self, repo: Repository) -> None:
+        """Add the files of every tree that is now in the local cache."""
+        for digest, path in list(self.unexpanded.items()):
+            tree = load_tree(repo.store, digest, missing_ok=True)
+            if tree is None:
+                continue
+            del self.unexpanded[digest]
+            for entry in tree.entries:
+                self.files.setdefault(entry.digest, f"{path}/{entry.path}")
+
+    @property
+    def count(self) -> int:
+        return len(self.files) + len(self.trees)
+
+
+def wanted_objects(
+    repo: Repository, targets: list[str] | None = None, *, scope: Scope = WORKSPACE, cwd: Path | None = None
+) -> Wanted:
+    """Stage dependencies are left out: each is a tracked path or another stage's output, which are
+    roots of their own, or a file (code) that mlx never stores."""
+    filters = [target_path(repo, text, cwd) for text in targets or []]
+    matched: set[int] = set()
+    wanted = Wanted()
+    for root in all_roots(repo, scope):
+        if root.optional:
+            continue
+        if filters:
+            hits = [i for i, target in enumerate(filters) if root.path and RepoPath(root.path).is_within(target)]
+            if not hits:
+                continue
+            matched.update(hits)
+        _want(wanted, root)
+    for i, target in enumerate(filters):
+        if i not in matched:
+            raise UsageError(
+                f"'{target.posix}' is not tracked by mlx and no stage writes it", hint=f"run 'mlx add {target.posix}' to track it"
+            )
+    wanted.expand(repo)
+    return wanted
+
+
+def _want(wanted: Wanted, root: Root) -> None:
+    label = root.path or root.source
+    if not root.is_dir:
+        wanted.files.setdefault(root.digest, label)
+    elif root.digest not in wanted.trees:
+        wanted.trees[root.digest] = label
+        wanted.unexpanded[root.digest] = label
+
+
+def target_path(repo: Repository, text: str, cwd: Path | None = None) -> RepoPath:
+    """The path a target names; `data.mlx` (the pointer file) stands for `data`."""
+    path = RepoPath.from_user(repo.root, text, cwd)
+    return RepoPath(path.posix[: -len(SUFFIX)]) if path.posix.endswith(SUFFIX) and path.posix != SUFFIX else path

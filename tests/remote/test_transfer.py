@@ -1,0 +1,297 @@
+"""push, fetch, pull and status --cloud through the real `mlx` executable, against a local-directory
+remote and against S3 (moto's server on loopback): the contract suite of issue 5."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Repo, git, mlx_executable
+
+SMALL = {f"f{i:03}.csv": f"row,{i}\n" * (i + 1) for i in range(40)}
+BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
+
+
+@pytest.fixture
+def project(repo: Repo, mlx, remote_url):
+    """A repository with a directory of small files and one large file, and `origin` configured."""
+    repo.gen({"data": SMALL, "model.bin": BIG}, old=True)
+    assert mlx("add", "data", "model.bin").code == 0
+    configure(mlx, repo.path, remote_url)
+    assert mlx("config", "remote.pack_threshold", "100000").code == 0
+    repo.commit("data")
+    return repo
+
+
+def configure(mlx, where: Path, remote_url) -> None:
+    assert mlx("remote", "add", "--default", "origin", remote_url.url, cwd=where).code == 0
+    if remote_url.endpoint_url:
+        assert mlx("remote", "modify", "origin", "endpoint_url", remote_url.endpoint_url, cwd=where).code == 0
+
+
+def clone(repo: Repo, tmp_path: Path, name: str = "clone") -> Repo:
+    target = tmp_path / name
+    git(tmp_path, "clone", "-q", str(repo.path), str(target))
+    return Repo(target)
+
+
+def remote_files(remote_url) -> dict[str, int]:
+    fs = remote_url.open()
+    return {name: size for prefix in ("objects", "packs", "index") for name, size in
+            ((f"{prefix}/{n}", s) for n, s in fs.list(prefix).items())}
+
+
+def test_push_then_pull_into_a_fresh_clone_restores_every_file(project, mlx, tmp_path):
+    pushed = mlx("push")
+    assert pushed.code == 0, pushed
+    assert pushed.out == "42 objects pushed to 'origin' (" + pushed.out.split("(", 1)[1]
+    assert "in 1 pack" in pushed.out and "0 already there" in pushed.out
+
+    copy = clone(project, tmp_path)
+    pulled = mlx("pull", cwd=copy.path)
+
+    assert pulled.code == 0, pulled
+    assert "42 objects fetched from 'origin'" in pulled.out
+    assert (copy / "model.bin").read_bytes() == BIG
+    assert {p.name: p.read_text() for p in (copy / "data").iterdir()} == SMALL
+    assert mlx("status", cwd=copy.path).out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_the_remote_holds_loose_large_objects_one_pack_and_one_index(project, mlx, remote_url):
+    assert mlx("push").code == 0
+    names = remote_files(remote_url)
+    assert sorted(name.split("/")[0] for name in names) == ["index", "objects", "packs"]
+    loose = [name for name in names if name.startswith("objects/")]
+    assert loose == [f"objects/{project.pointer('model.bin')['hash'][7:9]}/{project.pointer('model.bin')['hash'][9:]}"]
+
+
+def test_a_second_push_sends_nothing(project, mlx):
+    assert mlx("push").code == 0
+    again = mlx("push")
+    assert again.code == 0, again
+    assert again.out == "0 objects pushed to 'origin' (0 B); 42 already there.\n"
+
+
+def test_status_cloud_shows_what_is_missing_where(project, mlx, tmp_path):
+    before = mlx("status", "--cloud")
+    assert before.code == 0, before
+    assert before.out == (
+        "data: 41 missing on 'origin' (of 41 objects)\n"
+        "model.bin: 1 missing on 'origin' (of 1 object)\n"
+    )
+    assert mlx("status", "--cloud", "--exit-code").code == 1
+    assert mlx("push", "data").code == 0
+    assert mlx("status", "--cloud").out == "model.bin: 1 missing on 'origin' (of 1 object)\n"
+    assert mlx("push").code == 0
+    assert mlx("status", "--cloud").out == "Cache and remote 'origin' are in sync (42 objects of 2 paths).\n"
+
+    copy = clone(project, tmp_path)
+    fresh = mlx("status", "--cloud", "--json", cwd=copy.path).json
+    assert fresh["missing_locally"] == 2  # the tree and model.bin: the tree's files are not known yet
+    assert [entry["tree_unknown"] for entry in fresh["paths"]] == [True, False]
+
+
+def test_fetch_and_push_of_a_target_move_only_its_objects(project, mlx, tmp_path):
+    assert mlx("push", "model.bin.mlx").code == 0
+    copy = clone(project, tmp_path)
+    fetched = mlx("fetch", "model.bin", cwd=copy.path)
+    assert fetched.code == 0, fetched
+    assert fetched.out.startswith("1 object fetched from 'origin'")
+    missing = mlx("pull", "data", cwd=copy.path)
+    assert missing.code == 20, missing
+    assert "warning: 'data': not on the remote" in missing.err
+
+
+def test_an_unknown_target_is_refused(project, mlx):
+    mlx("push", "nothing/here").expect_error(
+        2, "'nothing/here' is not tracked by mlx and no stage writes it", "run 'mlx add nothing/here' to track it"
+    )
+
+
+def test_a_corrupt_byte_in_a_pack_is_reported_and_never_stored(project, mlx, tmp_path, remote_url):
+    assert mlx("push").code == 0
+    fs = remote_url.open()
+    pack = next(iter(fs.list("packs")))
+    data = bytearray(fs.read(f"packs/{pack}"))
+    data[5] ^= 0xFF  # inside the first object of the pack
+    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+
+    copy = clone(project, tmp_path)
+    fetched = mlx("fetch", cwd=copy.path)
+
+    assert fetched.code == 21, fetched
+    corrupt = [line for line in fetched.err_lines if "is corrupt" in line]
+    assert len(corrupt) == 1 and f"in packs/{pack} at offset 0 is corrupt" in corrupt[0]
+    assert fetched.err_lines[-2].startswith("mlx: 1 object on the remote did not match its hash")
+    assert len(copy.objects()) == 41  # everything else arrived
+
+
+def test_a_corrupt_loose_object_is_reported_and_never_stored(project, mlx, tmp_path, remote_url):
+    assert mlx("push").code == 0
+    digest = project.pointer("model.bin")["hash"][7:]
+    _overwrite(remote_url, f"objects/{digest[:2]}/{digest[2:]}", b"not the model")
+
+    copy = clone(project, tmp_path)
+    fetched = mlx("fetch", cwd=copy.path)
+
+    assert fetched.code == 21, fetched
+    assert f"warning: object {digest[:12]} at objects/{digest[:2]}/{digest[2:]} is corrupt" in fetched.err_lines
+    assert digest not in copy.objects()
+    assert len(copy.objects()) == 41
+    assert not copy.temp_files()
+
+
+def test_a_remote_of_a_newer_format_is_refused(project, mlx, remote_url):
+    assert mlx("push").code == 0
+    _overwrite(remote_url, "mlx-store.json", b'{"format": 2, "hash": "blake3", "kind": "remote"}\n')
+    result = mlx("pull")
+    assert result.code == 13, result
+    assert "format 2" in result.err and "Traceback" not in result.err
+
+
+def test_a_fresh_clone_can_pull_and_repro_frozen(repo, mlx, tmp_path, remote_url):
+    repo.gen({"params.yaml": "n: 3\n", "raw.txt": "a\nb\nc\nd\n"}, old=True)
+    repo.gen({"mlx.yaml": "stages:\n  head:\n    cmd: head -n ${n} raw.txt > out.txt\n    deps: [raw.txt]\n"
+                          "    params: [n]\n    outs: [out.txt]\n"})
+    assert mlx("add", "raw.txt").code == 0
+    assert mlx("run").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("pipeline")
+    assert mlx("push").code == 0
+
+    copy = clone(repo, tmp_path)
+    pulled = mlx("pull", cwd=copy.path)
+    assert pulled.code == 0, pulled
+    assert (copy / "out.txt").read_text() == "a\nb\nc\n"
+    assert (copy / "raw.txt").read_text() == "a\nb\nc\nd\n"
+    frozen = mlx("repro", "--frozen", cwd=copy.path)
+    assert frozen.code == 0, frozen
+    assert mlx("status", cwd=copy.path).code == 0
+
+
+def test_push_all_commits_sends_an_old_version_too(repo, mlx, tmp_path, remote_url):
+    repo.gen({"model.bin": "v1\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("v1")
+    repo.gen({"model.bin": "v2\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+
+    assert mlx("push").out.startswith("1 object pushed")
+    assert mlx("push", "--all-commits").out.startswith("1 object pushed")
+
+    copy = clone(repo, tmp_path)
+    copy.git("checkout", "-q", "HEAD~1")
+    assert mlx("pull", cwd=copy.path).code == 0
+    assert (copy / "model.bin").read_text() == "v1\n"
+
+
+def test_two_concurrent_pushes_of_overlapping_data_both_land(repo, mlx, tmp_path, remote_url):
+    shared = {f"s{i}.txt": f"shared {i}\n" for i in range(50)}
+    repo.gen({"data": shared}, old=True)
+    configure(mlx, repo.path, remote_url)
+    repo.commit("remote")
+    clones = []
+    for name in ("one", "two"):
+        copy = clone(repo, tmp_path, name)
+        copy.gen({"data": {f"{name}{i}.txt": f"{name} {i}\n" for i in range(50)}}, old=True)
+        assert mlx("add", "data", cwd=copy.path).code == 0
+        copy.commit(name)
+        clones.append(copy)
+    env = {**os.environ}
+    pushes = [subprocess.Popen([mlx_executable(), "push"], cwd=c.path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for c in clones]
+    for process in pushes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+
+    for copy in clones:
+        fresh = clone(copy, tmp_path, f"{copy.path.name}-fresh")
+        assert mlx("pull", cwd=fresh.path).code == 0
+        assert len(list((fresh / "data").iterdir())) == 100
+
+
+def test_missing_credentials_give_one_line(project, mlx, remote_url, monkeypatch):
+    if remote_url.kind != "s3":
+        pytest.skip("credentials are an S3 matter")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(project.path / "no-such-file"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(project.path / "no-such-file"))
+    result = mlx("push")
+    assert result.code == 22, result
+    assert result.err_lines[0].startswith("mlx: no credentials for remote 'origin'")
+    assert "Traceback" not in result.err and len(result.err_lines) <= 2
+
+
+def test_a_push_killed_midway_is_finished_by_a_rerun(project, mlx, remote_url, tmp_path):
+    if remote_url.kind != "local":
+        pytest.skip("the S3 variant stops the server instead: test_a_stopped_server")
+    project.gen({"more": {f"m{i}.bin": os.urandom(150_000) for i in range(60)}}, old=True)
+    assert mlx("add", "more").code == 0
+    process = subprocess.Popen([mlx_executable(), "push", "-j", "1"], cwd=project.path)
+    remote = Path(remote_url.url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((remote / "objects").rglob("*"))) < 20:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    rerun = mlx("push")
+    assert rerun.code == 0, rerun
+    assert "already there" in rerun.out and not rerun.out.endswith("; 0 already there.\n")
+    assert mlx("status", "--cloud").out.startswith("Cache and remote 'origin' are in sync")
+
+
+def test_a_stopped_server_gives_a_clear_error_and_a_rerun_completes(repo, mlx, tmp_path, s3_env):
+    from tests.remote_fixtures import create_bucket, start_s3_server
+
+    server = start_s3_server(tmp_path)
+    try:
+        repo.gen({"data": {f"f{i}.bin": os.urandom(2000) for i in range(30)}}, old=True)
+        assert mlx("add", "data").code == 0
+        bucket = create_bucket(server.endpoint)
+        assert mlx("remote", "add", "-d", "origin", f"s3://{bucket}/p").code == 0
+        assert mlx("remote", "modify", "origin", "endpoint_url", server.endpoint).code == 0
+        server.stop()
+
+        failed = mlx("push")
+        assert failed.code == 22, failed
+        assert failed.err_lines[0].startswith("mlx: ") and "127.0.0.1" in failed.err_lines[0]
+        assert "Traceback" not in failed.err
+    finally:
+        server.stop()
+    restarted = start_s3_server(tmp_path)
+    try:
+        create_bucket_named(restarted.endpoint, bucket)
+        assert mlx("remote", "modify", "origin", "endpoint_url", restarted.endpoint).code == 0
+        assert mlx("push").code == 0
+        assert mlx("status", "--cloud").out.startswith("Cache and remote 'origin' are in sync")
+    finally:
+        restarted.stop()
+
+
+def create_bucket_named(endpoint: str, bucket: str) -> None:
+    import s3fs
+
+    s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": endpoint},
+                      skip_instance_cache=True).mkdir(bucket)
+
+
+def _overwrite(remote_url, path: str, data: bytes) -> None:
+    if remote_url.kind == "local":
+        target = Path(remote_url.url) / path
+        os.chmod(target, 0o644)
+        target.write_bytes(data)
+        return
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": remote_url.endpoint_url},
+                           skip_instance_cache=True)
+    fs.pipe(f"{remote_url.url.removeprefix('s3://')}/{path}", data)
