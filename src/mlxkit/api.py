@@ -35,8 +35,10 @@ if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` 
     from mlxkit.tracking.cloudstatus import CloudStatusReport
     from mlxkit.tracking.fetch import FetchResult
     from mlxkit.tracking.fsck import FsckResult
+    from mlxkit.tracking.fsck_remote import RemoteFsckResult
     from mlxkit.tracking.history import Scope
     from mlxkit.tracking.gc import GcResult
+    from mlxkit.tracking.gc_cloud import CloudGcResult
     from mlxkit.tracking.move import MoveResult
     from mlxkit.tracking.pull import PullResult
     from mlxkit.tracking.push import PushResult
@@ -135,6 +137,17 @@ def gc(
         return _gc(opened, dry_run=dry_run, scope=scope or WORKSPACE, progress=progress)
 
 
+def gc_cloud(
+    remote: str | None, scope: Scope, *, dry_run: bool = False, force: bool = False, repo: PathLike | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> CloudGcResult:
+    """Delete from `remote` what nothing in `scope` (which must include every commit) references."""
+    from mlxkit.tracking.gc_cloud import gc_cloud as _gc_cloud
+
+    with _reading(repo, "mlx gc --cloud") as opened:
+        return _gc_cloud(opened, remote, scope, dry_run=dry_run, force=force, progress=progress)
+
+
 def fsck(
     *, repair: bool = False, repo: PathLike | None = None, wait: float | None = None,
     progress: Progress = NULL_PROGRESS, command: str = "mlx fsck",
@@ -146,6 +159,16 @@ def fsck(
             return _fsck(opened, repair=True, progress=progress)
     with _reading(repo, command) as opened:
         return _fsck(opened, progress=progress)
+
+
+def fsck_remote(
+    remote: str | None = None, *, read_data: bool = False, repo: PathLike | None = None, progress: Progress = NULL_PROGRESS
+) -> RemoteFsckResult:
+    """Check a remote's indexes and packs; with `read_data`, re-hash every object on it."""
+    from mlxkit.tracking.fsck_remote import fsck_remote as _fsck_remote
+
+    with _reading(repo, "mlx fsck --remote") as opened:
+        return _fsck_remote(opened, remote, read_data=read_data, progress=progress)
 
 
 def unprotect(

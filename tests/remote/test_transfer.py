@@ -287,7 +287,9 @@ def create_bucket_named(endpoint: str, bucket: str) -> None:
 def _overwrite(remote_url, path: str, data: bytes) -> None:
     if remote_url.kind == "local":
         target = Path(remote_url.url) / path
-        os.chmod(target, 0o644)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            os.chmod(target, 0o644)
         target.write_bytes(data)
         return
     import s3fs

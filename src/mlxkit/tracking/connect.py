@@ -18,6 +18,7 @@ class Connection:
     settings: RemoteSettings
     fs: RemoteFS
     catalog: Catalog
+    marker: int | None  # the remote's format; None: nothing was ever pushed there
 
     @property
     def name(self) -> str:
@@ -31,6 +32,5 @@ def connect(repo: Repository, name: str | None, *, jobs: int | None = None, crea
     fs = open_remote(settings.name, settings.url, settings.options, jobs or settings.jobs)
     if create:
         create_marker(fs)
-    else:
-        read_marker(fs)
-    return Connection(settings, fs, Catalog(catalog_dir(repo.mlx_dir, settings.name), fs))
+    marker = read_marker(fs)
+    return Connection(settings, fs, Catalog(catalog_dir(repo.mlx_dir, settings.name), fs), marker)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mlxkit.cli import render
 from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Wait, examples
+
+if TYPE_CHECKING:
+    from mlxkit.tracking.gc_cloud import CloudGcResult
 
 
 def gc(
@@ -13,6 +16,9 @@ def gc(
     all_branches: AllBranches = False,
     all_tags: AllTags = False,
     all_commits: AllCommits = False,
+    cloud: Annotated[bool, typer.Option("--cloud", "-c", help="Collect on a remote instead (needs --all-commits).")] = False,
+    remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote for --cloud (default: core.remote).")] = None,  # noqa: UP007
+    force: Annotated[bool, typer.Option("--force", help="With --cloud: break a remote lock that is over an hour old.")] = False,
     json: Json = False,
     wait: Wait = None,
 ) -> None:
@@ -22,6 +28,9 @@ def gc(
     from mlxkit.tracking.history import Scope
 
     scope = Scope(all_branches, all_tags, all_commits)
+    if cloud or remote:
+        _cloud(api.gc_cloud(remote, scope, dry_run=dry_run, force=force, progress=render.progress(not json)), json=json)
+        return
     result = api.gc(dry_run=dry_run, scope=scope, wait=wait, progress=render.progress(not json))
     if json:
         render.emit_json(result)
@@ -36,5 +45,19 @@ def gc(
     )
 
 
+def _cloud(result: CloudGcResult, *, json: bool) -> None:
+    if json:
+        render.emit_json(result)
+        return
+    for digest in result.removed:
+        render.line(f"would remove {digest}")
+    verb = "Would remove" if result.dry_run else "Removed"
+    packs = f", {render.plural(result.packs_deleted, 'pack')} deleted, {result.packs_rewritten} rewritten" if result.packs_deleted else ""
+    render.line(
+        f"{verb} {render.plural(result.removed_objects, 'object')} from '{result.remote}' ({render.size(result.removed_bytes)} freed"
+        f"{packs}); kept {result.kept_objects} ({render.size(result.kept_bytes)}) referenced by {render.plural(result.roots, 'root')}."
+    )
+
+
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx gc --dry-run", "mlx gc", "mlx gc --all-commits   # keep what any commit references"))(gc)
+    app.command(epilog=examples("mlx gc --dry-run", "mlx gc", "mlx gc --all-commits   # keep what any commit references", "mlx gc --cloud --all-commits -r origin"))(gc)

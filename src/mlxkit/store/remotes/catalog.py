@@ -45,6 +45,7 @@ class Catalog:
         self._copies = directory / INDEX
         self._locations: dict[str, Location] = {}
         self._packs: dict[str, int] = {}
+        self._indexes: dict[str, dict[str, PackEntries]] = {}
 
     @property
     def bad_indexes(self) -> list[str]:
@@ -61,6 +62,10 @@ class Catalog:
         """Every pack on the remote (referenced or not): hex -> size, as listed by the last sync."""
         return dict(self._packs)
 
+    def indexes(self) -> dict[str, dict[str, PackEntries]]:
+        """Every good index of the last sync, by file name: what fsck checks and gc rewrites."""
+        return dict(self._indexes)
+
     def sync(self) -> None:
         self._check_url()
         listed = sorted(name for name in self.fs.list(INDEX) if parse_index_name(name))
@@ -71,10 +76,12 @@ class Catalog:
         self._download([name for name in listed if name not in copies])
         self._packs = {hex_: size for name, size in self.fs.list(PACKS).items() if (hex_ := parse_pack_name(name))}
         self._locations = {}
+        self._indexes = {}
         self.ignored_entries = 0
         for name in listed:
             packs = self._load(name)
             if packs is not None:
+                self._indexes[name] = packs
                 self._add(packs)
 
     def remember(self, name: str, data: bytes) -> None:
@@ -84,6 +91,7 @@ class Catalog:
         self._check_url()
         write_atomic(self._copies / name, data, durable=False)
         _DECODED[name] = packs
+        self._indexes[name] = packs
         self._packs.update((pack.hex, pack.size) for pack in packs.values())
         self._add(packs)
 

@@ -1,0 +1,133 @@
+"""mlx fsck --remote NAME [--read-data]: check a remote as `restic check` does.
+
+Without --read-data it costs three listings: every index must match its name and be well formed,
+and every pack an index names must exist with the size the index says. With --read-data every pack
+and loose object is read back (packs as a few large ranges) and every object re-hashed; nothing is
+written anywhere. Packs no index names (left by an interrupted push) are garbage, not errors: the
+next `gc --cloud` removes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from mlxkit.progress import NULL_PROGRESS, Progress
+from mlxkit.repo.repository import Repository
+from mlxkit.store.digest import Digest
+from mlxkit.store.hashing import hash_bytes
+from mlxkit.store.remotes.layout import OBJECTS, Entry, loose_path, pack_path, parse_loose_name
+from mlxkit.tracking.connect import Connection, connect
+from mlxkit.tracking.fsck import FsckProblem
+
+READ_LIMIT = 8 << 20  # bytes of one pack read at a time
+
+
+@dataclass(frozen=True)
+class RemoteFsckResult:
+    remote: str
+    read_data: bool
+    indexes: int
+    packs: int
+    loose: int
+    objects_checked: int  # re-hashed (with read_data)
+    bytes_checked: int
+    problems: list[FsckProblem]
+    garbage: list[str] = field(default_factory=list)  # packs no index names, stray names
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.problems
+
+
+def fsck_remote(
+    repo: Repository, remote: str | None = None, *, read_data: bool = False, progress: Progress = NULL_PROGRESS
+) -> RemoteFsckResult:
+    connection = connect(repo, remote)
+    catalog = connection.catalog
+    catalog.sync()
+    problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(catalog.problems.items())]
+    listed = catalog.packs()
+    named: dict[str, tuple[int, list[Entry]]] = {}
+    for name, packs in sorted(catalog.indexes().items()):
+        for pack in packs.values():
+            size = listed.get(pack.hex)
+            if size is None:
+                problems.append(FsckProblem("missing pack", None, pack_path(pack.hex), f"named by index/{name}"))
+            elif size != pack.size:
+                problems.append(FsckProblem(
+                    "truncated pack", None, pack_path(pack.hex), f"{size} bytes, index/{name} says {pack.size}"
+                ))  # fmt: skip
+            else:
+                named.setdefault(pack.hex, (size, []))[1].extend(pack.entries)
+    garbage = [pack_path(hex_) for hex_ in sorted(set(listed) - set(named))]
+    loose = {}
+    for name, size in connection.fs.list(OBJECTS).items():
+        digest = parse_loose_name(name)
+        if digest is None:
+            garbage.append(f"{OBJECTS}/{name}")
+        else:
+            loose[digest] = size
+    checked = checked_bytes = 0
+    if read_data:
+        checked, checked_bytes = _read_data(connection, named, loose, problems, progress)
+    return RemoteFsckResult(
+        connection.name, read_data, len(catalog.indexes()), len(named), len(loose), checked, checked_bytes, problems, garbage
+    )
+
+
+def _read_data(
+    connection: Connection, packs: dict[str, tuple[int, list[Entry]]], loose: dict[Digest, int], problems: list[FsckProblem],
+    progress: Progress,
+) -> tuple[int, int]:
+    fs = connection.fs
+    total = sum(size for size, _ in packs.values()) + sum(loose.values())
+    progress.start(f"reading '{connection.name}'", total, unit="bytes")
+    counts = [0, 0]
+    lock = threading.Lock()  # the checks run in the pool's threads
+
+    def count(objects: int, size: int) -> None:
+        with lock:
+            counts[0] += objects
+            counts[1] += size
+        progress.advance(size)
+
+    def check_pack(item: tuple[str, tuple[int, list[Entry]]]) -> None:
+        pack, (size, entries) = item
+        for start, end, group in _windows(sorted(set(entries), key=lambda entry: entry.offset)):
+            data = memoryview(fs.read_ranges(pack_path(pack), [(start, end)])[0])
+            for entry in group:
+                piece = data[entry.offset - start : entry.offset - start + entry.length]
+                if len(piece) != entry.length or hash_bytes(piece).hex != entry.hex:
+                    problems.append(FsckProblem("corrupt", entry.hex, pack_path(pack), f"at offset {entry.offset}"))
+            count(len(group), end - start)
+
+    def check_loose(digest: Digest) -> None:
+        data = fs.read(loose_path(digest))
+        if hash_bytes(data) != digest:
+            problems.append(FsckProblem("corrupt", digest.hex, loose_path(digest)))
+        count(1, len(data))
+
+    try:
+        with ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-fsck") as pool:
+            list(pool.map(check_pack, sorted(packs.items())))
+            list(pool.map(check_loose, sorted(loose)))
+    finally:
+        progress.finish()
+    problems.sort(key=lambda problem: (problem.where, problem.detail))
+    return counts[0], counts[1]
+
+
+def _windows(entries: list[Entry]) -> list[tuple[int, int, list[Entry]]]:
+    """Consecutive reads of at most READ_LIMIT bytes (or one object) covering `entries`."""
+    windows: list[tuple[int, int, list[Entry]]] = []
+    group: list[Entry] = []
+    for entry in entries:
+        if group and entry.offset + entry.length - group[0].offset > READ_LIMIT:
+            windows.append((group[0].offset, max(e.offset + e.length for e in group), group))
+            group = []
+        group.append(entry)
+    if group:
+        windows.append((group[0].offset, max(e.offset + e.length for e in group), group))
+    return windows
