@@ -194,45 +194,82 @@ def cloud_status(
 
 def push(
     targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
-    repo: PathLike | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx push",
+    run_cache: bool = False, repo: PathLike | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx push",
 ) -> PushResult:
-    """Send what the workspace (and `scope`) references to `remote` (default: core.remote)."""
+    """Send what the workspace (and `scope`) references to `remote` (default: core.remote); with
+    `run_cache`, the run cache's entries too, after the outputs they name."""
+    from dataclasses import replace
+
     from mlxkit.tracking.history import WORKSPACE
     from mlxkit.tracking.push import push as _push
 
     with _reading(repo, command) as opened:
-        return _push(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+        extra, problems = _run_cache_roots(opened) if run_cache else ([], [])
+        result = _push(
+            opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress, extra_roots=extra
+        )
+        if not run_cache:
+            return result
+        from mlxkit.pipeline.runcache_remote import push_entries
+        from mlxkit.tracking.connect import connect
+
+        sent = push_entries(opened, connect(opened, remote), result.missing)
+        return replace(result, run_cache_entries=sent, warnings=[*result.warnings, *problems])
+
+
+def _run_cache_roots(opened: Repository) -> tuple[list[Any], list[str]]:
+    from mlxkit.pipeline.runcache_remote import entry_roots
+
+    return entry_roots(opened)
 
 
 def fetch(
     targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
-    repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx fetch",
+    run_cache: bool = False, repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS,
+    command: str = "mlx fetch",
 ) -> FetchResult:
-    """Bring what the workspace (and `scope`) references from `remote` into the cache."""
+    """Bring what the workspace (and `scope`) references from `remote` into the cache; with
+    `run_cache`, the remote's run-cache entries and the outputs they name too."""
+    with _writing(repo, command, wait) as opened:
+        return _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress)
+
+
+def _fetch_into(
+    opened: Repository, targets: list[str] | None, remote: str | None, scope: Scope | None, jobs: int | None,
+    run_cache: bool, cwd: Path | None, progress: Progress,
+) -> FetchResult:
+    from dataclasses import replace
+
     from mlxkit.tracking.fetch import fetch as _fetch
     from mlxkit.tracking.history import WORKSPACE
 
-    with _writing(repo, command, wait) as opened:
-        return _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+    if not run_cache:
+        return _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress)
+    from mlxkit.pipeline.runcache_remote import fetch_entries
+    from mlxkit.tracking.connect import connect
+
+    entries = fetch_entries(opened, connect(opened, remote, jobs=jobs))
+    extra, problems = _run_cache_roots(opened)
+    result = _fetch(
+        opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress, extra_roots=extra
+    )
+    return replace(result, run_cache_entries=entries.entries, warnings=[*result.warnings, *entries.problems, *problems])
 
 
 def pull(
     targets: list[str] | None = None, *, remote: str | None = None, scope: Scope | None = None, jobs: int | None = None,
-    force: bool = False, repo: PathLike | None = None, wait: float | None = None, progress: Progress = NULL_PROGRESS,
-    command: str = "mlx pull",
+    run_cache: bool = False, force: bool = False, repo: PathLike | None = None, wait: float | None = None,
+    progress: Progress = NULL_PROGRESS, command: str = "mlx pull",
 ) -> PullResult:
     """fetch, then check out the tracked paths and the stage outputs of mlx.lock (below `targets`)."""
-    from mlxkit.tracking.fetch import fetch as _fetch
-    from mlxkit.tracking.history import WORKSPACE
+    from mlxkit.pipeline.outputs import checkout_recorded
     from mlxkit.tracking.pull import PullResult, checkout_fetched
     from mlxkit.tracking.wanted import target_path
 
     with _writing(repo, command, wait) as opened:
-        fetched = _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=_cwd(repo), progress=progress)
+        fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress)
         within = [target_path(opened, text, _cwd(repo)) for text in targets or []]
         tracked = checkout_fetched(opened, within, force=force, progress=progress)
-        from mlxkit.pipeline.outputs import checkout_recorded
-
         outputs = checkout_recorded(opened, within, force=force, progress=progress)
         return PullResult(fetched, tracked, outputs)
 

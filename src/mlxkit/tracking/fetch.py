@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from mlxkit.store.remotes.packs import plan_reads
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import remote_sizes
+from mlxkit.tracking.roots import Root
 from mlxkit.tracking.wanted import wanted_objects
 
 # A read of more than this is split (at object boundaries): jobs x this bounds the memory in flight.
@@ -41,6 +42,8 @@ class FetchResult:
     present: int  # already in the local cache
     missing: list[str] = field(default_factory=list)  # tracked paths whose objects the remote lacks
     corrupt: list[str] = field(default_factory=list)  # one line each: the object, its pack and offset
+    run_cache_entries: int = 0  # with --run-cache: entries brought
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def is_complete(self) -> bool:
@@ -56,8 +59,9 @@ def fetch(
     jobs: int | None = None,
     cwd: Path | None = None,
     progress: Progress = NULL_PROGRESS,
+    extra_roots: Iterable[Root] = (),
 ) -> FetchResult:
-    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd)
+    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots)
     connection = connect(repo, remote, jobs=jobs)
     connection.catalog.sync()
     fetcher = _Fetcher(repo, connection, progress)

@@ -13,7 +13,7 @@ and `gc --cloud` waits for them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import on_remote
 from mlxkit.tracking.trees import load_tree
+from mlxkit.tracking.roots import Root
 from mlxkit.tracking.wanted import Wanted, wanted_objects
 
 
@@ -42,6 +43,8 @@ class PushResult:
     packs: int
     present: int  # already on the remote
     missing: list[str] = field(default_factory=list)  # tracked paths with objects in neither place
+    run_cache_entries: int = 0  # with --run-cache: entries sent after their objects
+    warnings: list[str] = field(default_factory=list)
 
 
 def push(
@@ -53,8 +56,9 @@ def push(
     jobs: int | None = None,
     cwd: Path | None = None,
     progress: Progress = NULL_PROGRESS,
+    extra_roots: Iterable[Root] = (),
 ) -> PushResult:
-    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd)
+    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots)
     connection = connect(repo, remote, jobs=jobs, create=True)
     with remote_lock(connection.fs, exclusive=False, command=repo.command):
         connection.catalog.sync()

@@ -8,7 +8,9 @@ that are not (a fresh clone) stay in `unexpanded` until fetch has brought them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from mlxkit.errors import UsageError
@@ -43,14 +45,15 @@ class Wanted:
 
 
 def wanted_objects(
-    repo: Repository, targets: list[str] | None = None, *, scope: Scope = WORKSPACE, cwd: Path | None = None
+    repo: Repository, targets: list[str] | None = None, *, scope: Scope = WORKSPACE, cwd: Path | None = None,
+    extra: Iterable[Root] = (),
 ) -> Wanted:
     """Stage dependencies are left out: each is a tracked path or another stage's output, which are
-    roots of their own, or a file (code) that mlx never stores."""
+    roots of their own, or a file (code) that mlx never stores. `extra`: more roots (the run cache's)."""
     filters = [target_path(repo, text, cwd) for text in targets or []]
     matched: set[int] = set()
     wanted = Wanted()
-    for root in all_roots(repo, scope):
+    for root in chain(all_roots(repo, scope), extra):
         if root.optional:
             continue
         if filters:

@@ -66,13 +66,15 @@ def repro(
     jobs: Jobs = 1,
     keep_going: KeepGoing = False,
     no_run_cache: NoRunCache = False,
+    pull: Annotated[bool, typer.Option("--pull", help="First pull from the default remote what the workspace and mlx.lock reference (and the run cache), so that stages whose inputs match are not run again.")] = False,
     json: Json = False,
     wait: Wait = None,
 ) -> None:
     """Reproduce the pipeline for CI: plain log lines, and checks that the committed lockfile holds."""
     if frozen:
         given = {"--verify": verify, "--force": force, "--single-item": single_item, "--downstream": downstream,
-                 "--dry": dry, "--jobs": jobs != 1, "--keep-going": keep_going, "--no-run-cache": no_run_cache}  # fmt: skip
+                 "--dry": dry, "--jobs": jobs != 1, "--keep-going": keep_going, "--no-run-cache": no_run_cache,
+                 "--pull": pull}  # fmt: skip
         clashing = [name for name, on in given.items() if on]
         if clashing:
             raise UsageError(f"--frozen runs nothing, so {clashing[0]} has no meaning with it")
@@ -84,7 +86,23 @@ def repro(
         stages or [], force=force, single=single_item, downstream=downstream, dry=dry, jobs=jobs, keep_going=keep_going,
         run_cache=not no_run_cache, verify=verify,
     )
+    if pull and not dry:
+        _pull_recorded(json=json, wait=wait)
     _execute("repro", options, None, json=json, wait=wait, live=False, timestamps=not sys.stdout.isatty())
+
+
+def _pull_recorded(*, json: bool, wait: float | None) -> None:
+    """`mlx pull --run-cache` from the default remote, tolerating what is missing there: a stage whose
+    outputs are not on the remote simply runs (and one whose tracked inputs are not says so)."""
+    from mlxkit import api
+
+    pulled = api.pull(run_cache=True, wait=wait, progress=render.progress(not json), command="mlx repro --pull")
+    render.warnings([*pulled.fetch.warnings, *pulled.fetch.corrupt])
+    if not json:
+        render.info(
+            f"pulled {render.plural(pulled.fetch.fetched, 'object')} from '{pulled.fetch.remote}' "
+            f"({render.size(pulled.fetch.fetched_bytes)})" + (f"; not there: {', '.join(pulled.missing)}" if pulled.missing else "")
+        )
 
 
 def _execute(

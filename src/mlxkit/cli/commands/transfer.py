@@ -9,6 +9,8 @@ import typer
 from mlxkit.cli import render
 from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Wait, examples
 
+RunCache = Annotated[bool, typer.Option("--run-cache", help="Also the run cache's entries and the outputs they name.")]
+
 if TYPE_CHECKING:
     from mlxkit.tracking.fetch import FetchResult
     from mlxkit.tracking.history import Scope
@@ -29,18 +31,21 @@ def _scope(all_branches: bool, all_tags: bool, all_commits: bool) -> Scope:
 
 def push(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False, json: Json = False,
+    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False, json: Json = False,
 ) -> None:
     """Send the cached data and models the workspace references to a remote."""
     from mlxkit import api
 
     result = api.push(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache,
         progress=render.progress(not json),
     )
+    render.warnings(result.warnings)
     if json:
         render.emit_json(result)
     else:
+        if run_cache:
+            render.info(f"run-cache entries pushed: {result.run_cache_entries}")
         render.line(
             f"{render.plural(result.uploaded, 'object')} pushed to '{result.remote}' ({render.size(result.uploaded_bytes)}"
             f"{', in ' + render.plural(result.packs, 'pack') if result.packs else ''}); {result.present} already there."
@@ -50,13 +55,14 @@ def push(
 
 def fetch(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False, json: Json = False, wait: Wait = None,
+    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False, json: Json = False,
+    wait: Wait = None,
 ) -> None:
     """Bring the data and models the workspace references from a remote into the cache."""
     from mlxkit import api
 
     result = api.fetch(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, wait=wait,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache, wait=wait,
         progress=render.progress(not json),
     )
     if json:
@@ -68,7 +74,7 @@ def fetch(
 
 def pull(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False,
+    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite files whose content is not in the cache.")] = False,
     json: Json = False, wait: Wait = None,
 ) -> None:
@@ -76,7 +82,7 @@ def pull(
     from mlxkit import api
 
     result = api.pull(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, force=force,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache, force=force,
         wait=wait, progress=render.progress(not json),
     )
     if json:
@@ -95,6 +101,7 @@ def pull(
 
 
 def _fetched_line(result: FetchResult) -> None:
+    render.warnings(result.warnings)
     render.line(
         f"{render.plural(result.fetched, 'object')} fetched from '{result.remote}' "
         f"({render.size(result.fetched_bytes)}); {result.present} already in the cache."
