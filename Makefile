@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench_store.py --mlx $(CURDIR)/$(BIN)/mlx
 	$(BIN)/python benchmarks/bench_pipeline.py --mlx $(CURDIR)/$(BIN)/mlx
+	$(BIN)/python benchmarks/bench_remote.py --mlx $(CURDIR)/$(BIN)/mlx
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demonstration behind `make demo`, in throwaway git repositories:
-# 1. the pipeline loop on examples/churn: run, change a param, status, run again, repro --frozen;
+# 1. the pipeline loop on examples/churn: run, change a param, status, run again, repro --frozen,
+#    push to a remote (a local directory) and pull into a fresh clone;
 # 2. the tracking loop on a generated dataset: init, add, commit, edit, status, checkout, gc, fsck.
 set -euo pipefail
 
@@ -30,6 +31,13 @@ git add -A && git commit -qm "200 trees"
 say "a fresh clone has no data, and --frozen still checks the lockfile"
 git clone -q "$work/churn" "$work/clone"
 (cd "$work/clone" && ls && mlx repro --frozen)
+run mlx remote add --default origin ../remote
+git add -A && git commit -qm "A remote beside the project"
+run mlx push
+run mlx status --cloud
+say "a second clone: mlx pull brings data and models, mlx repro --frozen checks them"
+git clone -q "$work/churn" "$work/clone2"
+(cd "$work/clone2" && mlx pull && mlx repro --frozen && ls models)
 run mlx run -S train.n_estimators=100     # seen before: restored from the run cache
 run git status --short
 

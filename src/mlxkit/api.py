@@ -30,15 +30,16 @@ if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` 
     from mlxkit.pipeline.runner import OnEvent, RunOptions
     from mlxkit.pipeline.status import PipelineReport
     from mlxkit.repo.doctor import DoctorReport
+    from mlxkit.repo.remotes import AddRemoteResult, RemoteSettings, RemoveRemoteResult
     from mlxkit.tracking.add import AddResult
     from mlxkit.tracking.checkout import CheckoutResult
     from mlxkit.tracking.cloudstatus import CloudStatusReport
     from mlxkit.tracking.fetch import FetchResult
     from mlxkit.tracking.fsck import FsckResult
     from mlxkit.tracking.fsck_remote import RemoteFsckResult
-    from mlxkit.tracking.history import Scope
     from mlxkit.tracking.gc import GcResult
     from mlxkit.tracking.gc_cloud import CloudGcResult
+    from mlxkit.tracking.history import Scope
     from mlxkit.tracking.move import MoveResult
     from mlxkit.tracking.pull import PullResult
     from mlxkit.tracking.push import PushResult
@@ -422,10 +423,6 @@ def freeze(name: str, frozen: bool = True, *, repo: PathLike | None = None, wait
 
 
 # -- remotes ---------------------------------------------------------------------------------------
-
-if TYPE_CHECKING:
-    from mlxkit.repo.remotes import AddRemoteResult, RemoteSettings, RemoveRemoteResult
-
 
 def remote_add(
     name: str, url: str, *, default: bool = False, local: bool = False, force: bool = False,

@@ -43,7 +43,8 @@ def test_remote_add_writes_the_committed_config(repo, mlx):
     assert mlx("remote", "default").out == "origin\n"
 
 
-def test_remote_list_shows_name_url_default_and_files(origin, mlx):
+def test_remote_list_shows_name_url_default_and_files(origin, mlx, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # the resolved path is as long as pytest's temp folder: keep it on one line
     assert mlx("remote", "add", "backup", "../nas").code == 0
 
     result = mlx("remote", "list")

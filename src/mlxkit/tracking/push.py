@@ -18,19 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlxkit.fs.atomic import unlink_quietly
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.fs.atomic import unlink_quietly
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.store.remotes.layout import encode_index, index_path, loose_path, pack_path
+from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.store.remotes.packs import Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import on_remote
-from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.roots import Root
+from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Wanted, wanted_objects
 
 
