@@ -277,6 +277,9 @@ class LocalFS(RemoteFS):
         return directory
 
 
+UPLOAD_PART = 8 << 20
+
+
 class FsspecFS(RemoteFS):
     """Any fsspec file system; object stores write each file in one request, so whole."""
 
@@ -286,6 +289,9 @@ class FsspecFS(RemoteFS):
         super().__init__(name, url, jobs, retry)
         self._fs = fs
         self._root = root.rstrip("/")
+        # s3fs reads a file under two parts whole, and sends ten 50 MiB parts at once: 500 MiB per
+        # upload. boto3's transfer manager's 8 MiB parts, 8 at a time, bound it to 64 MiB, as fast.
+        self._upload_options = {"chunksize": UPLOAD_PART, "max_concurrency": 8} if bucket else {}
         if bucket:
             self.bucket = self._root.split("/", 1)[0]
 
@@ -333,7 +339,7 @@ class FsspecFS(RemoteFS):
         self._creating_parents(path, lambda full: self._fs.pipe_file(full, data))
 
     def _upload(self, local_path: str, path: str) -> None:
-        self._creating_parents(path, lambda full: self._fs.put_file(local_path, full))
+        self._creating_parents(path, lambda full: self._fs.put_file(local_path, full, **self._upload_options))
 
     def _download(self, path: str, local_path: str) -> None:
         self._fs.get_file(self._full(path), local_path)
