@@ -443,6 +443,7 @@ def main() -> int:
         trash.discard(SESSION)
     trash.empty_now()  # left over from an earlier run; settle() then waits
     SESSION.mkdir(parents=True)
+    args.mlx = str(Path(args.mlx).absolute())  # the set-ups run in other directories
     dvc_exe, mlx_ver = ensure_dvc(), mlx_version(args.mlx)
     ensure_dvc_s3()
     tools = make_tools(args.mlx if mlx_ver else None, dvc_exe)
