@@ -310,3 +310,26 @@ def _overwrite(remote_url, path: str, data: bytes) -> None:
     fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": remote_url.endpoint_url},
                            skip_instance_cache=True)
     fs.pipe(f"{remote_url.url.removeprefix('s3://')}/{path}", data)
+
+
+def test_a_large_pack_is_fetched_whole_and_a_damaged_object_in_it_is_still_found(repo, mlx, tmp_path, remote_url):
+    files = {f"f{i:03}.bin": os.urandom(64 * 1024) for i in range(150)}  # one pack of 9.6 MB
+    repo.gen({"data": files}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("data")
+    assert mlx("push").code == 0
+    fs = remote_url.open()
+    (pack,) = fs.list("packs")
+    data = bytearray(fs.read(f"packs/{pack}"))
+    assert len(data) > 8 << 20  # more than one ranged read: downloaded as a whole
+    data[5] ^= 1  # inside the first object (a file: trees come last)
+    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+
+    copy = clone(repo, tmp_path)
+    fetched = mlx("fetch", cwd=copy.path)
+
+    assert fetched.code == 21, fetched
+    assert sum("is corrupt" in line for line in fetched.err_lines) == 1
+    assert len(copy.objects()) == 150  # the tree and 149 files
+    assert not copy.temp_files() and not list((copy / ".mlx" / "tmp").glob(".mlx-tmp-*"))

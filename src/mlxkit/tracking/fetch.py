@@ -9,6 +9,7 @@ match is reported with its pack and offset and never stored, and the rest are st
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from collections import defaultdict
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxkit.errors import IntegrityError, RemoteError
+from mlxkit.fs.atomic import temp_name
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
@@ -129,7 +131,14 @@ class _Fetcher:
         sizes = catalog.packs()
         for pack, entries in sorted(by_pack.items()):
             for start, end, inside in plan_reads(entries, sizes[pack]):
-                yield from _split(_Read(pack_path(pack), start, end, end - start, list(inside)))
+                read = _Read(pack_path(pack), start, end, end - start, list(inside))
+                if (start, end) == (0, sizes[pack]):
+                    # A whole pack is one streamed download into a temp file: a server may pay for
+                    # each ranged GET in proportion to the whole object (moto does), and memory
+                    # stays bounded however large the pack.
+                    yield read
+                else:
+                    yield from _split(read)
         found = remote_sizes(self.connection, loose) if loose else {}
         for digest in loose:
             if digest in found:
@@ -142,19 +151,42 @@ class _Fetcher:
             self._run_loose(read)
             return
         assert read.end is not None
+        if read.end - read.start > MAX_READ:
+            self._run_whole_pack(read)
+            return
         data = self.connection.fs.read_ranges(read.path, [(read.start, read.end)])[0]
-        view = memoryview(data)
+        self._store_pieces(read, memoryview(data))
+        self.progress.advance(read.end - read.start)
+
+    def _run_whole_pack(self, read: _Read) -> None:
+        temp = temp_name(self.repo.tmp_dir)
+        try:
+            self.connection.fs.download(read.path, temp)
+            with open(temp, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    self._store_pieces(read, view)
+                finally:
+                    view.release()
+        finally:
+            _unlink(temp)
+        self.progress.advance(read.size)
+
+    def _store_pieces(self, read: _Read, view: memoryview) -> None:
+        assert read.start is not None
         for digest, offset, length in read.objects:
-            piece = view[offset - read.start : offset - read.start + length]
             try:
-                if len(piece) != length:
-                    raise IntegrityError("short read")
-                self.repo.store.put_expected(digest, piece)
+                self._store_piece(digest, view[offset - read.start : offset - read.start + length], length)
             except IntegrityError:
                 self.corrupt.append(f"object {digest.short} in {read.path} at offset {offset} is corrupt")
                 continue
             self._done(length)
-        self.progress.advance(read.end - read.start)
+
+    def _store_piece(self, digest: Digest, piece: memoryview, length: int) -> None:
+        with piece:  # released at once: the pack's mapping is closed after the last object
+            if len(piece) != length:
+                raise IntegrityError("short read")
+            self.repo.store.put_expected(digest, piece)
 
     def _run_loose(self, read: _Read) -> None:
         digest = read.objects[0][0]
