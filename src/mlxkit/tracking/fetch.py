@@ -9,7 +9,6 @@ match is reported with its pack and offset and never stored, and the rest are st
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from collections import defaultdict
@@ -162,12 +161,10 @@ class _Fetcher:
         temp = temp_name(self.repo.tmp_dir)
         try:
             self.connection.fs.download(read.path, temp)
-            with open(temp, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                view = memoryview(mapped)
-                try:
-                    self._store_pieces(read, view)
-                finally:
-                    view.release()
+            with open(temp, "rb", buffering=0) as handle:
+                for window in _split(read):  # MAX_READ at a time: memory stays bounded, not the pack's size
+                    assert window.start is not None
+                    self._store_pieces(window, memoryview(os.pread(handle.fileno(), window.size, window.start)))
         finally:
             _unlink(temp)
         self.progress.advance(read.size)
@@ -183,10 +180,9 @@ class _Fetcher:
             self._done(length)
 
     def _store_piece(self, digest: Digest, piece: memoryview, length: int) -> None:
-        with piece:  # released at once: the pack's mapping is closed after the last object
-            if len(piece) != length:
-                raise IntegrityError("short read")
-            self.repo.store.put_expected(digest, piece)
+        if len(piece) != length:
+            raise IntegrityError("short read")
+        self.repo.store.put_expected(digest, piece)
 
     def _run_loose(self, read: _Read) -> None:
         digest = read.objects[0][0]
