@@ -232,7 +232,7 @@ def test_missing_credentials_give_one_line(project, mlx, remote_url, monkeypatch
 
 def test_a_push_killed_midway_is_finished_by_a_rerun(project, mlx, remote_url, tmp_path):
     if remote_url.kind != "local":
-        pytest.skip("the S3 variant stops the server instead: test_a_stopped_server")
+        pytest.skip("for S3, test_a_server_that_stops_in_the_middle_of_a_push... stops the server instead")
     project.gen({"more": {f"m{i}.bin": os.urandom(150_000) for i in range(60)}}, old=True)
     assert mlx("add", "more").code == 0
     process = subprocess.Popen([mlx_executable(), "push", "-j", "1"], cwd=project.path)
