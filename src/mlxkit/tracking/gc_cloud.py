@@ -23,8 +23,8 @@ from mlxkit.errors import IntegrityError, RemoteError, UsageError
 from mlxkit.fs.atomic import unlink_quietly
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.digest import Digest
+from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.layout import (
     OBJECTS, Entry, PackEntries, encode_index, index_path, loose_path, pack_path, parse_loose_name,
 )  # fmt: skip
