@@ -23,27 +23,30 @@ COPY_WINDOW = 8 * 1024 * 1024
 # shared pool does not survive fork(), and a forked worker (mlxkit.parallel) that hashes through it
 # after this process did waits forever. A pool costs about 0.1 ms, nothing beside 4 MiB of hashing.
 _THREADS = default_jobs()
+_READ_CHUNK = 8 << 20
 
 
 def hash_bytes(data: bytes | memoryview) -> Digest:
     return Digest(blake3(data).hexdigest())
 
 
-def hash_path(path: Path | str, size: int | None = None) -> Digest:
-    """Hash a file by path; large files through mmap on every core."""
+def hash_path(path: Path | str, size: int | None = None, *, mapped: bool = True) -> Digest:
+    """Hash a file by path; large files through mmap on every core. `mapped=False` reads them
+    instead: for a file just written (a download), whose mapping would count in the command's
+    resident memory for as long as the hash takes."""
     if size is None:
         size = os.stat(path).st_size
-    if size >= MMAP_THRESHOLD:
+    if size >= MMAP_THRESHOLD and mapped:
         hasher = blake3(max_threads=_THREADS)
         hasher.update_mmap(path)
         return Digest(hasher.hexdigest())
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        data = os.read(fd, size + 1)
-        if len(data) <= size:  # the whole file in one read (a longer one is read to its end)
+        data = os.read(fd, min(size + 1, _READ_CHUNK))
+        if len(data) <= size < _READ_CHUNK:  # the whole file in one read (a longer one is read to its end)
             return Digest(blake3(data).hexdigest())
-        hasher = blake3(data)
-        while chunk := os.read(fd, 1 << 20):
+        hasher = blake3(data, max_threads=_THREADS)
+        while chunk := os.read(fd, _READ_CHUNK):
             hasher.update(chunk)
         return Digest(hasher.hexdigest())
     finally:

@@ -197,7 +197,7 @@ class ObjectStore:
         """Name a downloaded temp file by its digest once its bytes hash to it; else delete it and
         raise IntegrityError."""
         try:
-            if _hash_streamed(temp) != digest:
+            if hash_path(temp, mapped=False) != digest:
                 raise IntegrityError(f"object {digest.short} does not match its hash")
             self._fanout_dir(digest)
             fd = os.open(temp, os.O_RDONLY)
@@ -268,19 +268,6 @@ class ObjectStore:
                 for entry in entries:
                     good = _REST.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
                     yield fanout.name, (entry.name if good else None), entry.path
-
-
-def _hash_streamed(path: str) -> Digest:
-    """Hash a file through read(), never mmap: a download is checked once, right after it was
-    written (so from the page cache), and a mapping of a 1 GiB object would count in the
-    command's resident memory."""
-    from blake3 import blake3
-
-    hasher = blake3(max_threads=blake3.AUTO)
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(8 << 20):
-            hasher.update(chunk)
-    return Digest(hasher.hexdigest())
 
 
 def _clone_or_copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) -> tuple[Digest, int]:

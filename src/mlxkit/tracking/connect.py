@@ -9,7 +9,7 @@ from mlxkit.repo.remotes import RemoteSettings, catalog_dir, resolve_remote
 from mlxkit.repo.repository import Repository
 from mlxkit.store.remotes.catalog import Catalog
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.layout import create_marker, read_marker
+from mlxkit.store.remotes.layout import REMOTE_FORMAT, create_marker, read_marker
 from mlxkit.store.remotes.location import open_remote
 
 
@@ -30,7 +30,8 @@ def connect(repo: Repository, name: str | None, *, jobs: int | None = None, crea
     without one finds nothing there; a remote of a newer format, or an mlx cache, is refused."""
     settings = resolve_remote(repo.config, name)
     fs = open_remote(settings.name, settings.url, settings.options, jobs or settings.jobs)
-    if create:
-        create_marker(fs)
     marker = read_marker(fs)
+    if create and marker is None:
+        create_marker(fs)
+        marker = REMOTE_FORMAT
     return Connection(settings, fs, Catalog(catalog_dir(repo.mlx_dir, settings.name), fs), marker)

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlxkit.errors import IntegrityError, RemoteError
-from mlxkit.fs.atomic import temp_name
+from mlxkit.errors import IntegrityError
+from mlxkit.fs.atomic import temp_name, unlink_quietly
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
@@ -166,7 +166,7 @@ class _Fetcher:
                     assert window.start is not None
                     self._store_pieces(window, memoryview(os.pread(handle.fileno(), window.size, window.start)))
         finally:
-            _unlink(temp)
+            unlink_quietly(temp)
         self.progress.advance(read.size)
 
     def _store_pieces(self, read: _Read, view: memoryview) -> None:
@@ -190,12 +190,12 @@ class _Fetcher:
         try:
             self.connection.fs.download(read.path, temp)
             size = os.stat(temp).st_size
-            self.repo.store.adopt(temp, digest)
+            self.repo.store.adopt(temp, digest)  # removes the temp file when the bytes do not match
         except IntegrityError:
             self.corrupt.append(f"object {digest.short} at {read.path} is corrupt")
             return
-        except (FileNotFoundError, RemoteError):
-            _unlink(temp)
+        except BaseException:
+            unlink_quietly(temp)
             raise
         self._done(size)
         self.progress.advance(size)
@@ -225,10 +225,3 @@ def _split(read: _Read) -> Iterator[_Read]:
 def _group(path: str, objects: list[tuple[Digest, int, int]]) -> _Read:
     start, end = objects[0][1], objects[-1][1] + objects[-1][2]
     return _Read(path, start, end, end - start, objects)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -13,7 +13,7 @@ and `gc --cloud` waits for them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,9 +121,9 @@ def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progr
     packs: list[Pack] = []
     progress.start(f"pushing to '{connection.name}'", total, unit="bytes")
     try:
-        with _Uploads(fs.jobs) as uploads:
+        with _Uploads(fs, progress) as uploads:
             for digest in loose:
-                uploads.submit(fs.upload, store.location(digest), loose_path(digest), plan.files[digest], progress)
+                uploads.add(store.location(digest), loose_path(digest), plan.files[digest])
             try:
                 with PackBuilder(repo.tmp_dir, settings.pack_size) as builder:
                     for digest, _size in packed:
@@ -131,11 +131,11 @@ def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progr
                             pack = builder.add(digest, handle.read())
                         if pack is not None:
                             packs.append(pack)
-                            uploads.submit(_upload_pack, fs, pack, pack.size, progress)
+                            uploads.add(pack.path, pack_path(pack.hex), pack.size)
                     pack = builder.finish()
                 if pack is not None:
                     packs.append(pack)
-                    uploads.submit(_upload_pack, fs, pack, pack.size, progress)
+                    uploads.add(pack.path, pack_path(pack.hex), pack.size)
                 uploads.wait()
             finally:
                 for pack in packs:
@@ -144,25 +144,24 @@ def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progr
             name, data = encode_index(packs)
             fs.write(index_path(name), data)
             connection.catalog.remember(name, data)
-        with _Uploads(fs.jobs) as uploads:
+        with _Uploads(fs, progress) as uploads:
             for digest in late:
-                uploads.submit(fs.upload, store.location(digest), loose_path(digest), plan.trees[digest], progress)
+                uploads.add(store.location(digest), loose_path(digest), plan.trees[digest])
             uploads.wait()
     finally:
         progress.finish()
     return total, len(packs)
 
 
-def _upload_pack(fs: RemoteFS, pack: Pack) -> None:
-    fs.upload(pack.path, pack_path(pack.hex))
-
-
 class _Uploads:
-    """A pool of upload threads: the first failure stops the rest and is raised."""
+    """Uploads on a pool of `fs.jobs` threads. The first failure stops the queue: later `add`s and
+    `wait` raise it."""
 
-    def __init__(self, jobs: int) -> None:
-        self._pool = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="mlx-push")
+    def __init__(self, fs: RemoteFS, progress: Progress) -> None:
+        self._fs, self._progress = fs, progress
+        self._pool = ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-push")
         self._futures: list[Future[None]] = []
+        self._failure: BaseException | None = None
 
     def __enter__(self) -> _Uploads:
         return self
@@ -170,23 +169,28 @@ class _Uploads:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, function: Callable[..., None], *args: object) -> None:
-        *call_args, size, progress = args
-
-        def task() -> None:
-            function(*call_args)
-            progress.advance(size)  # type: ignore[attr-defined]
-
-        self._futures.append(self._pool.submit(task))
-        self._raise_failed()
+    def add(self, local_path: str | Path, remote_path: str, size: int) -> None:
+        self._raise_failure()
+        future = self._pool.submit(self._fs.upload, local_path, remote_path)
+        future.add_done_callback(lambda done: self._finished(done, size))
+        self._futures.append(future)
 
     def wait(self) -> None:
         for future in self._futures:
-            if future.exception() is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                raise future.exception()  # type: ignore[misc]
+            failure = None if future.cancelled() else future.exception()  # waits for it
+            if failure is not None and self._failure is None:
+                self._failure = failure  # its callback may not have run yet
+            self._raise_failure()  # at once: the queued uploads are cancelled, not tried in turn
 
-    def _raise_failed(self) -> None:
-        for future in self._futures:
-            if future.done() and future.exception() is not None:
-                self.wait()
+    def _finished(self, future: Future[None], size: int) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is None:
+            self._progress.advance(size)
+        elif self._failure is None:
+            self._failure = future.exception()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            raise self._failure

@@ -9,6 +9,7 @@ from mlxkit.cli.options import Json, Wait, examples
 from mlxkit.errors import IntegrityError, MissingObjectError
 
 if TYPE_CHECKING:
+    from mlxkit.tracking.fsck import FsckProblem
     from mlxkit.tracking.fsck_remote import RemoteFsckResult
 
 
@@ -32,7 +33,7 @@ def fsck(
         render.emit_json(result)
     else:
         for problem in result.problems:
-            render.line(f"{problem.kind}: {problem.object or ''} {problem.where} {problem.detail}".replace("  ", " ").strip())
+            render.line(_problem_line(problem))
         for name in result.garbage:
             render.line(f"garbage: {name}" + (" (removed)" if repair else ""))
         for digest in result.repaired:
@@ -49,12 +50,16 @@ def fsck(
         raise typer.Exit(1)
 
 
+def _problem_line(problem: FsckProblem) -> str:
+    return f"{problem.kind}: {problem.object or ''} {problem.where} {problem.detail}".replace("  ", " ").strip()
+
+
 def _remote(result: RemoteFsckResult, *, json: bool) -> None:
     if json:
         render.emit_json(result)
     else:
         for problem in result.problems:
-            render.line(f"{problem.kind}: {problem.object or ''} {problem.where} {problem.detail}".replace("  ", " ").strip())
+            render.line(_problem_line(problem))
         for name in result.garbage:
             render.line(f"garbage: {name}")
         what = (f"{render.plural(result.indexes, 'index file')}, {render.plural(result.packs, 'pack')}, "
