@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` 
     from mlxkit.tracking.pull import PullResult
     from mlxkit.tracking.push import PushResult
     from mlxkit.tracking.remove import RemoveResult
+    from mlxkit.tracking.roots import Root
     from mlxkit.tracking.status import StatusReport
     from mlxkit.tracking.unprotect import UnprotectResult
 
@@ -218,7 +219,7 @@ def push(
         return replace(result, run_cache_entries=sent, warnings=[*result.warnings, *problems])
 
 
-def _run_cache_roots(opened: Repository) -> tuple[list[Any], list[str]]:
+def _run_cache_roots(opened: Repository) -> tuple[list[Root], list[str]]:
     from mlxkit.pipeline.runcache_remote import entry_roots
 
     return entry_roots(opened)

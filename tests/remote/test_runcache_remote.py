@@ -75,3 +75,16 @@ def test_repro_pull_says_what_the_remote_lacks_and_runs_what_it_can(project, mlx
 
 def test_repro_frozen_refuses_pull(project, mlx):
     mlx("repro", "--frozen", "--pull").expect_error(2, "--frozen runs nothing, so --pull has no meaning with it")
+
+
+def test_an_entry_whose_outputs_cannot_be_pushed_stays_behind(project, mlx):
+    from blake3 import blake3
+
+    gone = project.object_path(blake3(b"a\nb\n").hexdigest())  # n=2's output, only in the run cache
+    gone.unlink()
+
+    pushed = mlx("push", "--run-cache")
+
+    assert pushed.code == 20, pushed
+    assert "run-cache entries pushed: 1" in pushed.err
+    assert any(line.startswith("warning: 'run-cache entry ") for line in pushed.err_lines)

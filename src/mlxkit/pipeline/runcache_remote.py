@@ -64,7 +64,7 @@ def entry_roots(repo: Repository) -> tuple[list[Root], list[str]]:
 def push_entries(repo: Repository, connection: Connection, missing: list[str]) -> int:
     """Send the local entries the remote lacks, except those whose objects a push could not send
     (`missing`: what it reported, labelled by ENTRY_LABEL and the entry)."""
-    skip = {label[len(ENTRY_LABEL):].split(".json")[0] + ".json" for label in missing if label.startswith(ENTRY_LABEL)}
+    skip = {found.group() for label in missing if label.startswith(ENTRY_LABEL) and (found := _ENTRY.search(label))}
     remote = connection.fs.list(RUNS)
     sent = 0
     for relative, path in sorted(local_entries(repo).items()):
