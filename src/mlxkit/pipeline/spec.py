@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import posixpath
 import re
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +43,18 @@ def load_pipeline(root: Path) -> Pipeline | None:
     return pipeline_from_text(text, root)
 
 
-def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FILE) -> Pipeline:
-    """Parse mlx.yaml's text; params files named by it are read from `root`."""
+ParamsReader = Callable[[RepoPath], "dict[str, Any] | None"]
+
+
+def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FILE, params: ParamsReader | None = None) -> Pipeline:
+    """Parse mlx.yaml's text; the params files it interpolates from are read from `root`, or by
+    `params` (a params file's mapping, None when there is no such file: at a git revision, say)."""
     document = load_yaml(text, source)
     if document.data is None:
         return Pipeline({}, source)
     if not conforms(document.data, SCHEMA):
         validate(document, SCHEMA)
-    context = _context(root, document)
+    context = _context(params or partial(_params_on_disk, root), document)
     stages: dict[str, Stage] = {}
     for key, body in (document.data.get("stages") or {}).items():
         name = render(key)  # YAML reads `1:` as a number
@@ -61,13 +67,18 @@ def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FIL
     return Pipeline(stages, source, params=tracked)
 
 
-def _context(root: Path, document: YamlDocument) -> Context:
+def _params_on_disk(root: Path, file: RepoPath) -> dict[str, Any] | None:
+    return read_params(root, file) if file.on_disk(root).is_file() else None
+
+
+def _context(read: ParamsReader, document: YamlDocument) -> Context:
     """params.yaml at the root (when there is one), then each `vars` entry in order."""
     context = Context()
     default = RepoPath(DEFAULT_PARAMS_FILE)
-    has_default = default.on_disk(root).is_file()
-    if has_default:
-        context.merge(read_params(root, default), DEFAULT_PARAMS_FILE, Where.at(document))
+    default_values = read(default)
+    has_default = default_values is not None
+    if default_values is not None:
+        context.merge(default_values, DEFAULT_PARAMS_FILE, Where.at(document))
     for index, entry in enumerate(document.data.get("vars") or []):
         at = Where.at(document, "vars", index)
         if isinstance(entry, dict):
@@ -77,9 +88,9 @@ def _context(root: Path, document: YamlDocument) -> Context:
         file = _params_file(file_text, None, at)
         if file == default and has_default:
             continue  # loaded already, as a whole
-        if not file.on_disk(root).is_file():
+        values = read(file)
+        if values is None:
             raise at.error(f"no such params file '{file}'")
-        values = read_params(root, file)
         if keys_text:
             keys = [key.strip() for key in keys_text.split(",")]
             for key in keys:
