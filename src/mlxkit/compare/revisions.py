@@ -13,6 +13,7 @@ revision's lockfile or pointer file records (`read_output`).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ class Snapshot:
         """(a key that changes whenever the content does, bytes) of a file kept in git, or None."""
         if self.commit is None:
             data = _read_disk(self.repo.root, path)
-            return None if data is None else (("disk", data), data)
+            return None if data is None else (_blob_id(data), data)
         return self._revisions.git.blob(self.commit, path)
 
     def read(self, path: str) -> bytes | None:
@@ -200,6 +201,11 @@ class Revisions:
 def _key_of(snapshot: Snapshot, path: str) -> Any:
     found = snapshot.blob(path)
     return None if found is None else found[0]
+
+
+def _blob_id(data: bytes) -> str:
+    """The id git gives these bytes as a blob, so that a file on disk and its committed twin share a key."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def _read_disk(root: Path, path: str) -> bytes | None:
