@@ -35,9 +35,10 @@ def map_chunks(
     *,
     jobs: int,
     chunk: int = CHUNK,
+    min_items: int = MIN_ITEMS_FOR_PROCESSES,
 ) -> Iterator[R]:
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-    if jobs <= 1 or len(items) < MIN_ITEMS_FOR_PROCESSES or len(chunks) < 2:
+    if jobs <= 1 or len(items) < min_items or len(chunks) < 2:
         yield from map(function, chunks)
         return
     import multiprocessing

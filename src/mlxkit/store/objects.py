@@ -232,6 +232,18 @@ class ObjectStore:
                 f"object {digest.short} is missing from the cache", hint="re-add the data with 'mlx add' where you still have it"
             ) from None
 
+    def read_small(self, digest: Digest, size: int) -> bytes:
+        """An object of known `size`, read with two system calls (open() builds three objects per
+        file: ~15 us of 30 on small files). Unverified: for objects mlx itself is about to send."""
+        fd = os.open(self.location(digest), os.O_RDONLY)
+        try:
+            data = os.read(fd, size)
+            while len(data) < size and (more := os.read(fd, size - len(data))):
+                data += more
+        finally:
+            os.close(fd)
+        return data
+
     def read_verified(self, digest: Digest) -> bytes:
         data = self.read_bytes(digest)
         if hash_bytes(data) != digest:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from mlxkit.errors import IntegrityError
-from mlxkit.fs.atomic import temp_name, unlink_quietly
+from mlxkit.fs.atomic import unlink_quietly
+from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
+from mlxkit.store.objects import ObjectStore
 from mlxkit.store.remotes.layout import loose_path, pack_path
 from mlxkit.store.remotes.packs import plan_reads
 from mlxkit.tracking.connect import Connection, connect
@@ -32,6 +35,8 @@ from mlxkit.tracking.wanted import wanted_objects
 
 # A read of more than this is split (at object boundaries): jobs x this bounds the memory in flight.
 MAX_READ = 8 << 20
+UNPACK_CHUNK = 2000  # objects per task of a pack's unpacking: ~0.1 s of work
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,18 +109,54 @@ class _Fetcher:
         if not needed:
             return
         reads = list(self._plan(needed))
+        whole = [read for read in reads if read.start is not None and read.size > MAX_READ]
         self.progress.start(f"fetching {what} from '{self.connection.name}'", sum(read.size for read in reads), unit="bytes")
         try:
-            with ThreadPoolExecutor(max(1, self.connection.fs.jobs), thread_name_prefix="mlx-fetch") as pool:
-                futures = [pool.submit(self._run, read) for read in reads]
-                try:
-                    for future in as_completed(futures):
-                        future.result()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            self._in_threads(self._run, [read for read in reads if read not in whole])
+            jobs = max(1, self.connection.fs.jobs)
+            for first in range(0, len(whole), jobs):
+                self._unpack_packs(whole[first : first + jobs])
         finally:
             self.progress.finish()
+
+    def _in_threads(self, function: Callable[[_Read], T], reads: list[_Read]) -> list[T]:
+        """`function` of every read, on the remote's `jobs` threads; the first failure cancels the rest."""
+        if not reads:
+            return []
+        with ThreadPoolExecutor(max(1, self.connection.fs.jobs), thread_name_prefix="mlx-fetch") as pool:
+            futures = [pool.submit(function, read) for read in reads]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                for future in futures:  # what did succeed (an open file, say) is the caller's to undo
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        self._undo(future.result())
+                raise
+        return [future.result() for future in futures]
+
+    def _undo(self, result: object) -> None:
+        if isinstance(result, int):
+            os.close(result)
+
+    def _unpack_packs(self, reads: list[_Read]) -> None:
+        """Whole packs: downloaded side by side (a local remote's packs are read in place), then
+        unpacked by forked workers, since verifying and storing 10^4 small objects is CPU work."""
+        scratch = self.repo.tmp_dir
+        scratch.mkdir(parents=True, exist_ok=True)
+        fds = self._in_threads(lambda read: self.connection.fs.open_local(read.path, scratch), reads)
+        try:
+            for read, fd in zip(reads, fds, strict=True):
+                objects = sorted(read.objects, key=lambda item: item[1])
+                jobs = self.repo.jobs if len(objects) >= MIN_ITEMS_FOR_PROCESSES else 1
+                job = _Unpack(self.repo.store, fd, read.path)
+                for stored, stored_bytes, span, corrupt in map_chunks(job, objects, jobs=jobs, chunk=UNPACK_CHUNK):
+                    self._tally(stored, stored_bytes, corrupt)
+                    self.progress.advance(span)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _plan(self, needed: dict[Digest, str]) -> Iterator[_Read]:
         catalog = self.connection.catalog
@@ -150,39 +191,9 @@ class _Fetcher:
             self._run_loose(read)
             return
         assert read.end is not None
-        if read.end - read.start > MAX_READ:
-            self._run_whole_pack(read)
-            return
         data = self.connection.fs.read_ranges(read.path, [(read.start, read.end)])[0]
-        self._store_pieces(read, memoryview(data))
+        self._tally(*store_objects(self.repo.store, memoryview(data), read.start, read.objects, read.path))
         self.progress.advance(read.end - read.start)
-
-    def _run_whole_pack(self, read: _Read) -> None:
-        temp = temp_name(self.repo.tmp_dir)
-        try:
-            self.connection.fs.download(read.path, temp)
-            with open(temp, "rb", buffering=0) as handle:
-                for window in _split(read):  # MAX_READ at a time: memory stays bounded, not the pack's size
-                    assert window.start is not None
-                    self._store_pieces(window, memoryview(os.pread(handle.fileno(), window.size, window.start)))
-        finally:
-            unlink_quietly(temp)
-        self.progress.advance(read.size)
-
-    def _store_pieces(self, read: _Read, view: memoryview) -> None:
-        assert read.start is not None
-        for digest, offset, length in read.objects:
-            try:
-                self._store_piece(digest, view[offset - read.start : offset - read.start + length], length)
-            except IntegrityError:
-                self.corrupt.append(f"object {digest.short} in {read.path} at offset {offset} is corrupt")
-                continue
-            self._done(length)
-
-    def _store_piece(self, digest: Digest, piece: memoryview, length: int) -> None:
-        if len(piece) != length:
-            raise IntegrityError("short read")
-        self.repo.store.put_expected(digest, piece)
 
     def _run_loose(self, read: _Read) -> None:
         digest = read.objects[0][0]
@@ -197,13 +208,59 @@ class _Fetcher:
         except BaseException:
             unlink_quietly(temp)
             raise
-        self._done(size)
+        self._tally(1, size, [])
         self.progress.advance(size)
 
-    def _done(self, size: int) -> None:
+    def _tally(self, stored: int, stored_bytes: int, corrupt: list[str]) -> None:
         with self._count_lock:  # called from the pool's threads
-            self.fetched += 1
-            self.fetched_bytes += size
+            self.fetched += stored
+            self.fetched_bytes += stored_bytes
+            self.corrupt.extend(corrupt)
+
+
+class _Unpack:
+    """Verifies and stores objects of a pack open as `fd`, a chunk at a time, MAX_READ bytes per
+    read (a job for parallel.map_chunks: forked workers inherit the descriptor)."""
+
+    def __init__(self, store: ObjectStore, fd: int, pack: str) -> None:
+        self.store, self.fd, self.pack = store, fd, pack
+
+    def __call__(self, objects: Sequence[tuple[Digest, int, int]]) -> tuple[int, int, int, list[str]]:
+        stored = stored_bytes = span = 0
+        corrupt: list[str] = []
+        first = 0
+        while first < len(objects):
+            start, last = objects[first][1], first
+            while last + 1 < len(objects) and objects[last + 1][1] + objects[last + 1][2] - start <= MAX_READ:
+                last += 1
+            end = objects[last][1] + objects[last][2]
+            view = memoryview(os.pread(self.fd, end - start, start))
+            counts = store_objects(self.store, view, start, objects[first : last + 1], self.pack)
+            stored, stored_bytes, span = stored + counts[0], stored_bytes + counts[1], span + end - start
+            corrupt += counts[2]
+            first = last + 1
+        return stored, stored_bytes, span, corrupt
+
+
+def store_objects(
+    store: ObjectStore, view: memoryview, start: int, objects: Sequence[tuple[Digest, int, int]], pack: str
+) -> tuple[int, int, list[str]]:
+    """Store the objects that `view` (the pack's bytes from `start`) holds, each re-hashed first;
+    returns how many were stored, their bytes, and a line for each one that is corrupt."""
+    stored = stored_bytes = 0
+    corrupt = []
+    for digest, offset, length in objects:
+        piece = view[offset - start : offset - start + length]
+        try:
+            if len(piece) != length:
+                raise IntegrityError("short read")
+            store.put_expected(digest, piece)
+        except IntegrityError:
+            corrupt.append(f"object {digest.short} in {pack} at offset {offset} is corrupt")
+            continue
+        stored += 1
+        stored_bytes += length
+    return stored, stored_bytes, corrupt
 
 
 def _split(read: _Read) -> Iterator[_Read]:

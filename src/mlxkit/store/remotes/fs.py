@@ -22,7 +22,7 @@ from stat import S_ISREG
 from typing import Any, ClassVar, TypeVar
 
 from mlxkit.errors import RemoteError, UsageError
-from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, unlink_quietly, write_atomic
+from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
 from mlxkit.store.remotes.failures import classify, missing_package, reason, unreachable_endpoint
 
@@ -96,6 +96,16 @@ class RemoteFS:
     def download(self, path: str, local_path: str | Path) -> None:
         """Copy the file at `path` into `local_path` (the caller's temporary file, which it verifies)."""
         self._retrying("download", path, self._download, _checked(path), str(local_path))
+
+    def open_local(self, path: str, scratch: Path) -> int:
+        """A file descriptor for reading the file at `path`: a downloaded copy in `scratch` whose name
+        is removed at once (a kill leaves nothing behind), or, on a local remote, the file itself."""
+        temp = temp_name(scratch)
+        try:
+            self.download(path, temp)
+            return os.open(temp, os.O_RDONLY)
+        finally:
+            unlink_quietly(temp)
 
     def delete(self, paths: list[str]) -> None:
         """Remove files; a file already gone is not an error."""
@@ -218,6 +228,9 @@ class LocalFS(RemoteFS):
     def _read(self, path: str) -> bytes:
         with open(self._full(path), "rb") as handle:
             return handle.read()
+
+    def open_local(self, path: str, scratch: Path) -> int:
+        return self._retrying("read", path, os.open, self._full(_checked(path)), os.O_RDONLY)
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         with open(self._full(path), "rb") as handle:

@@ -21,6 +21,7 @@ from mlxkit.store.remotes.layout import Entry, PackEntries
 
 GAP = 256 * 1024  # wanted ranges closer than this are read as one (a request costs more than the gap)
 WRITE_BUFFER = 1 << 20
+UNLIMITED = 1 << 62  # a target size for a builder that makes one pack of whatever it is given
 WHOLE_SHARE = 0.5  # wanting more than this share of a pack: read all of it
 E = TypeVar("E", bound=tuple)  # an entry: (anything, offset, length)
 
