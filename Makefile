@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py --mlx $(CURDIR)/$(BIN)/mlx
 	$(BIN)/python benchmarks/bench_pipeline.py --mlx $(CURDIR)/$(BIN)/mlx
 	$(BIN)/python benchmarks/bench_remote.py --mlx $(CURDIR)/$(BIN)/mlx
+	$(BIN)/python benchmarks/bench_compare.py --mlx $(CURDIR)/$(BIN)/mlx
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

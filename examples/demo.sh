@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The end-to-end demonstration behind `make demo`, in throwaway git repositories:
-# 1. the pipeline loop on examples/churn: run, change a param, status, run again, repro --frozen,
-#    push to a remote (a local directory) and pull into a fresh clone;
-# 2. the tracking loop on a generated dataset: init, add, commit, edit, status, checkout, gc, fsck.
+# 1. the pipeline loop on examples/churn: run, change a param, status, run again, compare params,
+#    metrics and plots with the last commit, repro --frozen, push to a remote (a local directory)
+#    and pull into a fresh clone, git hooks, metrics across every commit;
+# 2. the tracking loop on a generated dataset: init, add, commit, edit, status, diff, checkout, gc, fsck.
 set -euo pipefail
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -25,6 +26,10 @@ git commit -qm "First run"
 run mlx status
 run mlx run -S train.n_estimators=200     # only train and evaluate run: prepare is up to date
 run mlx status
+say "what the parameter change did, against the last commit"
+run mlx params diff
+run mlx metrics diff
+run mlx plots diff -o "$work/plots"     # index.html opens offline; the PNGs are for CI comments
 say "mlx repro --frozen   # the lockfile now describes the workspace"
 mlx repro --frozen
 git add -A && git commit -qm "200 trees"
@@ -40,6 +45,9 @@ git clone -q "$work/churn" "$work/clone2"
 (cd "$work/clone2" && mlx pull && mlx repro --frozen && ls models)
 run mlx run -S train.n_estimators=100     # seen before: restored from the run cache
 run git status --short
+run mlx install                           # hooks: checkout on branch switch, push before git push
+git add -A && git commit -qm "100 trees again" && git tag v1
+run mlx metrics show --all-commits
 
 say "part 2: tracking data (in $work/data)"
 mkdir "$work/data" && cd "$work/data"
@@ -70,6 +78,7 @@ say "edit one shard and delete another"
 echo "0.5,1" >> data/raw/part-007.csv
 rm data/raw/part-042.csv
 run mlx status
+run mlx diff                              # HEAD against the workspace, file by file
 set +e; say "mlx status --exit-code"; mlx status --exit-code >/dev/null; echo "exit code: $?"; set -e
 
 say "mlx checkout   # refuses: part-007.csv has content that is not in the cache"

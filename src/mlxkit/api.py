@@ -24,12 +24,18 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import InitResult, Repository, find_repository, init_repository
 
 if TYPE_CHECKING:  # the verbs are imported when called, so `import mlxkit.api` stays light
+    from mlxkit.compare.diff import DiffReport
+    from mlxkit.compare.metrics import MetricsDiff, MetricsShow
+    from mlxkit.compare.params import ParamsDiff
+    from mlxkit.compare.render_plots import PlotsReport
     from mlxkit.pipeline.edit import AddStageResult, FreezeResult
+    from mlxkit.pipeline.lockmerge import MergeDriverResult
     from mlxkit.pipeline.model import Stage
     from mlxkit.pipeline.run import RunReport
     from mlxkit.pipeline.runner import OnEvent, RunOptions
     from mlxkit.pipeline.status import PipelineReport
     from mlxkit.repo.doctor import DoctorReport
+    from mlxkit.repo.hooks import InstallResult
     from mlxkit.repo.remotes import AddRemoteResult, RemoteSettings, RemoveRemoteResult
     from mlxkit.tracking.add import AddResult
     from mlxkit.tracking.checkout import CheckoutResult
@@ -482,3 +488,101 @@ def remote_rename(old: str, new: str, *, repo: PathLike | None = None, wait: flo
 
     with _writing(repo, "mlx remote rename", wait) as opened:
         rename_remote(opened.mlx_dir, old, new)
+
+
+# -- metrics and params across revisions ----------------------------------------------------------
+
+
+def metrics_show(
+    targets: list[str] | None = None, *, revs: list[str] | None = None, scope: Scope | None = None,
+    all_rows: bool = False, repo: PathLike | None = None,
+) -> MetricsShow:
+    """Metrics of the workspace (or of `revs`, 'workspace' naming the files on disk) and of the
+    commits `scope` adds; `targets` instead of the pipeline's metrics files. A file that cannot be
+    read at one revision is a problem of that revision, not an error."""
+    with _reading(repo, "mlx metrics show") as opened:
+        from mlxkit.compare.metrics import show_metrics
+        from mlxkit.tracking.history import WORKSPACE
+
+        return show_metrics(opened, targets, revs=revs, scope=scope or WORKSPACE, all_rows=all_rows, cwd=_cwd(repo))
+
+
+def metrics_diff(
+    old: str | None = None, new: str | None = None, *, targets: list[str] | None = None, all: bool = False,  # noqa: A002
+    all_rows: bool = False, repo: PathLike | None = None,
+) -> MetricsDiff:
+    """Metrics that changed from `old` (default HEAD) to `new` (default the workspace); every metric with `all`."""
+    with _reading(repo, "mlx metrics diff") as opened:
+        from mlxkit.compare.metrics import diff_metrics
+
+        return diff_metrics(opened, old, new, targets=targets, all=all, all_rows=all_rows, cwd=_cwd(repo))
+
+
+def params_diff(
+    old: str | None = None, new: str | None = None, *, all: bool = False, repo: PathLike | None = None  # noqa: A002
+) -> ParamsDiff:
+    """Params that changed from `old` (default HEAD) to `new` (default the workspace); every param with `all`."""
+    with _reading(repo, "mlx params diff") as opened:
+        from mlxkit.compare.params import diff_params
+
+        return diff_params(opened, old, new, all=all)
+
+
+def diff(
+    a: str | None = None, b: str | None = None, *, targets: list[str] | None = None, repo: PathLike | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> DiffReport:
+    """Tracked files added, modified, deleted or renamed from `a` (default HEAD) to `b` (default the
+    workspace: the files on disk now, read through the stat cache)."""
+    with _reading(repo, "mlx diff") as opened:
+        from mlxkit.compare.diff import diff as _diff
+
+        return _diff(opened, a, b, targets=targets, cwd=_cwd(repo), progress=progress)
+
+
+# -- git integration -------------------------------------------------------------------------------
+
+
+def install(*, uninstall: bool = False, repo: PathLike | None = None) -> InstallResult:
+    """Add git hooks (post-checkout, pre-commit, pre-push) beside the user's own, the mlx.lock merge driver
+    and its .gitattributes line; `uninstall` removes exactly what this added (docs/hooks.md)."""
+    with _writing(repo, "mlx install --uninstall" if uninstall else "mlx install", None) as opened:
+        from mlxkit.repo.hooks import install as _install
+
+        return _install(opened, uninstall=uninstall)
+
+
+def merge_lock(base: PathLike, ours: PathLike, theirs: PathLike, *, name: str = "mlx.lock") -> MergeDriverResult:
+    """git's merge driver for mlx.lock: merge the three files stage by stage into `ours` (a conflicting stage
+    between conflict markers); `ours` is left as it was when a file is not a lockfile. Needs no repository."""
+    from mlxkit.pipeline.lockmerge import merge_lock_files
+
+    return merge_lock_files(Path(base), Path(ours), Path(theirs), name=name)
+
+
+# -- plots -----------------------------------------------------------------------------------------
+
+
+def plots_show(
+    targets: list[str] | None = None, *, out: PathLike = "mlx_plots", image_format: str = "png", repo: PathLike | None = None
+) -> PlotsReport:
+    """Draw the workspace's plots files (mlx.yaml's plots, or `targets`) into `out` (relative paths:
+    as for targets): an image per file (png or svg) and index.html, a report that opens offline."""
+    with _reading(repo, "mlx plots show") as opened:
+        from mlxkit.compare.render_plots import plots_report
+        from mlxkit.compare.revisions import WORKSPACE
+
+        return plots_report(opened, [WORKSPACE], targets, out, image_format, cwd=_cwd(repo))
+
+
+def plots_diff(
+    revs: list[str] | None = None, *, targets: list[str] | None = None, out: PathLike = "mlx_plots", image_format: str = "png",
+    repo: PathLike | None = None,
+) -> PlotsReport:
+    """Draw the plots files of several revisions overlaid: HEAD and the workspace without `revs`, one
+    revision and the workspace, or the revisions given ('workspace' names the files on disk)."""
+    with _reading(repo, "mlx plots diff") as opened:
+        from mlxkit.compare.plots import compared_revisions
+        from mlxkit.compare.render_plots import plots_report
+
+        return plots_report(opened, compared_revisions(revs), targets, out, image_format, cwd=_cwd(repo))

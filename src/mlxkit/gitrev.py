@@ -70,9 +70,11 @@ class GitFiles:
         paths = [name.decode("utf-8", "surrogateescape") for name in out.split(b"\0") if name]
         return [path[len(self.prefix):] for path in paths if path.startswith(self.prefix) and path.endswith(suffix)]
 
-    def log(self, rev: str, limit: int | None = None) -> list[str]:
-        """Commit ids reachable from `rev`, newest first."""
-        args = ["rev-list", *([f"--max-count={limit}"] if limit else []), self.commit(rev)]
+    def log(self, *revs: str, limit: int | None = None) -> list[str]:
+        """Commit ids reachable from any of `revs`, each once, newest first (one `git rev-list`)."""
+        if not revs:
+            return []
+        args = ["rev-list", *([f"--max-count={limit}"] if limit else []), *dict.fromkeys(self.commit(rev) for rev in revs)]
         return self._run(*args).decode().split()
 
     def refs(self, *kinds: str) -> list[tuple[str, str]]:

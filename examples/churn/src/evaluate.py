@@ -3,7 +3,8 @@
 - metrics.json: accuracy, f1, precision, recall and roc_auc of the churn class, rounded to 6
   digits, keys sorted, so that `mlx metrics diff` shows only real changes.
 - plots/roc.csv: the ROC curve, one row per threshold (fpr,tpr,threshold).
-- plots/confusion.csv: the confusion matrix as counts, one row per (actual, predicted) pair.
+- plots/confusion.csv: one row per held-out customer (actual,predicted class), which
+  `mlx plots` draws as a confusion matrix.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import joblib
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
-    confusion_matrix,
     f1_score,
     precision_score,
     recall_score,
@@ -61,9 +61,8 @@ def main() -> None:
     # and is a number every CSV and plotting tool reads.
     write_csv(PLOTS / "roc.csv", ["fpr", "tpr", "threshold"],
               [[f"{f:.6f}", f"{t:.6f}", f"{min(h, 1.0):.6f}"] for f, t, h in zip(fpr, tpr, thresholds)])
-    counts = confusion_matrix(actual, predicted, labels=[0, 1])
-    write_csv(PLOTS / "confusion.csv", ["actual", "predicted", "count"],
-              [[CLASSES[a], CLASSES[p], int(counts[a, p])] for a in (0, 1) for p in (0, 1)])
+    write_csv(PLOTS / "confusion.csv", ["actual", "predicted"],
+              [[CLASSES[a], CLASSES[p]] for a, p in zip(actual, predicted)])
     print("evaluate: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()))
           + f" -> {METRICS.relative_to(ROOT)}, {PLOTS.relative_to(ROOT)}/")
 

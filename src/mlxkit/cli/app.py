@@ -62,6 +62,10 @@ COMMANDS = {
     "gc": "gc", "fsck": "fsck", "config": "config", "unprotect": "unprotect", "doctor": "doctor",
     "run": "run", "repro": "run", "dag": "pipeline", "freeze": "pipeline", "unfreeze": "pipeline", "stage": "pipeline",
     "remote": "remote",
+    "install": "install", "merge-driver": "install",
+    "diff": "diff",
+    "metrics": "metrics", "params": "params",
+    "plots": "plots",
 }  # fmt: skip
 
 

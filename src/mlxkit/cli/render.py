@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,8 @@ def as_data(value: Any) -> Any:
         return [as_data(item) for item in value]
     if isinstance(value, dict):
         return {str(key): as_data(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity: a reader's parser would refuse the whole report
     return value
 
 

@@ -40,6 +40,7 @@ class Snapshot:
         self.name = name
         self.commit = commit
         self._revisions = revisions
+        self._blobs: dict[str, tuple[Any, bytes] | None] = {}  # a commit's files never change: ask git once
 
     @property
     def is_workspace(self) -> bool:
@@ -57,7 +58,9 @@ class Snapshot:
         if self.commit is None:
             data = _read_disk(self.repo.root, path)
             return None if data is None else (_blob_id(data), data)
-        return self._revisions.git.blob(self.commit, path)
+        if path not in self._blobs:
+            self._blobs[path] = self._revisions.git.blob(self.commit, path)
+        return self._blobs[path]
 
     def read(self, path: str) -> bytes | None:
         """A file's bytes as git has it at this revision (as the disk has it in the workspace)."""

@@ -17,6 +17,19 @@ LOCK_FILE = "mlx.lock"
 DEFAULT_PARAMS_FILE = "params.yaml"
 
 OutKind = Literal["out", "metric", "plot"]
+PlotTemplate = Literal["linear", "scatter", "bar", "confusion", "confusion_normalized"]
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """How `mlx plots` draws a plots file: the options of its entry in mlx.yaml (docs/plots.md)."""
+
+    x: str | None = None  # None: the column 'step' if there is one, else the row number
+    y: tuple[str, ...] = ()  # (): the last column other than x
+    template: PlotTemplate = "linear"
+    title: str | None = None
+    x_label: str | None = None
+    y_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,7 @@ class Out:
     kind: OutKind = "out"
     cache: bool = True
     persist: bool = False  # not deleted before the stage runs
+    plot: PlotOptions | None = None  # a plots entry's options, when it gives any
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from mlxkit.formats.schema import conforms, validate
 from mlxkit.formats.yamlio import YamlDocument, load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.pipeline.interpolate import Context, Where, interpolate, render
-from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE, Out, OutKind, ParamRef, Pipeline, Stage
+from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE, Out, OutKind, ParamRef, Pipeline, PlotOptions, Stage
 from mlxkit.pipeline.params import KEY, did_you_mean, kind_of, read_params
 
 SCHEMA = "pipeline-1"
@@ -221,7 +221,16 @@ def _out(entry: str | dict[str, Any], kind: OutKind, cache: bool, wdir: RepoPath
     ((text, flags),) = entry.items()
     flags, at = flags or {}, at.child(text)
     cache, persist = _flag(flags, "cache", cache, at), _flag(flags, "persist", False, at)
-    return Out(_confined(text, wdir, at), kind, cache=cache, persist=persist)
+    plot = None
+    if flags.keys() - {"cache", "persist"}:  # plot options: the schema allows them in plots entries only
+        y = flags.get("y", ())
+        plot = PlotOptions(
+            flags.get("x"), (y,) if isinstance(y, str) else tuple(y), flags.get("template", "linear"),
+            flags.get("title"), flags.get("x_label"), flags.get("y_label"),
+        )  # fmt: skip
+        if plot.template.startswith("confusion") and len(plot.y) != 1:
+            raise at.child("y").error("a confusion matrix takes one 'y' column, the predicted class")
+    return Out(_confined(text, wdir, at), kind, cache=cache, persist=persist, plot=plot)
 
 
 def _params(entries: list[Any], wdir: RepoPath | None, at: Where) -> tuple[ParamRef, ...]:
