@@ -244,7 +244,7 @@ def fetch(
 
 def _fetch_into(
     opened: Repository, targets: list[str] | None, remote: str | None, scope: Scope | None, jobs: int | None,
-    run_cache: bool, cwd: Path | None, progress: Progress,
+    run_cache: bool, cwd: Path | None, progress: Progress, durable: bool = True,
 ) -> FetchResult:
     from dataclasses import replace
 
@@ -252,14 +252,15 @@ def _fetch_into(
     from mlxkit.tracking.history import WORKSPACE
 
     if not run_cache:
-        return _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress)
+        return _fetch(opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress, durable=durable)
     from mlxkit.pipeline.runcache_remote import fetch_entries
     from mlxkit.tracking.connect import connect
 
     entries = fetch_entries(opened, connect(opened, remote, jobs=jobs))
     extra, problems = _run_cache_roots(opened)
     result = _fetch(
-        opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress, extra_roots=extra
+        opened, remote, targets, scope=scope or WORKSPACE, jobs=jobs, cwd=cwd, progress=progress, extra_roots=extra,
+        durable=durable,
     )
     return replace(result, run_cache_entries=entries.entries, warnings=[*result.warnings, *entries.problems, *problems])
 
@@ -274,11 +275,15 @@ def pull(
     from mlxkit.tracking.pull import PullResult, checkout_fetched
     from mlxkit.tracking.wanted import target_path
 
+    from mlxkit.parallel import in_background
+
     with _writing(repo, command, wait) as opened:
-        fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress)
+        fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress, durable=False)
         within = [target_path(opened, text, _cwd(repo)) for text in targets or []]
-        tracked = checkout_fetched(opened, within, force=force, progress=progress)
-        outputs = checkout_recorded(opened, within, force=force, progress=progress)
+        # the fetched objects reach the disk while the checkout works (a syncfs waits on the kernel)
+        with in_background(opened.make_objects_durable if fetched.fetched else lambda: None):
+            tracked = checkout_fetched(opened, within, force=force, progress=progress)
+            outputs = checkout_recorded(opened, within, force=force, progress=progress)
         return PullResult(fetched, tracked, outputs)
 
 

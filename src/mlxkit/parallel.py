@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -49,6 +50,30 @@ def map_chunks(
         max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
     ) as pool:
         yield from pool.map(function, chunks)
+
+
+@contextmanager
+def in_background(function: Callable[[], object]) -> Iterator[None]:
+    """Run `function` on a thread while the body runs; wait for it on the way out, and raise what
+    it raised. For a call that waits on the kernel (a syncfs), which holds no lock a fork copies."""
+    import threading
+
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="mlx-background", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
 
 
 def _die_with_parent(parent: int) -> None:

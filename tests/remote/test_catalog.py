@@ -206,3 +206,31 @@ def test_an_object_in_two_packs_is_located_in_one_of_them(tmp_path):
     assert location is not None
     assert fs.read_ranges(pack_path(location.pack), [(location.offset, location.offset + location.length)]) == [data]
     assert (len(catalog.packs()), catalog.ignored_entries) == (2, 0)
+
+
+def test_a_new_process_loads_what_an_index_decodes_to_and_survives_a_damaged_file(remote_url: RemoteSpec, tmp_path):
+    from mlxkit.store.remotes import catalog as catalog_module
+
+    fs = remote_url.open()
+    objects = unique("decoded", 3)
+    _, name = push(fs, tmp_path / "tmp", objects)
+    Catalog(tmp_path / "catalog", fs).sync()
+    decoded = tmp_path / "catalog" / "decoded" / name
+    assert decoded.is_file()
+
+    catalog_module._DECODED.clear()  # what a new process starts with
+    fresh = Catalog(tmp_path / "catalog", fs)
+    fresh.sync()
+    assert fresh.packed() == {hash_bytes(data).hex for data in objects}
+
+    for damage in (b"", b"\x00not marshal", b"\xe9\x00\x00\x00\x00"):
+        catalog_module._DECODED.clear()
+        decoded.write_bytes(damage)
+        damaged = Catalog(tmp_path / "catalog", fs)
+        damaged.sync()
+        assert damaged.packed() == {hash_bytes(data).hex for data in objects}
+        assert damaged.bad_indexes == []
+
+    fs.delete([index_path(name)])
+    Catalog(tmp_path / "catalog", fs).sync()
+    assert not decoded.exists()

@@ -333,3 +333,15 @@ def test_a_large_pack_is_fetched_whole_and_a_damaged_object_in_it_is_still_found
     assert sum("is corrupt" in line for line in fetched.err_lines) == 1
     assert len(copy.objects()) == 150  # the tree and 149 files
     assert not copy.temp_files() and not list((copy / ".mlx" / "tmp").glob(".mlx-tmp-*"))
+
+
+def test_a_push_reads_no_tree_the_remote_has(project, mlx):
+    """A tree reaches the remote after its files, so a push does not look inside a tree the remote
+    has: with the tree gone from the local cache, a second push still finds nothing to send."""
+    assert mlx("push").code == 0
+    os.remove(project.object_path(project.pointer("data")["hash"]))
+
+    again = mlx("push")
+
+    assert again.code == 0, again
+    assert again.out == "0 objects pushed to 'origin' (0 B); 42 already there.\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlxkit.parallel import MAX_CLAIMS, fork_each
+from mlxkit.parallel import MAX_CLAIMS, fork_each, in_background, map_chunks
 
 
 def no_children_left() -> bool:
@@ -96,3 +96,25 @@ def test_fork_each_raises_an_error_of_this_process_after_ending_the_workers():
     with pytest.raises(KeyError):  # whoever took item 30 (a worker's failure is redone here)
         fork_each(fails_here, list(range(40)), jobs=2)
     assert no_children_left()
+
+
+def test_in_background_waits_for_its_function_and_raises_what_it_raised():
+    done = []
+    with in_background(lambda: (time.sleep(0.05), done.append(1))):
+        assert done == []  # the body runs while the function does
+    assert done == [1]
+
+    def fail() -> None:
+        raise OSError("the disk said no")
+
+    with pytest.raises(OSError, match="the disk said no"), in_background(fail):
+        pass
+
+
+def _pids(items: list[int]) -> list[int]:
+    return [os.getpid() for _ in items]
+
+
+def test_map_chunks_forks_for_few_items_when_told_to(tmp_path):
+    pids = [pid for chunk in map_chunks(_pids, list(range(4)), jobs=2, chunk=1, min_items=2) for pid in chunk]
+    assert len(pids) == 4 and os.getpid() not in pids

@@ -66,7 +66,10 @@ def fetch(
     cwd: Path | None = None,
     progress: Progress = NULL_PROGRESS,
     extra_roots: Iterable[Root] = (),
+    durable: bool = True,
 ) -> FetchResult:
+    """Without `durable`, the caller makes the fetched objects durable (repo.make_objects_durable)
+    before it reports success: `mlx pull` does it while it checks out."""
     wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots)
     connection = connect(repo, remote, jobs=jobs)
     connection.catalog.sync()
@@ -75,7 +78,7 @@ def fetch(
     wanted.expand(repo)
     fetcher.missing.extend(wanted.unexpanded.values())  # trees that could not be brought
     fetcher.get(wanted.files, "files")
-    if fetcher.fetched:
+    if fetcher.fetched and durable:
         repo.make_objects_durable()
     return FetchResult(
         connection.name, wanted.count, fetcher.fetched, fetcher.fetched_bytes, fetcher.present,

@@ -60,16 +60,20 @@ def push(
     progress: Progress = NULL_PROGRESS,
     extra_roots: Iterable[Root] = (),
 ) -> PushResult:
-    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots)
+    wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots, expand=False)
     connection = connect(repo, remote, jobs=jobs, create=True)
     with remote_lock(connection.fs, exclusive=False, command=repo.command):
         connection.catalog.sync()
+        # A tree reaches the remote after every file it lists (the write order below), so the files
+        # of a tree the remote has need no look: a push with nothing to send reads no tree.
+        wanted.skip(on_remote(connection, wanted.trees))
+        wanted.expand(repo)
         present = on_remote(connection, [*wanted.files, *wanted.trees])
         plan = _plan(repo, wanted, present)
         uploaded_bytes, packs = _send(repo, connection, plan, progress)
     return PushResult(
         connection.name, wanted.count, len(plan.files) + len(plan.trees), uploaded_bytes, packs,
-        len(present), sorted(set(plan.missing)),
+        len(present) + wanted.skipped_files, sorted(set(plan.missing)),
     )
 
 

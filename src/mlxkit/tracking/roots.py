@@ -42,6 +42,7 @@ class Root(NamedTuple):
     hint: str  # how to bring back its tree when the cache lacks it
     optional: bool = False  # a stage's dependency: its tree is in the cache only if a root put it there
     path: str = ""  # the tracked path or stage output it stands for (as written; checked by its reader)
+    files: int = 0  # a directory's files, as its pointer or lockfile entry records them (for counts only)
 
 
 def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
@@ -82,7 +83,7 @@ def workspace_roots(repo: Repository) -> Iterator[Root]:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{pointer_file}', so nothing was deleted: {exc.message}", hint=exc.hint) from exc
-        yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix)
+        yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix, files=pointer.files or 0)
     lock = repo.root / LOCKFILE
     if lock.is_file():
         yield from lockfile_roots(lock.read_bytes(), LOCKFILE)
@@ -121,8 +122,11 @@ def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
                 except InvalidDigest as exc:
                     raise unreadable(f"stage '{name}': {exc}") from exc
                 hint = f"run the stage again: 'mlx run --force {name}'"
-                path = item.get("path")
-                yield Root(digest, "files" in item, source, hint, section == "deps", path if isinstance(path, str) else "")
+                path, files = item.get("path"), item.get("files")
+                yield Root(
+                    digest, "files" in item, source, hint, section == "deps", path if isinstance(path, str) else "",
+                    files if type(files) is int else 0,
+                )
 
 
 def _staged_roots(root: Path) -> Iterator[Root]:
@@ -168,4 +172,4 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
             raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
-        yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix)
+        yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix, files=pointer.files or 0)

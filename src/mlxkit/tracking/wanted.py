@@ -28,6 +28,8 @@ class Wanted:
     files: dict[Digest, str] = field(default_factory=dict)  # object -> the tracked path naming it
     trees: dict[Digest, str] = field(default_factory=dict)  # every directory's tree object
     unexpanded: dict[Digest, str] = field(default_factory=dict)  # trees not in the local cache
+    tree_files: dict[Digest, int] = field(default_factory=dict)  # files of each tree, as recorded
+    skipped_files: int = 0  # files of trees left unexpanded on purpose (`skip`)
 
     def expand(self, repo: Repository) -> None:
         """Add the files of every tree that is now in the local cache."""
@@ -39,17 +41,25 @@ class Wanted:
             for entry in tree.entries:
                 self.files.setdefault(entry.digest, f"{path}/{entry.path}")
 
+    def skip(self, trees: set[Digest]) -> None:
+        """Never expand `trees` (push: trees the remote has, whose files it has too); their files
+        still count."""
+        for digest in trees & self.unexpanded.keys():
+            del self.unexpanded[digest]
+            self.skipped_files += self.tree_files.get(digest, 0)
+
     @property
     def count(self) -> int:
-        return len(self.files) + len(self.trees)
+        return len(self.files) + len(self.trees) + self.skipped_files
 
 
 def wanted_objects(
     repo: Repository, targets: list[str] | None = None, *, scope: Scope = WORKSPACE, cwd: Path | None = None,
-    extra: Iterable[Root] = (),
+    extra: Iterable[Root] = (), expand: bool = True,
 ) -> Wanted:
     """Stage dependencies are left out: each is a tracked path or another stage's output, which are
-    roots of their own, or a file (code) that mlx never stores. `extra`: more roots (the run cache's)."""
+    roots of their own, or a file (code) that mlx never stores. `extra`: more roots (the run cache's).
+    Without `expand`, every tree stays in `unexpanded` for the caller to expand."""
     filters = [target_path(repo, text, cwd) for text in targets or []]
     matched: set[int] = set()
     wanted = Wanted()
@@ -67,7 +77,8 @@ def wanted_objects(
             raise UsageError(
                 f"'{target.posix}' is not tracked by mlx and no stage writes it", hint=f"run 'mlx add {target.posix}' to track it"
             )
-    wanted.expand(repo)
+    if expand:
+        wanted.expand(repo)
     return wanted
 
 
@@ -78,6 +89,7 @@ def _want(wanted: Wanted, root: Root) -> None:
     elif root.digest not in wanted.trees:
         wanted.trees[root.digest] = label
         wanted.unexpanded[root.digest] = label
+        wanted.tree_files[root.digest] = root.files
 
 
 def target_path(repo: Repository, text: str, cwd: Path | None = None) -> RepoPath:
