@@ -9,6 +9,10 @@ repository holding the same chain, s01 -> s02 -> ... -> s20: stage i derives out
 the previous stage's output and its own key of params.yaml, in a few milliseconds of shell.
 
 - `repro` (no-op): nothing changed since the last repro; every stage must be found up to date.
+  mlx answers it from the memo the previous no-op left (.mlx/tmp/noop-repro; the benchmark checks
+  that it was there).
+- `repro` (no-op, decided): the same, with mlx's memo removed before each run, so that mlx loads
+  the pipeline and decides every stage (and writes the memo again). DVC runs the same `repro`.
 - `repro --force`: every stage's command runs again. Each command appends its stage's name to
   ran.log, so the benchmark can check that the commands really ran (and, for the no-op, that
   none did). The same 20 commands run by a plain shell script, each through `sh -c` as the
@@ -47,7 +51,8 @@ from bench_store import (
 STAGES = 20
 PIPELINE = WORK / "pipeline"
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
-OPS = {"repro (no-op)": ["repro"], "repro --force": ["repro", "--force"]}  # row -> arguments
+OPS = {"repro (no-op)": ["repro"], "no-op, decided": ["repro"], "repro --force": ["repro", "--force"]}  # row -> arguments
+MEMO = Path(".mlx", "tmp", "noop-repro")  # mlx's memo of the last no-op (src/mlxkit/pipeline/noop.py)
 NOOP_LIMIT_S, NOOP_RATIO, PER_STAGE_LIMIT_MS = 0.3, 10.0, 20.0
 
 
@@ -121,10 +126,15 @@ def new_repo(tool: Tool) -> Path:
     return repo
 
 
-def timed(argv: list[str], repo: Path, runs: int, env: dict, per_run: int) -> dict:
+def timed(argv: list[str], repo: Path, runs: int, env: dict, per_run: int, forget_memo: bool = False) -> dict:
     """measure() after a warm-up, and a check that each run ran `per_run` commands."""
+    def prepare() -> Path:
+        if forget_memo:
+            (repo / MEMO).unlink(missing_ok=True)
+        return repo
+
     before = commands_run(repo)
-    res = measure(argv, lambda: repo, runs, env, warmup=True)
+    res = measure(argv, prepare, runs, env, warmup=True)
     if "failed" in res:
         return res
     ran, expected = commands_run(repo) - before, per_run * (res["runs"] + 1)
@@ -138,8 +148,13 @@ def bench_tool(tool: Tool, runs: int) -> dict:
         repo = new_repo(tool)
     except (SetupError, OSError) as e:
         return {op: {"failed": f"set-up: {e}"} for op in OPS}
-    return {op: timed(tool.argv(*args), repo, runs, tool.env, per_run=STAGES if "--force" in args else 0)
-            for op, args in OPS.items()}
+    results = {}
+    for op, args in OPS.items():
+        results[op] = timed(tool.argv(*args), repo, runs, tool.env, per_run=STAGES if "--force" in args else 0,
+                            forget_memo=op == "no-op, decided")
+        if op == "repro (no-op)" and tool.name == "mlx" and not (repo / MEMO).is_file():
+            results[op] = {"failed": "no memo was written: every run decided in full"}
+    return results
 
 
 def bench_floor(runs: int) -> dict:

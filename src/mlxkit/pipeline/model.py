@@ -71,6 +71,7 @@ class Pipeline:
     stages: dict[str, Stage]  # in the order of mlx.yaml (foreach items in item order)
     source: str = PIPELINE_FILE
     params: tuple[RepoPath, ...] = ()  # mlx.yaml's top-level `params:` files, tracked as a whole for reporting
+    context_files: tuple[RepoPath, ...] = ()  # the params files the `${}` context was read from (present or not)
 
 
 @dataclass(frozen=True)

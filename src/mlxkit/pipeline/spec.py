@@ -54,7 +54,14 @@ def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FIL
         return Pipeline({}, source)
     if not conforms(document.data, SCHEMA):
         validate(document, SCHEMA)
-    context = _context(params or partial(_params_on_disk, root), document)
+    read = params or partial(_params_on_disk, root)
+    context_files: list[RepoPath] = []
+
+    def recorded(file: RepoPath) -> dict[str, Any] | None:
+        context_files.append(file)
+        return read(file)
+
+    context = _context(recorded, document)
     stages: dict[str, Stage] = {}
     for key, body in (document.data.get("stages") or {}).items():
         name = render(key)  # YAML reads `1:` as a number
@@ -64,7 +71,7 @@ def pipeline_from_text(text: bytes | str, root: Path, source: str = PIPELINE_FIL
         for stage in _stages(name, body, context, at):
             stages[stage.name] = stage
     tracked = tuple(_params_file(file, None, Where.at(document, "params", i)) for i, file in enumerate(document.data.get("params", [])))
-    return Pipeline(stages, source, params=tracked)
+    return Pipeline(stages, source, params=tracked, context_files=tuple(context_files))
 
 
 def _params_on_disk(root: Path, file: RepoPath) -> dict[str, Any] | None:

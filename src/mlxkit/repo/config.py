@@ -20,9 +20,8 @@ from mlxkit.formats.schema import load_schema, validate
 from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.links import DEFAULT_LINK_TYPES
+from mlxkit.repo.root import CONFIG_FILE, LOCAL_CONFIG_FILE
 
-CONFIG_FILE = "config.yaml"
-LOCAL_CONFIG_FILE = "config.local.yaml"
 LOCAL_ONLY = frozenset({"cache.dir"})
 SECRET_OPTIONS = frozenset({"access_key_id", "secret_access_key", "session_token"})
 MASK = "***"

@@ -14,12 +14,12 @@ from pathlib import Path
 from mlxkit.errors import GitRequiredError, NotARepositoryError
 from mlxkit.fs.atomic import sync_filesystem, write_atomic
 from mlxkit.parallel import default_jobs
-from mlxkit.repo.config import CONFIG_FILE, Config, read_config
+from mlxkit.repo.config import Config, read_config
 from mlxkit.repo.lock import RepoLock
+from mlxkit.repo.root import CONFIG_FILE, MLX_DIR, find_root
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.state import StatCache
 
-MLX_DIR = ".mlx"
 GITIGNORE = """\
 # Everything below .mlx/ stays out of git except the shared configuration.
 /*
@@ -104,13 +104,10 @@ def find_repository(start: Path, *, command: str = "mlx") -> Repository:
 
 def locate_root(start: Path) -> Path:
     """The nearest directory at or above `start` holding `.mlx/`, not crossing a mount point."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if (directory / MLX_DIR / CONFIG_FILE).is_file() or (directory / MLX_DIR / "cache").is_dir():
-            return directory
-        if os.path.ismount(directory):
-            break
-    raise NotARepositoryError(str(start))
+    found = find_root(str(start))
+    if found is None:
+        raise NotARepositoryError(str(start.resolve()))
+    return Path(found)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,9 @@ def test_load_pipeline_is_none_without_mlx_yaml(tmp_path):
 
 def test_load_pipeline_reads_mlx_yaml_at_the_root(root):
     (root / "mlx.yaml").write_text("stages:\n  hello:\n    cmd: echo hi\n")
-    assert load_pipeline(root) == Pipeline({"hello": Stage("hello", ("echo hi",), line=2)})
+    assert load_pipeline(root) == Pipeline(
+        {"hello": Stage("hello", ("echo hi",), line=2)}, context_files=(RepoPath("params.yaml"),)
+    )  # params.yaml is always looked for: a no-op memo records it, present or not
 
 
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "stages:\n", "stages: {}\n"])
@@ -278,6 +280,12 @@ def test_vars_add_mappings_and_files_in_order(root):
         """,
     ).values()
     assert stage.cmd == ("train 32 m 3 0.01",)
+
+
+def test_the_pipeline_names_the_params_files_its_context_read_even_absent_ones(tmp_path):
+    (tmp_path / "a.yaml").write_text("x: 1\n")
+    pipeline = parse(tmp_path, "vars: [a.yaml, {y: 2}]\nstages:\n  t:\n    cmd: echo ${x} ${y}\n")
+    assert pipeline.context_files == (RepoPath("params.yaml"), RepoPath("a.yaml"))
 
 
 @pytest.mark.parametrize(
