@@ -137,11 +137,11 @@ def test_is_temp_name_only_matches_the_prefix():
 
 @pytest.fixture
 def without_unnamed_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Take the path a system without O_TMPFILE + linkat(AT_EMPTY_PATH) takes (non-root users on
-    older kernels): the temp file and rename that mlx falls back to."""
+    """Take the path a system without O_TMPFILE or /proc takes: the temp file and rename that mlx
+    falls back to."""
     from mlxkit.fs import atomic
 
-    monkeypatch.setattr(atomic, "_linkat", False)
+    monkeypatch.setattr(atomic, "_proc", -1)
 
 
 def test_create_new_without_unnamed_files_publishes_through_a_temp_name(tmp_path, without_unnamed_files):
@@ -172,3 +172,32 @@ def test_place_copy_without_unnamed_files_replaces_the_destination_whole(tmp_pat
     assert destination.read_bytes() == b"new"
     assert stat.S_IMODE(destination.stat().st_mode) == 0o640
     assert sorted(os.listdir(tmp_path)) == ["destination", "source"]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"), reason="Linux with /proc")
+def test_create_new_names_an_unnamed_file_through_proc(tmp_path):
+    """The O_TMPFILE way: no temp name ever appears, an existing name is kept, and the way stays on."""
+    from mlxkit.fs import atomic
+
+    target = tmp_path / "object"
+    assert atomic.create_new(str(target), b"bytes", mode=0o444, durable=True) is True
+    assert atomic.create_new(str(target), b"other", mode=0o444, durable=False) is False
+    assert target.read_bytes() == b"bytes"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert names(tmp_path) == ["object"]
+    assert atomic._proc is not None and atomic._proc >= 0
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"), reason="Linux with /proc")
+def test_link_unnamed_into_a_missing_directory_is_an_error_not_a_refusal(tmp_path):
+    """ENOENT because the destination's folder is gone must surface, and must not turn unnamed files off."""
+    from mlxkit.fs import atomic
+
+    fd = atomic.open_unnamed(str(tmp_path), 0o444)
+    assert fd is not None
+    try:
+        with pytest.raises(FileNotFoundError):
+            atomic.link_unnamed(fd, str(tmp_path / "gone" / "object"))
+    finally:
+        os.close(fd)
+    assert atomic._proc >= 0

@@ -11,18 +11,24 @@ that misses its pattern is then named in those words, not with a type list or a 
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from mlxkit.errors import InvalidFileError
 from mlxkit.formats.yamlio import Location, YamlDocument
 
 
+_SCHEMAS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas")  # mlxkit/schemas
+
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("mlxkit.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    # A file beside the package: mlxkit is installed as files, never zipped, and importlib.resources
+    # would cost every command ~5 ms of imports (tempfile, random, zipfile) to say the same.
+    with open(os.path.join(_SCHEMAS, f"{name}.json"), encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 @cache

@@ -79,21 +79,20 @@ def _replace(path: str, data: bytes, *, mode: int, durable: bool) -> None:
         raise
 
 
-_AT_FDCWD = -100
-_AT_EMPTY_PATH = 0x1000
-_linkat: object = None  # libc's linkat once known to work with O_TMPFILE; False when it does not
+_proc: int | None = None  # a descriptor of /proc once unnamed files are known to be usable; -1 when not
 
 
-def _unnamed_linker() -> object:
-    global _linkat
-    if _linkat is None:
-        import ctypes
-
+def _unnamed_files() -> bool:
+    """Whether O_TMPFILE files can be named here: Linux with /proc mounted. They are named by
+    linkat("/proc/self/fd/N", AT_SYMLINK_FOLLOW), which open(2) documents for every user; the
+    AT_EMPTY_PATH way needs CAP_DAC_READ_SEARCH on older kernels, and ctypes."""
+    global _proc
+    if _proc is None:
         try:
-            _linkat = ctypes.CDLL(None, use_errno=True).linkat if hasattr(os, "O_TMPFILE") else False
-        except (OSError, AttributeError):  # pragma: no cover - not Linux
-            _linkat = False
-    return _linkat
+            _proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if hasattr(os, "O_TMPFILE") else -1
+        except OSError:  # pragma: no cover - no /proc
+            _proc = -1
+    return _proc >= 0
 
 
 def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
@@ -124,10 +123,10 @@ def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
 def open_unnamed(directory: str, mode: int) -> int | None:
     """A writable descriptor of a new, nameless file in `directory` (O_TMPFILE), or None where the
     system or file system cannot make one."""
-    if not _unnamed_linker():
+    if not _unnamed_files():
         return None
     try:
-        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
+        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
     except OSError:
         return None
 
@@ -135,23 +134,23 @@ def open_unnamed(directory: str, mode: int) -> int | None:
 def link_unnamed(fd: int, path: str) -> bool | None:
     """Give the nameless file `fd` the name `path`: True when done, False when `path` exists,
     None when this file system refuses (later calls then skip unnamed files)."""
-    linkat = _unnamed_linker()
-    if linkat and linkat(fd, b"", _AT_FDCWD, os.fsencode(path), _AT_EMPTY_PATH) == 0:  # type: ignore[operator]
+    try:
+        # linkat(/proc, "self/fd/N", AT_FDCWD, path, AT_SYMLINK_FOLLOW): a src_dir_fd makes os.link use linkat
+        os.link(f"self/fd/{fd}", path, src_dir_fd=_proc, follow_symlinks=True)
         return True
-    import ctypes
-
-    err = ctypes.get_errno()
-    if err == errno.EEXIST:
+    except FileExistsError:
         return False
-    if err not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
-        raise OSError(err, os.strerror(err), path)
+    except OSError as exc:
+        missing_directory = exc.errno == errno.ENOENT and not os.path.isdir(os.path.dirname(path))
+        if missing_directory or exc.errno not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
     _disable_unnamed()
     return None
 
 
 def _disable_unnamed() -> None:
-    global _linkat
-    _linkat = False
+    global _proc
+    _proc = -1
 
 
 def unlink_quietly(path: str | Path) -> None:

@@ -35,7 +35,6 @@ hashes and paths get their own messages. A corrupt lockfile is an error, never s
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -67,18 +66,21 @@ def dump_lock(lock: Lock) -> str:
 
 def _stage_block(name: str, entry: LockEntry) -> str:
     # Dumped under its parent key so that PyYAML indents (and quotes) it; the 'stages:' line is dropped.
-    # A run rewrites mlx.lock after each stage: the blocks of the other stages are remembered, by
-    # their data's JSON (which tells 1, 1.0 and true apart), so that a run is not quadratic in YAML.
-    data = {"stages": {name: _entry_data(entry)}}
-    key = json.dumps(data, default=repr)
-    if key not in _blocks:
-        if len(_blocks) > 4096:
-            _blocks.clear()
-        _blocks[key] = dump_yaml(data).split("\n", 1)[1]
-    return _blocks[key]
+    # A run rewrites mlx.lock after each stage, with the other stages' LockEntry objects unchanged:
+    # their blocks are remembered by identity (the entry is kept alive beside its text, so its id
+    # cannot be reused), so that a run neither dumps YAML nor serializes anything per stage twice.
+    key = (name, id(entry))
+    known = _blocks.get(key)
+    if known is not None:
+        return known[1]
+    if len(_blocks) > 4096:
+        _blocks.clear()
+    text = dump_yaml({"stages": {name: _entry_data(entry)}}).split("\n", 1)[1]
+    _blocks[key] = (entry, text)
+    return text
 
 
-_blocks: dict[str, str] = {}
+_blocks: dict[tuple[str, int], tuple[LockEntry, str]] = {}
 
 
 def _entry_data(entry: LockEntry) -> dict[str, Any]:
