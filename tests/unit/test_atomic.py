@@ -201,3 +201,25 @@ def test_link_unnamed_into_a_missing_directory_is_an_error_not_a_refusal(tmp_pat
     finally:
         os.close(fd)
     assert atomic._proc >= 0
+
+
+def test_write_atomic_can_leave_the_directory_sync_to_the_caller(tmp_path):
+    """mlx.lock after each stage: the file is complete at once, its folder is synced once at the end."""
+    from mlxkit.fs.atomic import sync_dirs
+
+    pending: set[Path] = set()
+    (tmp_path / "a").mkdir()
+    write_atomic(tmp_path / "a" / "mlx.lock", b"one", dir_syncs=pending)
+    write_atomic(tmp_path / "a" / "mlx.lock", b"two", dir_syncs=pending)
+    write_atomic(tmp_path / "b.json", b"{}", dir_syncs=pending)
+    assert (tmp_path / "a" / "mlx.lock").read_bytes() == b"two"
+    assert pending == {tmp_path / "a", tmp_path}
+    sync_dirs(pending)
+    assert pending == set()
+    assert names(tmp_path / "a") == ["mlx.lock"]
+
+
+def test_write_atomic_not_durable_defers_nothing(tmp_path):
+    pending: set[Path] = set()
+    write_atomic(tmp_path / "memo", b"x", durable=False, dir_syncs=pending)
+    assert pending == set()

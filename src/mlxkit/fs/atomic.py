@@ -49,15 +49,30 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True, dir_syncs: set[Path] | None = None) -> None:
     """Replace `path` with `data` so that readers see either the old or the new content.
 
     `durable` fsyncs the file before the rename and the directory after it, so that the new content
     survives a crash once this returns (metadata files: pointers, config, lock holder).
+
+    `dir_syncs`, for a writer that replaces the same files again and again (mlx.lock after each
+    stage): the directory is added to this set instead, for `sync_dirs` to fsync once at the end.
+    The file itself is still fsynced before the rename, so a crash leaves the old file or the new
+    one, both whole; only the newest rename may be undone by a crash before the end.
     """
     _replace(str(path), data, mode=mode, durable=durable)
     if durable:
-        fsync_dir(path.parent)
+        if dir_syncs is None:
+            fsync_dir(path.parent)
+        else:
+            dir_syncs.add(path.parent)
+
+
+def sync_dirs(dir_syncs: set[Path]) -> None:
+    """fsync each directory `write_atomic` deferred, and forget them."""
+    for directory in sorted(dir_syncs):
+        fsync_dir(directory)
+    dir_syncs.clear()
 
 
 def _replace(path: str, data: bytes, *, mode: int, durable: bool) -> None:

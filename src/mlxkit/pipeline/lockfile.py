@@ -119,10 +119,11 @@ def _sorted_value(value: Any) -> Any:
     return value
 
 
-def write_lock(root: Path, lock: Lock) -> None:
-    """Replace mlx.lock atomically: readers see the old file or the new one, never half of one."""
+def write_lock(root: Path, lock: Lock, dir_syncs: set[Path] | None = None) -> None:
+    """Replace mlx.lock atomically: readers see the old file or the new one, never half of one.
+    `dir_syncs`: see fs.atomic.write_atomic."""
     check_no_symlinks(root, LOCK_FILE, include_last=True)
-    write_atomic(root / LOCK_FILE, dump_lock(lock).encode("utf-8"))
+    write_atomic(root / LOCK_FILE, dump_lock(lock).encode("utf-8"), dir_syncs=dir_syncs)
 
 
 def with_stage(lock: Lock, name: str, entry: LockEntry) -> Lock:

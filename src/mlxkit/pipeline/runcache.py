@@ -48,10 +48,11 @@ class RunCache:
             self.problems.append(f"ignoring run-cache entry '{path}': {problem_text(exc)}")
             return None
 
-    def put(self, fingerprint: Digest, outs: tuple[LockedPath, ...]) -> None:
+    def put(self, fingerprint: Digest, outs: tuple[LockedPath, ...], dir_syncs: set[Path] | None = None) -> None:
+        """Write the entry (its bytes fsynced); `dir_syncs`: see fs.atomic.write_atomic."""
         path = self.path_of(fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, entry_bytes(outs))
+        write_atomic(path, entry_bytes(outs), dir_syncs=dir_syncs)
 
 
 def entry_bytes(outs: tuple[LockedPath, ...]) -> bytes:

@@ -5,6 +5,9 @@ same outputs again is not run. A stale stage is restored from the cache instead 
 outputs are already known: its lockfile entry (same inputs) or the run cache (same fingerprint).
 After each stage completes, its outs are committed to the cache and mlx.lock is rewritten with its
 entry, so an interrupted or failed run leaves a lockfile that describes exactly the completed stages.
+Each mlx.lock and run-cache entry is fsynced before its rename; their folders are fsynced once, when
+the run ends (fs.atomic.sync_dirs): a machine crash mid-run may undo the newest renames, which only
+means a completed stage runs (or is restored) again, never a lockfile naming what is not stored.
 
 Commands run in background threads (one per running stage); everything else - the cache, the state
 db, the lockfile, events for the CLI - happens in the calling thread.
@@ -19,9 +22,11 @@ import queue
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlxkit.errors import MlxError, PipelineError
+from mlxkit.fs.atomic import sync_dirs
 from mlxkit.pipeline.changes import Inputs, Inspector
 from mlxkit.pipeline.fingerprint import stage_fingerprint
 from mlxkit.pipeline.graph import Graph
@@ -115,6 +120,7 @@ class Runner:
         self._events: queue.Queue[tuple[str, str, str]] = queue.Queue()
         self._running: dict[str, _Running] = {}
         self._params: dict[str, dict[str, dict[str, Any]]] = {}  # read by _check_params, until a command starts
+        self._dir_syncs: set[Path] = set()  # mlx.lock's and run-cache entries' folders: fsynced once, at the end
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -143,6 +149,7 @@ class Runner:
                 running.process.cancel()
             for running in self._running.values():
                 running.process.join()
+            sync_dirs(self._dir_syncs)
         return [self.outcomes[name] for name in order]
 
     def _check_params(self, order: list[str]) -> None:
@@ -293,7 +300,7 @@ class Runner:
         entry = LockEntry(now.cmd, now.deps, now.params, now.env, outs)
         differences = self._differences(stage, outs) if self.options.verify else []
         self._complete(stage, entry)
-        self.run_cache.put(self._fingerprint(running.inputs), outs)
+        self.run_cache.put(self._fingerprint(running.inputs), outs, self._dir_syncs)
         self._end(StageOutcome(stage.name, RAN, running.reasons, result.seconds, 0, differences=differences))
 
     def _complete(self, stage: Stage, entry: LockEntry) -> None:
@@ -312,7 +319,7 @@ class Runner:
     def _write_lock(self) -> None:
         """Write mlx.lock, without the entries of stages that mlx.yaml no longer defines."""
         self.lock = Lock({name: e for name, e in self.lock.stages.items() if name in self.graph.stages})
-        write_lock(self.repo.root, self.lock)
+        write_lock(self.repo.root, self.lock, self._dir_syncs)
         self.lock_written = True
 
     def _differences(self, stage: Stage, outs: tuple[LockedPath, ...]) -> list[str]:
