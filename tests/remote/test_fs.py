@@ -5,6 +5,9 @@ an endpoint that stopped answering (after retries)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -227,3 +230,27 @@ def test_connection_failures_are_retried_until_the_endpoint_answers_again(tmp_pa
 
 def _endpoint(endpoint: str) -> dict[str, object]:
     return {"client_kwargs": {"endpoint_url": endpoint, "region_name": REGION}}
+
+
+def test_downloading_a_large_s3_object_streams_it_in_bounded_memory(s3_bucket, s3_server, tmp_path):
+    """s3fs's default reads ten 50 MiB ranges at once, each whole: a 1 GiB object took 1.1 GiB of
+    memory. The download runs in a child process so that its peak resident memory is its own."""
+    size = 256 << 20
+    spec = RemoteSpec("s3", f"s3://{s3_bucket}/big", s3_server.endpoint)
+    source = tmp_path / "source"
+    with open(source, "wb") as handle:
+        for _ in range(size >> 20):
+            handle.write(os.urandom(1 << 20))
+    spec.open().upload(source, "objects/ab/big")
+    # VmHWM, not getrusage: ru_maxrss survives exec, so a child would report this process's peak.
+    child = textwrap.dedent(f"""
+        from mlxkit.store.remotes.location import open_remote
+        fs = open_remote("origin", {spec.url!r}, {spec.options!r}, None)
+        fs.download("objects/ab/big", {str(tmp_path / "copy")!r})
+        status = open("/proc/self/status").read()
+        print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+    """)
+    peak_mib = int(subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True).stdout)
+
+    assert os.path.getsize(tmp_path / "copy") == size
+    assert peak_mib < 200, f"{peak_mib} MiB resident to download {size >> 20} MiB"

@@ -305,6 +305,11 @@ class FsspecFS(RemoteFS):
         # s3fs reads a file under two parts whole, and sends ten 50 MiB parts at once: 500 MiB per
         # upload. boto3's transfer manager's 8 MiB parts, 8 at a time, bound it to 64 MiB, as fast.
         self._upload_options = {"chunksize": UPLOAD_PART, "max_concurrency": 8} if bucket else {}
+        # s3fs downloads a file over 50 MiB as ten 50 MiB ranges at once, each read whole into memory:
+        # 1.1 GiB of resident memory for a 1 GiB object, and ten requests that moto (and some
+        # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps
+        # memory at s3fs's 64 KiB reads, whatever the size, and was 6x faster on moto.
+        self._download_options = {"max_concurrency": 1} if bucket else {}
         if bucket:
             self.bucket = self._root.split("/", 1)[0]
 
@@ -355,7 +360,7 @@ class FsspecFS(RemoteFS):
         self._creating_parents(path, lambda full: self._fs.put_file(local_path, full, **self._upload_options))
 
     def _download(self, path: str, local_path: str) -> None:
-        self._fs.get_file(self._full(path), local_path)
+        self._fs.get_file(self._full(path), local_path, **self._download_options)
 
     def _delete(self, paths: list[str]) -> None:
         fulls = [self._full(path) for path in paths]
