@@ -80,5 +80,5 @@ def reason(exc: BaseException) -> str:
         text = exc.strerror
     else:
         text = str(exc) or type(exc).__name__
-    text = " ".join(str(text).split())
+    text = " ".join(str(text).split()).rstrip(".")  # no full stop: the message goes on after it
     return (text[:1].lower() + text[1:])[:300]

@@ -19,12 +19,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
 from mlxkit.store.remotes.failures import classify, missing_package, reason, unreachable_endpoint
+
+if TYPE_CHECKING:
+    from mlxkit.store.remotes.multipart import S3Uploader
 
 T = TypeVar("T")
 FILE_MODE = 0o644
@@ -290,21 +293,19 @@ class LocalFS(RemoteFS):
         return directory
 
 
-UPLOAD_PART = 8 << 20
-
-
 class FsspecFS(RemoteFS):
     """Any fsspec file system; object stores write each file in one request, so whole."""
 
     is_local = False
 
-    def __init__(self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *, bucket: bool) -> None:
+    def __init__(
+        self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *,
+        bucket: bool, uploader: S3Uploader | None = None,
+    ) -> None:
         super().__init__(name, url, jobs, retry)
         self._fs = fs
         self._root = root.rstrip("/")
-        # s3fs reads a file under two parts whole, and sends ten 50 MiB parts at once: 500 MiB per
-        # upload. boto3's transfer manager's 8 MiB parts, 8 at a time, bound it to 64 MiB, as fast.
-        self._upload_options = {"chunksize": UPLOAD_PART, "max_concurrency": 8} if bucket else {}
+        self._uploader = uploader  # S3: pipelined parts in a shared memory budget (multipart.py)
         # s3fs downloads a file over 50 MiB as ten 50 MiB ranges at once, each read whole into memory:
         # 1.1 GiB of resident memory for a 1 GiB object, and ten requests that moto (and some
         # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps
@@ -353,11 +354,22 @@ class FsspecFS(RemoteFS):
                 raise answer
         return [bytes(answer) for answer in answers]
 
+    def upload(self, local_path: str | Path, path: str) -> None:
+        if self._uploader is None:
+            return super().upload(local_path, path)
+        from mlxkit.store.remotes.multipart import RequestFailed  # loaded with the uploader
+
+        checked = _checked(path)
+        try:
+            self._uploader.upload(str(local_path), self._full(checked))  # retries each request itself
+        except RequestFailed as failed:
+            raise self._failure("upload", checked, failed.cause, failed.kind, failed.tries) from failed.cause
+
     def _write(self, path: str, data: bytes) -> None:
         self._creating_parents(path, lambda full: self._fs.pipe_file(full, data))
 
     def _upload(self, local_path: str, path: str) -> None:
-        self._creating_parents(path, lambda full: self._fs.put_file(local_path, full, **self._upload_options))
+        self._creating_parents(path, lambda full: self._fs.put_file(local_path, full))
 
     def _download(self, path: str, local_path: str) -> None:
         self._fs.get_file(self._full(path), local_path, **self._download_options)
@@ -414,6 +426,10 @@ def open_fsspec(
         raise RemoteError(f"the '{protocol}' protocol needs the package '{package}': pip install {install}") from None
     except (TypeError, ValueError) as exc:
         raise RemoteError(f"cannot open remote '{name}' ({display}): {reason(exc)}") from None
+    uploader = None
     if protocol in ("s3", "s3a"):
         fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
-    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED)
+        from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
+
+        uploader = S3Uploader(fs, retry.delays)
+    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader)
