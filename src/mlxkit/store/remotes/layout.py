@@ -19,6 +19,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from mlxkit.errors import InvalidFileError, UnsupportedFormatError
@@ -36,6 +37,9 @@ _HEX = re.compile(r"[0-9a-f]{64}")
 _LOOSE_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{62})")
 _PACK_NAME = re.compile(r"([0-9a-f]{64})\.pack")
 _INDEX_NAME = re.compile(r"([0-9a-f]{64})\.json(\.gz)?")
+
+
+_POSITION = itemgetter(1, 2)  # an Entry's (offset, length)
 
 
 class Entry(NamedTuple):
@@ -135,7 +139,7 @@ def encode_index(packs: Iterable[PackEntries]) -> tuple[str, bytes]:
     document = {
         "format": REMOTE_FORMAT,
         "packs": {
-            pack.hex: {"objects": [list(entry) for entry in sorted(pack.entries, key=_position)], "size": pack.size}
+            pack.hex: {"objects": [list(entry) for entry in sorted(pack.entries, key=_POSITION)], "size": pack.size}
             for pack in packs
         },
     }
@@ -169,10 +173,6 @@ def decode_index(name: str, data: bytes) -> dict[str, PackEntries]:
     ):
         raise InvalidFileError(source, 'expected {"format": 1, "packs": {...}}')
     return {pack_hex: _pack(pack_hex, body, source) for pack_hex, body in document["packs"].items()}
-
-
-def _position(entry: Entry) -> tuple[int, int]:
-    return entry.offset, entry.length
 
 
 def _gunzip(data: bytes, source: str) -> bytes:
@@ -209,7 +209,7 @@ def _pack(pack_hex: str, body: Any, source: str) -> PackEntries:
         if offset + length > size:
             raise InvalidFileError(source, f"{where}, entry {number}: ends at byte {offset + length}, past the pack's size {size}")
         entries.append(Entry(hex_digits, offset, length))
-    entries.sort(key=_position)
+    entries.sort(key=_POSITION)
     end, seen = 0, set()
     for entry in entries:
         if entry.offset < end:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from blake3 import blake3
 
@@ -31,6 +31,15 @@ class Pack(PackEntries):
     """A complete pack in a local temporary file (the caller uploads it, then removes it)."""
 
     path: Path
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Packs built by forked workers come back with their entries as plain tuples: pickling
+        # 10^5 NamedTuples costs 0.6 s of CPU, plain tuples 0.13 s.
+        return (_unpickle_pack, (self.hex, self.size, tuple(map(tuple, self.entries)), self.path))
+
+
+def _unpickle_pack(hex_digits: str, size: int, entries: tuple[tuple[str, int, int], ...], path: Path) -> Pack:
+    return Pack(hex_digits, size, tuple(map(Entry._make, entries)), path)
 
 
 class PackBuilder:
