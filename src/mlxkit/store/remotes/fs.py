@@ -2,8 +2,9 @@
 
 Two implementations behind one interface. `LocalFS` (a directory, or a mounted one) uses plain
 reads and mlx's own atomic writes, because fsspec's local `put` writes in place. `FsspecFS` is
-everything else (S3 through s3fs, and any fsspec protocol); this is the only module that imports
-fsspec, and only when such a remote is opened, so `mlx status` never pays for it.
+everything else (S3 through s3fs, and any fsspec protocol; S3 uploads go through multipart.py).
+Only these two modules import fsspec, and only when such a remote is opened, so `mlx status` never
+pays for it.
 
 Every call retries transient failures (lost connections, timeouts, 5xx, throttling) with
 exponential backoff and never retries a missing file, a refusal or missing credentials; a final
