@@ -179,12 +179,11 @@ class S3Uploader:
             await asyncio.sleep(delay)
 
     async def _checksum_algorithm(self) -> str | None:
-        """"CRC32" as boto3's transfer manager chooses it, unless the client was configured to send
-        checksums only where an operation requires them (for servers that do not support them)."""
+        """The per-part checksum boto3's transfer manager asks for (CRC32), or None when the client
+        is configured to send checksums only where an operation requires them (for servers that do
+        not support them)."""
         client = await self._fs.set_session()
         return "CRC32" if getattr(client.meta.config, "request_checksum_calculation", None) == "when_supported" else None
-
-
 
 
 @dataclass(frozen=True)
