@@ -281,7 +281,7 @@ def pull(
         fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress, durable=False)
         within = [target_path(opened, text, _cwd(repo)) for text in targets or []]
         # the fetched objects reach the disk while the checkout works (a syncfs waits on the kernel)
-        with in_background(opened.make_objects_durable if fetched.fetched else lambda: None):
+        with in_background(opened.objects_barrier() if fetched.fetched else lambda: None):
             tracked = checkout_fetched(opened, within, force=force, progress=progress)
             outputs = checkout_recorded(opened, within, force=force, progress=progress)
         return PullResult(fetched, tracked, outputs)

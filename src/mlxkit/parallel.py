@@ -55,7 +55,9 @@ def map_chunks(
 @contextmanager
 def in_background(function: Callable[[], object]) -> Iterator[None]:
     """Run `function` on a thread while the body runs; wait for it on the way out, and raise what
-    it raised. For a call that waits on the kernel (a syncfs), which holds no lock a fork copies."""
+    it raised. For a call that waits on the kernel (a syncfs) and takes no lock that a fork would
+    copy held: no import, no dlopen (see fs/atomic.py's filesystem_syncer), since the body may
+    fork workers at any moment."""
     import threading
 
     failure: list[BaseException] = []

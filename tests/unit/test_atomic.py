@@ -223,3 +223,15 @@ def test_write_atomic_not_durable_defers_nothing(tmp_path):
     pending: set[Path] = set()
     write_atomic(tmp_path / "memo", b"x", durable=False, dir_syncs=pending)
     assert pending == set()
+
+
+def test_the_filesystem_syncer_imports_nothing_when_it_runs(tmp_path: Path) -> None:
+    # mlx pull runs it on a thread while checkout forks workers: an import on that thread would
+    # hold the import lock in the fork, and the worker would wait for it forever.
+    code = (
+        "import sys; from pathlib import Path; from mlxkit.fs.atomic import filesystem_syncer\n"
+        "sync = filesystem_syncer(Path(sys.argv[1])); before = set(sys.modules); sync()\n"
+        "print(sorted(set(sys.modules) - before))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

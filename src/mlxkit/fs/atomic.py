@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 TEMP_PREFIX = ".mlx-tmp-"
@@ -174,23 +175,31 @@ def unlink_quietly(path: str | Path) -> None:
         os.unlink(path)
 
 
-def sync_filesystem(directory: Path) -> None:
-    """Flush every dirty page of the file system holding `directory` (git's fsyncMethod=batch).
+def filesystem_syncer(directory: Path) -> Callable[[], None]:
+    """A function that flushes every dirty page of the file system holding `directory` (git's
+    fsyncMethod=batch).
 
     One syncfs() after writing many objects costs far less than one fsync per object, and still
-    makes the objects durable before the trees and pointers that name them are published.
+    makes the objects durable before the trees and pointers that name them are published. It comes
+    in two halves: this one imports ctypes and loads libc, which take locks that a fork() copies as
+    they are; the function returned only makes the system call, so a thread may run it while this
+    process forks its workers (a worker that inherited a held import lock would wait forever).
     """
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     syncfs = getattr(libc, "syncfs", None)
-    if syncfs is None:  # pragma: no cover - not Linux
-        os.sync()
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        if syncfs(fd) != 0:  # pragma: no cover - EIO etc.
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(directory))
-    finally:
-        os.close(fd)
+
+    def sync() -> None:
+        if syncfs is None:  # pragma: no cover - not Linux
+            os.sync()
+            return
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:  # pragma: no cover - EIO etc.
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), str(directory))
+        finally:
+            os.close(fd)
+
+    return sync

@@ -7,12 +7,13 @@ Layout (DESIGN.md §2): `.mlx/config.yaml`, `.mlx/config.local.yaml`, `.mlx/.git
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from mlxkit.errors import GitRequiredError, NotARepositoryError
-from mlxkit.fs.atomic import sync_filesystem, write_atomic
+from mlxkit.fs.atomic import filesystem_syncer, write_atomic
 from mlxkit.parallel import default_jobs
 from mlxkit.repo.config import Config, read_config
 from mlxkit.repo.lock import RepoLock
@@ -80,8 +81,14 @@ class Repository:
 
     def make_objects_durable(self) -> None:
         """The barrier between writing objects and publishing what names them (core.fsync=batch)."""
+        self.objects_barrier()()
+
+    def objects_barrier(self) -> Callable[[], None]:
+        """make_objects_durable, ready to run on a thread while this process forks (fs/atomic.py's
+        filesystem_syncer)."""
         if self.config.get("core.fsync") == "batch":
-            sync_filesystem(self.store.root)
+            return filesystem_syncer(self.store.root)
+        return lambda: None
 
     def close(self) -> None:
         if "state" in self.__dict__:
