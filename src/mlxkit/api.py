@@ -382,12 +382,13 @@ def pipeline_status(
 ) -> PipelineReport | None:
     """Stages that are out of date, with reasons. `as_committed` judges mlx.lock as `repro --frozen` does.
     Without mlx.yaml: None with `missing_ok`, else a PipelineError."""
-    from mlxkit.pipeline.model import PIPELINE_FILE
-    from mlxkit.pipeline.status import pipeline_status as _pipeline_status
+    from mlxkit.pipeline import PIPELINE_FILE
 
     with _reading(repo, "mlx status") as opened:
         if missing_ok and not (opened.root / PIPELINE_FILE).is_file():
-            return None
+            return None  # before loading the pipeline's modules: `mlx status` of a project without one
+        from mlxkit.pipeline.status import pipeline_status as _pipeline_status
+
         return _pipeline_status(opened, os.environ if environ is None else environ, targets, as_committed=as_committed)
 
 

@@ -28,7 +28,7 @@ from mlxkit.errors import (
 from mlxkit.formats.jsonio import load_json
 from mlxkit.formats.yamlio import load_yaml
 from mlxkit.fs.confine import RepoPath
-from mlxkit.pipeline.model import PIPELINE_FILE
+from mlxkit.pipeline import PIPELINE_FILE
 from mlxkit.pipeline.params import parse_params
 from mlxkit.pipeline.records import _flatten
 from mlxkit.repo.repository import Repository

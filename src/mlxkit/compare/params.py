@@ -17,7 +17,8 @@ from mlxkit.compare.revisions import WORKSPACE, Revisions, Snapshot
 from mlxkit.compare.tables import paired
 from mlxkit.errors import InvalidFileError, PipelineError, UnsafePathError, UnsupportedFormatError
 from mlxkit.fs.confine import RepoPath
-from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE
+from mlxkit.pipeline import PIPELINE_FILE
+from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE
 from mlxkit.repo.repository import Repository
 
 PER_REVISION = (InvalidFileError, PipelineError, UnsafePathError, UnsupportedFormatError)

@@ -22,7 +22,8 @@ from mlxkit.formats.yamlio import load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.gitrev import GitFiles
 from mlxkit.pipeline.lockfile import parse_lock
-from mlxkit.pipeline.model import LOCK_FILE, PIPELINE_FILE, Lock, Pipeline
+from mlxkit.pipeline import LOCK_FILE, PIPELINE_FILE
+from mlxkit.pipeline.model import Lock, Pipeline
 from mlxkit.pipeline.params import kind_of, parse_params
 from mlxkit.pipeline.spec import pipeline_from_text
 from mlxkit.repo.repository import Repository

@@ -26,7 +26,7 @@ from mlxkit.formats.yamlio import load_yaml
 from mlxkit.formats.yamltext import end_of, flow, line_end
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.pipeline.model import PIPELINE_FILE
+from mlxkit.pipeline import PIPELINE_FILE
 from mlxkit.pipeline.params import KEY, kind_of
 from mlxkit.pipeline.spec import STAGE_NAME, join_path
 

@@ -44,7 +44,8 @@ from mlxkit.formats.schema import validate
 from mlxkit.formats.yamlio import MAX_YAML_BYTES, Location, YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
-from mlxkit.pipeline.model import LOCK_FILE, Lock, LockedPath, LockEntry
+from mlxkit.pipeline import LOCK_FILE
+from mlxkit.pipeline.model import Lock, LockedPath, LockEntry
 from mlxkit.store.digest import Digest, InvalidDigest
 
 LOCK_FORMAT = 1

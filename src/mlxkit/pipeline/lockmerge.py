@@ -31,7 +31,8 @@ from pathlib import Path
 from mlxkit.errors import MlxError
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.pipeline.lockfile import LOCK_FORMAT, dump_lock, parse_lock
-from mlxkit.pipeline.model import LOCK_FILE, Lock, LockEntry
+from mlxkit.pipeline import LOCK_FILE
+from mlxkit.pipeline.model import Lock, LockEntry
 
 MARKER_SIZE = 7  # git's default conflict-marker-size
 _HEADER = f"format: {LOCK_FORMAT}\nstages:\n"  # what dump_lock writes above the stages' blocks

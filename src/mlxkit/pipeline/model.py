@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlxkit.fs.confine import RepoPath
+from mlxkit.pipeline import PIPELINE_FILE
 from mlxkit.store.digest import Digest
 
-PIPELINE_FILE = "mlx.yaml"
-LOCK_FILE = "mlx.lock"
 DEFAULT_PARAMS_FILE = "params.yaml"
 
 OutKind = Literal["out", "metric", "plot"]

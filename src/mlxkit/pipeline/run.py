@@ -15,7 +15,7 @@ from typing import Any
 
 from mlxkit.errors import MlxError, UsageError
 from mlxkit.gitrev import head_revision
-from mlxkit.pipeline.model import LOCK_FILE
+from mlxkit.pipeline import LOCK_FILE
 from mlxkit.pipeline.params import stage_params
 from mlxkit.pipeline.runner import FAILED, RAN, RESTORED, OnEvent, Runner, RunOptions, StageOutcome, ignore_event
 from mlxkit.repo.repository import Repository

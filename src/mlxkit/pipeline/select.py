@@ -6,7 +6,8 @@ import difflib
 
 from mlxkit.errors import PipelineError, UsageError
 from mlxkit.pipeline.graph import Graph, build_graph
-from mlxkit.pipeline.model import PIPELINE_FILE, Pipeline
+from mlxkit.pipeline import PIPELINE_FILE
+from mlxkit.pipeline.model import Pipeline
 from mlxkit.pipeline.spec import load_pipeline
 from mlxkit.repo.repository import Repository
 

@@ -21,7 +21,8 @@ from mlxkit.formats.schema import conforms, validate
 from mlxkit.formats.yamlio import YamlDocument, load_yaml
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.pipeline.interpolate import Context, Where, interpolate, render
-from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, PIPELINE_FILE, Out, OutKind, ParamRef, Pipeline, PlotOptions, Stage
+from mlxkit.pipeline import PIPELINE_FILE
+from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE, Out, OutKind, ParamRef, Pipeline, PlotOptions, Stage
 from mlxkit.pipeline.params import KEY, did_you_mean, kind_of, read_params
 
 SCHEMA = "pipeline-1"
