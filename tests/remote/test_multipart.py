@@ -125,6 +125,23 @@ def test_a_large_file_goes_up_in_checksummed_parts_and_reads_back_whole(s3_bucke
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
 
 
+def test_no_part_checksum_is_asked_for_when_the_client_sends_checksums_only_where_required(s3_bucket, s3_server, tmp_path):
+    # For servers that reject checksums (docs/remotes.md). A fresh process: s3fs keeps one client per
+    # set of options, made with the environment it first saw.
+    _random_file(tmp_path / "big", 2 * PART + 1)
+    spec = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint)
+    child = textwrap.dedent(f"""
+        from mlxkit.store.remotes.location import open_remote
+        open_remote("origin", {spec.url!r}, {spec.options!r}, 1).upload({str(tmp_path / "big")!r}, "objects/ab/cd")
+    """)
+    env = {**os.environ, "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
+    subprocess.run([sys.executable, "-c", child], check=True, env=env)
+
+    head = _client(s3_server.endpoint).head_object(Bucket=s3_bucket, Key="p/objects/ab/cd", ChecksumMode="ENABLED")
+    assert head["ETag"].endswith('-3"')
+    assert "ChecksumCRC32" not in head
+
+
 def test_a_small_file_goes_up_in_one_request(s3_bucket, s3_server, make_proxy, tmp_path):
     data = _random_file(tmp_path / "small", PART)
     proxy = make_proxy(lambda method, query: False)
