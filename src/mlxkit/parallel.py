@@ -14,6 +14,7 @@ too. It costs about 3 ms where a pool costs 20, which matters to a command that 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -46,8 +47,11 @@ def map_chunks(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork")
+    # libc's prctl is found here, not in the workers: an import or a dlopen() in a forked child
+    # waits for ever on a lock that another thread of this process held at the fork.
+    initargs = (os.getpid(), _prctl())
     with ProcessPoolExecutor(
-        max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+        max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_die_with_parent, initargs=initargs
     ) as pool:
         yield from pool.map(function, chunks)
 
@@ -78,7 +82,16 @@ def in_background(function: Callable[[], object]) -> Iterator[None]:
         raise failure[0]
 
 
-def _die_with_parent(parent: int) -> None:
+def _prctl() -> Callable[..., int] | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return None
+
+
+def _die_with_parent(parent: int, prctl: Callable[..., int] | None) -> None:
     """Worker initializer: a worker whose parent is killed (kill -9) would wait on its task queue
     forever, holding whatever it inherited; have the kernel kill it with its parent instead.
 
@@ -86,16 +99,11 @@ def _die_with_parent(parent: int) -> None:
     raised inside the pool's queue (holding its lock) would leave the others, and the parent
     waiting for them, stuck. The parent handles the signal and shuts the pool down.
     """
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
+    if prctl is None:  # pragma: no cover - not Linux
         return
+    prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
