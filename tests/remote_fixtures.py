@@ -9,6 +9,8 @@ against both (the contract suite: tests/remote/).
 - `remote_url`: a `RemoteSpec` parametrized over "local" (a directory) and "s3"
   (`s3://<fresh bucket>/prefix`, with the endpoint in its options); `.open()` opens it.
 - `start_s3_server(log_dir)`: a server of the test's own, for a test that kills it.
+- `make_proxy(fails)`: a `FaultyProxy` on loopback in front of `s3_server` that records every
+  request and answers "503 SlowDown" to those `fails(method, query)` picks.
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
@@ -17,19 +19,23 @@ Registered as a plugin by tests/conftest.py, so tests anywhere may use these fix
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from blake3 import blake3
@@ -144,6 +150,79 @@ def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteSpec:
     server = request.getfixturevalue("s3_server")
     request.getfixturevalue("s3_env")
     return RemoteSpec("s3", f"s3://{create_bucket(server.endpoint)}/some/prefix", server.endpoint)
+
+
+class FaultyProxy:
+    """Forwards HTTP requests to `target` and records each as (method, path, query);
+    `fails(method, query)` picks the ones answered 503."""
+
+    def __init__(self, target: str, fails: Callable[[str, dict[str, list[str]]], bool]) -> None:
+        self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        host, port = urlsplit(target).hostname, urlsplit(target).port
+        proxy, lock = self, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+                with lock:
+                    proxy.requests.append((self.command, urlsplit(self.path).path, query))
+                    refuse = fails(self.command, query)
+                if refuse:
+                    self._answer(503, [("Content-Type", "application/xml")],
+                                 b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
+                    return
+                upstream = http.client.HTTPConnection(host, port, timeout=60)
+                headers = {key: value for key, value in self.headers.items() if key.lower() not in ("expect", "connection")}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                kept = [(key, value) for key, value in answer.getheaders()
+                        if key.lower() not in ("transfer-encoding", "connection", "content-length")]
+                upstream.close()
+                self._answer(answer.status, kept, data)
+
+            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = True
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def parts_sent(self, number: int) -> int:
+        return sum(1 for method, _, query in self.requests if method == "PUT" and query.get("partNumber") == [str(number)])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def make_proxy(s3_server: S3Server) -> Iterator[Callable[..., FaultyProxy]]:
+    proxies: list[FaultyProxy] = []
+
+    def make(fails: Callable[[str, dict[str, list[str]]], bool]) -> FaultyProxy:
+        proxies.append(FaultyProxy(s3_server.endpoint, fails))
+        return proxies[-1]
+
+    yield make
+    for proxy in proxies:
+        proxy.close()
 
 
 def named_index(document: object, *, compressed: bool = False) -> tuple[str, bytes]:

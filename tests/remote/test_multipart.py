@@ -2,21 +2,16 @@
 up in checksummed parts and reads back whole; a part that fails is resent alone; an upload that
 cannot finish is aborted and leaves nothing; every upload of a remote shares one memory budget.
 
-Failures come from `FaultyProxy`, a small HTTP proxy on loopback in front of moto that answers
-"503 SlowDown" to the requests a test chooses and forwards everything else."""
+Failures come from `FaultyProxy` (tests/remote_fixtures.py), a small HTTP proxy on loopback in front
+of moto that answers "503 SlowDown" to the requests a test chooses and forwards everything else."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -24,78 +19,6 @@ from mlxkit.errors import RemoteError
 from tests.remote_fixtures import RemoteSpec
 
 PART = 8 << 20  # multipart.PART: the size of every part but the last
-
-
-class FaultyProxy:
-    """Forwards HTTP requests to `target`; `fails(method, query)` picks the ones answered 503."""
-
-    def __init__(self, target: str, fails: Callable[[str, dict[str, list[str]]], bool]) -> None:
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        host, port = urlsplit(target).hostname, urlsplit(target).port
-        proxy, lock = self, threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
-                with lock:
-                    proxy.requests.append((self.command, query))
-                    refuse = fails(self.command, query)
-                if refuse:
-                    self._answer(503, [("Content-Type", "application/xml")],
-                                 b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
-                    return
-                upstream = http.client.HTTPConnection(host, port, timeout=60)
-                headers = {key: value for key, value in self.headers.items() if key.lower() not in ("expect", "connection")}
-                upstream.request(self.command, self.path, body=body, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                kept = [(key, value) for key, value in answer.getheaders()
-                        if key.lower() not in ("transfer-encoding", "connection", "content-length")]
-                upstream.close()
-                self._answer(answer.status, kept, data)
-
-            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
-                self.send_response(status)
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-                self.close_connection = True
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def parts_sent(self, number: int) -> int:
-        return sum(1 for method, query in self.requests if method == "PUT" and query.get("partNumber") == [str(number)])
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def make_proxy(s3_server) -> Iterator[Callable[..., FaultyProxy]]:
-    proxies: list[FaultyProxy] = []
-
-    def make(fails: Callable[[str, dict[str, list[str]]], bool]) -> FaultyProxy:
-        proxies.append(FaultyProxy(s3_server.endpoint, fails))
-        return proxies[-1]
-
-    yield make
-    for proxy in proxies:
-        proxy.close()
 
 
 def _client(endpoint: str):  # boto3, to look at the bucket as another client would
@@ -148,7 +71,7 @@ def test_a_small_file_goes_up_in_one_request(s3_bucket, s3_server, make_proxy, t
 
     RemoteSpec("s3", f"s3://{s3_bucket}/p", proxy.endpoint).open().upload(tmp_path / "small", "objects/ab/cd")
 
-    assert [method for method, _ in proxy.requests] == ["PUT"]
+    assert [method for method, _, _ in proxy.requests] == ["PUT"]
     assert _client(s3_server.endpoint).get_object(Bucket=s3_bucket, Key="p/objects/ab/cd")["Body"].read() == data
 
 

@@ -66,9 +66,11 @@ def push(
         connection.catalog.sync()
         # A tree reaches the remote after every file it lists (the write order below), so the files
         # of a tree the remote has need no look: a push with nothing to send reads no tree.
-        wanted.skip(on_remote(connection, wanted.trees))
+        trees_there = on_remote(connection, wanted.trees)
+        wanted.skip(trees_there)
         wanted.expand(repo)
-        present = on_remote(connection, [*wanted.files, *wanted.trees])
+        unasked = [digest for digest in (*wanted.files, *wanted.trees) if digest not in trees_there]
+        present = trees_there | on_remote(connection, unasked)
         plan = _plan(repo, wanted, present)
         uploaded_bytes, packs = _send(repo, connection, plan, progress)
     return PushResult(

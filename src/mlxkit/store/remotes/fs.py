@@ -312,6 +312,8 @@ class FsspecFS(RemoteFS):
         # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps
         # memory at s3fs's 64 KiB reads, whatever the size, and was 6x faster on moto.
         self._download_options = {"max_concurrency": 1} if bucket else {}
+        # s3fs reads a whole file with a HEAD for its size first, unless it may use one request only.
+        self._read_options = {"max_concurrency": 1} if uploader is not None else {}
         if bucket:
             self.bucket = self._root.split("/", 1)[0]
 
@@ -343,7 +345,7 @@ class FsspecFS(RemoteFS):
         return int(info["size"]) if info.get("type", "file") == "file" else None
 
     def _read(self, path: str) -> bytes:
-        return bytes(self._fs.cat_file(self._full(path)))
+        return bytes(self._fs.cat_file(self._full(path), **self._read_options))
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         full = self._full(path)
