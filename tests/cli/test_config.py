@@ -23,6 +23,27 @@ def test_config_set_writes_the_committed_file(repo, mlx):
     assert mlx("config", "cache.type").out == "hardlink,copy\n"
 
 
+def test_config_and_remote_commands_edit_only_what_changes_and_keep_comments(repo, mlx):
+    written = (
+        TEMPLATE + "core:\n  fsync: batch  # the team's choice\n  jobs: 2\n\n"
+        "# the lab's disk\nremotes:\n  lab:\n    url: /mnt/lab  # mounted by IT\n"
+    )
+    (repo / ".mlx/config.yaml").write_text(written)
+
+    for args in (
+        ("config", "core.fsync", "never"),
+        ("config", "--unset", "core.jobs"),
+        ("remote", "rename", "lab", "shared"),
+        ("remote", "modify", "shared", "jobs", "8"),
+    ):
+        assert mlx(*args).code == 0, args
+
+    assert (repo / ".mlx/config.yaml").read_text() == (
+        TEMPLATE + "core:\n  fsync: never  # the team's choice\n\n"
+        "# the lab's disk\nremotes:\n  shared:\n    url: /mnt/lab  # mounted by IT\n    jobs: 8\n"
+    )
+
+
 def test_config_local_overrides_the_committed_value(repo, mlx):
     assert mlx("config", "core.jobs", "4").code == 0
     assert mlx("config", "--local", "core.jobs", "8").code == 0
@@ -46,7 +67,7 @@ def test_config_unset(repo, mlx):
     assert mlx("config", "--unset", "core.jobs").code == 0
     assert mlx("config", "core.jobs").out == "\n"
     assert mlx("config", "--list").out == ""
-    assert (repo / ".mlx/config.yaml").read_text() == ""
+    assert (repo / ".mlx/config.yaml").read_text() == TEMPLATE  # what mlx init wrote: comments stay
 
 
 def test_config_unset_with_a_value_is_a_usage_error(repo, mlx):

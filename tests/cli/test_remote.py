@@ -220,7 +220,7 @@ def test_remote_remove_forgets_it_everywhere_with_its_index_folder(origin, mlx):
     result = mlx("remote", "remove", "origin")
 
     assert (result.code, result.out, result.err) == (0, "removed remote 'origin' (it was the default)\n", "")
-    assert (origin / ".mlx/config.yaml").read_text() == ""
+    assert (origin / ".mlx/config.yaml").read_text() == TEMPLATE  # what mlx init wrote: comments stay
     assert (origin / ".mlx/config.local.yaml").read_text() == ""
     assert not folder.exists()
     assert mlx("remote", "list", "--json").json == []

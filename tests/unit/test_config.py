@@ -146,13 +146,13 @@ def test_check_key_refuses_an_unknown_key_with_a_hint():
 def test_set_value_then_unset_round_trips(mlx_dir):
     set_value(mlx_dir, "core.jobs", 4, local=False)
     set_value(mlx_dir, "cache.type", ["hardlink", "copy"], local=False)
-    assert (mlx_dir / "config.yaml").read_text() == "core:\n  jobs: 4\ncache:\n  type:\n  - hardlink\n  - copy\n"
+    assert (mlx_dir / "config.yaml").read_text() == "core:\n  jobs: 4\ncache:\n  type: [hardlink, copy]\n"
     config = read_config(mlx_dir)
     assert config.get("core.jobs") == 4
     assert config.link_types == ("hardlink", "copy")
 
     set_value(mlx_dir, "core.jobs", None, local=False)
-    assert (mlx_dir / "config.yaml").read_text() == "cache:\n  type:\n  - hardlink\n  - copy\n"
+    assert (mlx_dir / "config.yaml").read_text() == "cache:\n  type: [hardlink, copy]\n"
     set_value(mlx_dir, "cache.type", None, local=False)
     assert (mlx_dir / "config.yaml").read_bytes() == b""
     assert read_config(mlx_dir).get("cache.type") == ["reflink", "copy"]

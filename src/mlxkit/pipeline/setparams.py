@@ -17,11 +17,11 @@ import yaml
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.formats.yamlio import dump_yaml, load_yaml
-from mlxkit.formats.yamltext import end_of, flow, line_end
+from mlxkit.formats.yamltext import set_value
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE
-from mlxkit.pipeline.params import KEY, dates_as_text, decode_text, find, kind_of, parse_params
+from mlxkit.pipeline.params import KEY, dates_as_text, decode_text, kind_of, parse_params
 
 
 @dataclass(frozen=True)
@@ -123,45 +123,8 @@ def _set_json(text: str, file: RepoPath, key: str, value: Any) -> tuple[str, Par
 def _set_yaml(text: str, file: RepoPath, key: str, value: Any) -> tuple[str, ParamChange]:
     data = parse_params(text, file.posix, "yaml")
     change = _assign(data, file, key, value)
-    root = yaml.compose(text, Loader=yaml.SafeLoader)  # parse_params proved it strict
-    if root is None:  # nothing, or comments only
-        return _insert_block(text, len(text), 0, key.split("."), value), change
-    if not isinstance(root, yaml.MappingNode):  # a lone 'null', '~' or '---': nothing to keep
-        return dump_yaml(data), change
-    return _edit_yaml(text, root, data, key.split("."), value), change
-
-
-def _edit_yaml(text: str, node: Any, data: dict[str, Any], parts: list[str], value: Any) -> str:
-    """`text` with the value at `parts` replaced or added where the parser found things."""
-    for depth, part in enumerate(parts):
-        pair = next(((k, v) for k, v in node.value if k.tag.endswith(":str") and k.value == part), None)
-        if pair is None and node.flow_style:  # the whole {flow: mapping} again, with the new key
-            mapping = find(data, ".".join(parts[:depth])) if depth else data
-            return text[: node.start_mark.index] + flow(mapping) + text[node.end_mark.index :]
-        if pair is None:
-            return _insert_block(text, end_of(node), node.value[0][0].start_mark.column, parts[depth:], value)
-        key_node, node = pair
-    if node.style not in ("|", ">") if isinstance(node, yaml.ScalarNode) else node.flow_style:
-        start, end = node.start_mark.index, node.end_mark.index
-        return text[:start] + (" " if start == end else "") + flow(value) + text[end:]  # ' ': after a bare 'key:'
-    # a block mapping, list or text: everything from the key's end to the end of its last line
-    return text[: key_node.end_mark.index] + ": " + flow(value) + text[line_end(text, end_of(node)) :]
-
-
-def _insert_block(text: str, position: int, column: int, parts: list[str], value: Any) -> str:
-    """New `key:` lines after the line holding `position` (the end of a value), at `column`, nested
-    two spaces a level."""
-    if position and text[position - 1] == "\n":  # a block scalar ends after its line breaks ('|+' keeps them)
-        end = position - 1
-    else:
-        newline = text.find("\n", position)
-        end = len(text) if newline < 0 else newline
-    if end == len(text) and text:
-        text += "\n"
-    lines = [f"{' ' * (column + 2 * depth)}{flow(part)}:" for depth, part in enumerate(parts)]
-    lines[-1] += " " + flow(value)
-    at = end + 1 if text else 0
-    return text[:at] + "\n".join(lines) + "\n" + text[at:]
+    edited = set_value(text, key.split("."), value, data)  # parse_params proved the text strict
+    return (dump_yaml(data) if edited is None else edited), change
 
 
 # -- TOML: existing keys only, edited on their own line -------------------------------------------

@@ -143,7 +143,18 @@ def write_layer(mlx_dir: Path, data: dict[str, Any], *, local: bool) -> None:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    write_atomic(path, dump_yaml(data).encode("utf-8") if data else b"")
+    """Keep what people wrote: only the keys whose values change are edited in the file's text, so
+    its comments, order and layout stay (a file a text edit cannot change is written whole)."""
+    from mlxkit.formats.yamltext import edit_mapping  # writers only: ~1 ms that readers need not pay
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        text = ""
+    edited = edit_mapping(text, data, f".mlx/{path.name}")
+    if edited is None:
+        edited = dump_yaml(data) if data else ""
+    write_atomic(path, edited.encode("utf-8"))
 
 
 def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
