@@ -69,17 +69,16 @@ class _CannotEdit(Exception):
     """A text edit cannot say the change (the caller writes the data whole)."""
 
 
-def set_value(text: str, parts: list[str], value: Any, data: dict[str, Any]) -> str | None:
+def set_in_text(text: str, parts: list[str], value: Any) -> str | None:
     """`text` (a YAML mapping, or nothing) with the value at `parts` replaced, or added with its
-    missing parents; `data` is what the whole text says once changed (a flow mapping that gains a
-    key is rewritten from it). None where the text is not a mapping."""
+    missing parents. None where the text is not a mapping, or a parent is not one."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is None:  # nothing, or comments only
         return _insert_block(text, len(text), 0, parts, value)
     if not isinstance(root, yaml.MappingNode):  # a lone 'null', '~' or '---': nothing to keep
         return None
     try:
-        return _replace_or_add(text, root, data, parts, value)
+        return _replace_or_add(text, root, parts, value)
     except _CannotEdit:
         return None
 
@@ -92,23 +91,13 @@ def edit_mapping(text: str, new: dict[str, Any], source: str) -> str | None:
         old = load_yaml(text, source).data or {}
         if not isinstance(old, dict):
             return None
-        current: dict[str, Any] = json.loads(json.dumps(old, default=str))  # a deep copy of plain values
         for parts, value in _changes(old, new, []):
             if value is _DELETE:
                 text = _delete(text, parts)
-                _at(current, parts[:-1]).pop(parts[-1])
             elif isinstance(value, _Rename):
                 text = _rename(text, parts, value.key)
-                parent = _at(current, parts[:-1])
-                renamed = {value.key if key == parts[-1] else key: item for key, item in parent.items()}
-                parent.clear()
-                parent.update(renamed)
             else:
-                parent = current
-                for part in parts[:-1]:
-                    parent = parent.setdefault(part, {})
-                parent[parts[-1]] = value
-                edited = set_value(text, parts, value, current)
+                edited = set_in_text(text, parts, value)
                 if edited is None:
                     return None
                 text = edited
@@ -151,10 +140,9 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
-def _at(data: dict[str, Any], parts: list[str]) -> dict[str, Any]:
-    for part in parts:
-        data = data[part]
-    return data
+def _child(node: Any, key: str) -> tuple[Any, Any] | None:
+    """The (key node, value node) of `key` in a mapping node, or None."""
+    return next(((k, v) for k, v in node.value if k.tag.endswith(":str") and k.value == key), None)
 
 
 def _pair(text: str, parts: list[str]) -> tuple[Any, Any]:
@@ -164,7 +152,7 @@ def _pair(text: str, parts: list[str]) -> tuple[Any, Any]:
     for part in parts:
         if not isinstance(node, yaml.MappingNode) or node.flow_style:
             raise _CannotEdit
-        pair = next(((k, v) for k, v in node.value if k.tag.endswith(":str") and k.value == part), None)
+        pair = _child(node, part)
         if pair is None:
             raise _CannotEdit
         node = pair[1]
@@ -188,7 +176,7 @@ def _rename(text: str, parts: list[str], key: str) -> str:
     return text[: key_node.start_mark.index] + block_flow(key) + text[key_node.end_mark.index :]
 
 
-def _replace_or_add(text: str, node: Any, data: dict[str, Any], parts: list[str], value: Any) -> str:
+def _replace_or_add(text: str, node: Any, parts: list[str], value: Any) -> str:
     """`text` with the value at `parts` replaced or added where the parser found things."""
     in_flow = False
     for depth, part in enumerate(parts):
@@ -196,10 +184,13 @@ def _replace_or_add(text: str, node: Any, data: dict[str, Any], parts: list[str]
             return _insert_block(text, key_node.end_mark.index, key_node.start_mark.column + 2, parts[depth:], value)
         if not isinstance(node, yaml.MappingNode):
             raise _CannotEdit
-        pair = next(((k, v) for k, v in node.value if k.tag.endswith(":str") and k.value == part), None)
+        pair = _child(node, part)
         if pair is None and node.flow_style:  # the whole {flow: mapping} again, with the new key
-            mapping = _at(data, parts[:depth])
-            return text[: node.start_mark.index] + flow(mapping) + text[node.end_mark.index :]
+            start, end = node.start_mark.index, node.end_mark.index
+            mapping = yaml.safe_load(text[start:end])
+            for missing in reversed(parts[depth + 1 :]):
+                value = {missing: value}
+            return text[:start] + flow({**mapping, part: value}) + text[end:]
         if pair is None:
             return _insert_block(text, end_of(node), node.value[0][0].start_mark.column, parts[depth:], value)
         in_flow = node.flow_style

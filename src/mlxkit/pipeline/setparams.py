@@ -17,7 +17,7 @@ import yaml
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.formats.yamlio import dump_yaml, load_yaml
-from mlxkit.formats.yamltext import set_value
+from mlxkit.formats.yamltext import set_in_text
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.pipeline.model import DEFAULT_PARAMS_FILE
@@ -123,7 +123,7 @@ def _set_json(text: str, file: RepoPath, key: str, value: Any) -> tuple[str, Par
 def _set_yaml(text: str, file: RepoPath, key: str, value: Any) -> tuple[str, ParamChange]:
     data = parse_params(text, file.posix, "yaml")
     change = _assign(data, file, key, value)
-    edited = set_value(text, key.split("."), value, data)  # parse_params proved the text strict
+    edited = set_in_text(text, key.split("."), value)  # parse_params proved the text strict
     return (dump_yaml(data) if edited is None else edited), change
 
 
