@@ -3,12 +3,15 @@ a refusal or missing credentials never are. The exceptions are the libraries' ow
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import gc
+import logging
 
 import botocore.exceptions as boto
 import pytest
 
-from mlxkit.store.remotes.failures import classify, reason, unreachable_endpoint
+from mlxkit.store.remotes.failures import classify, quiet_orphaned_connection_errors, reason, unreachable_endpoint
 
 
 def client_error(code: str, status: int, message: str = "") -> boto.ClientError:
@@ -63,3 +66,34 @@ def test_reasons_are_one_lowercase_line():
     assert reason(client_error("AccessDenied", 403, "Access Denied")) == "access Denied"
     assert reason(PermissionError(errno.EACCES, "Permission denied", "/x")) == "permission denied"
     assert reason(ValueError("first line\n  second line")) == "first line second line"
+
+
+def orphan_a_failed_task(loop: asyncio.AbstractEventLoop, exc: BaseException) -> None:
+    """What aiohttp's body writer leaves behind when the server drops the connection: a finished task
+    whose exception nobody awaits; asyncio reports it when the task is collected."""
+
+    async def fail() -> None:
+        raise exc
+
+    async def leave_behind() -> None:
+        task = loop.create_task(fail())
+        await asyncio.sleep(0)
+        del task
+
+    loop.run_until_complete(leave_behind())
+    gc.collect()
+
+
+@pytest.mark.parametrize("quieted", [False, True])
+def test_a_lost_connections_orphaned_task_is_not_reported_on_stderr(quieted, caplog):
+    loop = asyncio.new_event_loop()
+    try:
+        if quieted:
+            quiet_orphaned_connection_errors(loop)
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            orphan_a_failed_task(loop, ConnectionResetError("Cannot write to closing transport"))
+            orphan_a_failed_task(loop, ValueError("a bug"))
+    finally:
+        loop.close()
+    reported = [str(record.exc_info[1]) for record in caplog.records if record.exc_info]
+    assert reported == (["a bug"] if quieted else ["Cannot write to closing transport", "a bug"])

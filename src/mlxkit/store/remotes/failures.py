@@ -9,6 +9,7 @@ exceptions can have been raised.
 from __future__ import annotations
 
 import sys
+from typing import Any
 from urllib.parse import urlsplit
 
 _THROTTLED = frozenset({
@@ -82,3 +83,19 @@ def reason(exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
     text = " ".join(str(text).split()).rstrip(".")  # no full stop: the message goes on after it
     return (text[:1].lower() + text[1:])[:300]
+
+
+def quiet_orphaned_connection_errors(loop: Any) -> None:
+    """aiohttp sends a request's body from a task of its own. When the server drops the connection,
+    that task's error can outlive the request, whose own failure mlx retries and reports in one line;
+    asyncio would then print "Task exception was never retrieved" and a traceback on stderr before
+    that line (aiohttp issue 6978). Such reports are dropped on `loop`, the one s3fs runs on; every
+    other report goes to asyncio's default handler."""
+
+    def handle(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if exc is not None and "never retrieved" in context.get("message", "") and classify(exc) == "transient":
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
-from mlxkit.store.remotes.failures import classify, missing_package, reason, unreachable_endpoint
+from mlxkit.store.remotes.failures import (
+    classify,
+    missing_package,
+    quiet_orphaned_connection_errors,
+    reason,
+    unreachable_endpoint,
+)
 
 if TYPE_CHECKING:
     from mlxkit.store.remotes.multipart import S3Uploader
@@ -432,6 +438,7 @@ def open_fsspec(
     uploader = None
     if protocol in ("s3", "s3a"):
         fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
+        quiet_orphaned_connection_errors(fs.loop)
         from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
 
         uploader = S3Uploader(fs, retry.delays)
