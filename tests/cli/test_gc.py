@@ -259,6 +259,24 @@ def test_gc_all_branches_and_all_tags_keep_what_their_tips_reference(repo, mlx):
     assert repo.objects() == {b3(V1)[7:], b3("weights v3\n")[7:], b3(V2)[7:]}
 
 
+def test_gc_rev_keeps_what_the_named_commits_reference_and_refuses_a_name_that_is_none(repo, mlx):
+    repo.gen({"model.bin": V1}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    first = repo.commit("v1")
+    repo.git("tag", "-a", "-m", "v1", "v1")
+    repo.gen({"model.bin": V2}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+
+    for rev in ("v1", first[:10], "HEAD~1"):  # an annotated tag, a short sha, an expression
+        assert mlx("gc", "--rev", rev, "--dry-run").out.count("would remove") == 0, rev
+    mlx("gc", "--rev", "nowhere").expect_error(2, "'nowhere' names no commit", "name a branch, a tag or a commit: 'git log --oneline' lists them")
+    mlx("gc", "--rev", "--all-commits").expect_error(2, "'--all-commits' names no commit", "name a branch, a tag or a commit: 'git log --oneline' lists them")  # a name, never an option
+    assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
+    assert mlx("gc", "--rev", "HEAD").code == 0
+    assert repo.objects() == {b3(V2)[7:]}
+
+
 def test_gc_with_a_history_scope_outside_git_says_it_needs_git(tmp_path, mlx):
     assert mlx("init", "--no-git", cwd=tmp_path).code == 0
     mlx("gc", "--all-commits", cwd=tmp_path).expect_error(17, "'--all-commits' needs a git repository", "run 'git init' first")

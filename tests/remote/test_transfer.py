@@ -192,6 +192,25 @@ def test_push_all_commits_sends_an_old_version_too(repo, mlx, tmp_path, remote_u
     assert (copy / "model.bin").read_text() == "v1\n"
 
 
+def test_push_and_fetch_rev_move_what_the_named_commit_references(repo, mlx, tmp_path, remote_url):
+    repo.gen({"model.bin": "v1\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("v1")
+    repo.git("branch", "first")
+    repo.gen({"model.bin": "v2\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+
+    assert mlx("push", "--rev", "first").out.startswith("2 objects pushed")  # v1 and the workspace's v2
+    copy = clone(repo, tmp_path)
+    fetched = mlx("fetch", "--rev", "origin/first", "--json", cwd=copy.path)
+    assert (fetched.code, fetched.json["fetched"]) == (0, 2), fetched
+    copy.git("checkout", "-q", "first")
+    assert mlx("checkout", cwd=copy.path).code == 0  # from the cache: nothing left to fetch
+    assert (copy / "model.bin").read_text() == "v1\n"
+
+
 def test_two_concurrent_pushes_of_overlapping_data_both_land(repo, mlx, tmp_path, remote_url):
     shared = {f"s{i}.txt": f"shared {i}\n" for i in range(50)}
     repo.gen({"data": shared}, old=True)

@@ -20,6 +20,10 @@ Targets = Annotated[
 AllBranches = Annotated[bool, typer.Option("--all-branches", "-a", help="Also what the tip of every branch references.")]
 AllTags = Annotated[bool, typer.Option("--all-tags", "-T", help="Also what every tag references.")]
 AllCommits = Annotated[bool, typer.Option("--all-commits", "-A", help="Also what every commit references.")]
+Revs = Annotated[
+    Optional[list[str]],  # noqa: UP007
+    typer.Option("--rev", metavar="REV", help="Also what commit REV references: a branch, a tag or a sha (repeatable)."),
+]
 
 
 def examples(*lines: str) -> str:

@@ -1,5 +1,6 @@
-"""The part of git's history a command covers (`--all-branches`, `--all-tags`, `--all-commits`), and
-the pointer files and lockfiles committed in it, read straight from git's object database.
+"""The part of git's history a command covers (`--all-branches`, `--all-tags`, `--all-commits`,
+`--rev REV`), and the pointer files and lockfiles committed in it, read straight from git's object
+database.
 
 One `git rev-list --objects` lists every object reachable from the scope's commits once, however
 many commits share it, so a scope of 10^3 commits costs one process, not one per commit.
@@ -11,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxkit.errors import MlxError
+from mlxkit.errors import MlxError, UsageError
 
 LOCKFILE = "mlx.lock"
 POINTER_SUFFIX = ".mlx"
@@ -28,15 +29,16 @@ class Scope:
     all_branches: bool = False
     all_tags: bool = False
     all_commits: bool = False
+    revs: tuple[str, ...] = ()  # commits the user names (a branch, a tag, a sha), each on its own
 
     @property
     def is_workspace_only(self) -> bool:
-        return not (self.all_branches or self.all_tags or self.all_commits)
+        return not (self.all_branches or self.all_tags or self.all_commits or self.revs)
 
     def describe(self) -> str:
         flags = [flag for flag, on in (("--all-branches", self.all_branches), ("--all-tags", self.all_tags),
                                        ("--all-commits", self.all_commits)) if on]  # fmt: skip
-        return " ".join(flags) or "the workspace"
+        return " ".join([*flags, *(f"--rev {rev}" for rev in self.revs)]) or "the workspace"
 
 
 WORKSPACE = Scope()
@@ -51,15 +53,37 @@ def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
 
 
 def _revisions(git_root: Path, scope: Scope) -> list[str]:
-    """What `git rev-list` starts from: `--all` (every ref and HEAD), or the commits at the tips of
-    the scope's branches and tags, and HEAD."""
+    """What `git rev-list` starts from: `--all` (every ref and HEAD) and the named commits, or the
+    commits at the tips of the scope's branches and tags, the named commits, and HEAD."""
+    named = _resolve_commits(git_root, scope.revs)
     if scope.all_commits:
-        return ["--all"]
+        return ["--all", *named]
     refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
-    listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
-    # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
-    commits = sorted({fields[-1] for fields in (line.split() for line in listing.splitlines()) if fields})
-    return [*commits, "HEAD"] if _has_head(git_root) else commits
+    commits = set(named)
+    if refs:
+        listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
+        # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
+        commits.update(fields[-1] for fields in (line.split() for line in listing.splitlines()) if fields)
+    return [*sorted(commits), "HEAD"] if _has_head(git_root) else sorted(commits)
+
+
+def _resolve_commits(git_root: Path, revs: tuple[str, ...]) -> list[str]:
+    """The commit each of `revs` names (`git cat-file --batch-check`, so a name is never read as an
+    option); a name that is not a commit is a usage error."""
+    if not revs:
+        return []
+    bad = next((rev for rev in revs if not rev or "\n" in rev or "\r" in rev), None)
+    if bad is not None:
+        raise UsageError(f"{bad!r} is not a revision")
+    asked = "".join(f"{rev}^{{commit}}\n" for rev in revs).encode("utf-8", "surrogateescape")
+    answers = _git(git_root, "cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=asked)
+    commits = []
+    for rev, answer in zip(revs, answers.decode("utf-8", "surrogateescape").splitlines(), strict=True):
+        fields = answer.split()
+        if len(fields) != 2 or fields[1] != "commit":
+            raise UsageError(f"'{rev}' names no commit", hint="name a branch, a tag or a commit: 'git log --oneline' lists them")
+        commits.append(fields[0])
+    return commits
 
 
 def _has_head(git_root: Path) -> bool:
@@ -72,8 +96,8 @@ def history_blobs(git_root: Path, repo_root: Path, scope: Scope) -> list[tuple[s
     revisions = _revisions(git_root, scope)
     if not revisions:
         return []
-    if revisions == ["--all"]:
-        listing = _git(git_root, "rev-list", "--objects", "--all")
+    if revisions[0] == "--all":
+        listing = _git(git_root, "rev-list", "--objects", *revisions)
     else:
         listing = _git(git_root, "rev-list", "--objects", "--no-walk", "--stdin", stdin="".join(f"{rev}\n" for rev in revisions).encode())
     prefix = repo_root.resolve().relative_to(git_root.resolve()).as_posix()

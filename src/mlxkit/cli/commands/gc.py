@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Wait, examples
+from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples
 
 if TYPE_CHECKING:
     from mlxkit.tracking.gc_cloud import CloudGcResult
@@ -16,6 +16,7 @@ def gc(
     all_branches: AllBranches = False,
     all_tags: AllTags = False,
     all_commits: AllCommits = False,
+    rev: Revs = None,
     cloud: Annotated[bool, typer.Option("--cloud", "-c", help="Collect on a remote instead (needs --all-commits).")] = False,
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote for --cloud (default: core.remote).")] = None,  # noqa: UP007
     force: Annotated[bool, typer.Option("--force", help="With --cloud: break a remote lock that is over an hour old.")] = False,
@@ -27,7 +28,7 @@ def gc(
     from mlxkit import api
     from mlxkit.tracking.history import Scope
 
-    scope = Scope(all_branches, all_tags, all_commits)
+    scope = Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
     if cloud or remote:
         _cloud(api.gc_cloud(remote, scope, dry_run=dry_run, force=force, progress=render.progress(not json)), json=json)
         return

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Wait, examples
+from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples
 
 RunCache = Annotated[bool, typer.Option("--run-cache", help="Also the run cache's entries and the outputs they name.")]
 
@@ -23,21 +23,21 @@ Remote = Annotated[Optional[str], typer.Option("--remote", "-r", help="The remot
 Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, max=256, help="Transfers in parallel (default: per protocol).")]  # noqa: UP007
 
 
-def _scope(all_branches: bool, all_tags: bool, all_commits: bool) -> Scope:
+def _scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: list[str] | None) -> Scope:
     from mlxkit.tracking.history import Scope
 
-    return Scope(all_branches, all_tags, all_commits)
+    return Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
 
 
 def push(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False, json: Json = False,
+    all_tags: AllTags = False, all_commits: AllCommits = False, rev: Revs = None, run_cache: RunCache = False, json: Json = False,
 ) -> None:
     """Send the cached data and models the workspace references to a remote."""
     from mlxkit import api
 
     result = api.push(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache,
         progress=render.progress(not json),
     )
     render.warnings(result.warnings)
@@ -55,14 +55,14 @@ def push(
 
 def fetch(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False, json: Json = False,
+    all_tags: AllTags = False, all_commits: AllCommits = False, rev: Revs = None, run_cache: RunCache = False, json: Json = False,
     wait: Wait = None,
 ) -> None:
     """Bring the data and models the workspace references from a remote into the cache."""
     from mlxkit import api
 
     result = api.fetch(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache, wait=wait,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, wait=wait,
         progress=render.progress(not json),
     )
     if json:
@@ -74,7 +74,7 @@ def fetch(
 
 def pull(
     targets: Targets = None, remote: Remote = None, jobs: Jobs = None, all_branches: AllBranches = False,
-    all_tags: AllTags = False, all_commits: AllCommits = False, run_cache: RunCache = False,
+    all_tags: AllTags = False, all_commits: AllCommits = False, rev: Revs = None, run_cache: RunCache = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite files whose content is not in the cache.")] = False,
     json: Json = False, wait: Wait = None,
 ) -> None:
@@ -82,7 +82,7 @@ def pull(
     from mlxkit import api
 
     result = api.pull(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits), jobs=jobs, run_cache=run_cache, force=force,
+        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, force=force,
         wait=wait, progress=render.progress(not json),
     )
     if json:
@@ -135,6 +135,6 @@ def _missing(paths: list[str], why: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx push", "mlx push data/raw -r backup", "mlx push --all-commits -j 16"))(push)
-    app.command(epilog=examples("mlx fetch", "mlx fetch models/ -r origin", "mlx fetch --all-tags"))(fetch)
+    app.command(epilog=examples("mlx push", "mlx push data/raw -r backup", "mlx push --rev v1.0", "mlx push --all-commits -j 16"))(push)
+    app.command(epilog=examples("mlx fetch", "mlx fetch models/ -r origin", "mlx fetch --rev main~3", "mlx fetch --all-tags"))(fetch)
     app.command(epilog=examples("mlx pull", "mlx pull models/model.pkl", "mlx pull && mlx repro --frozen"))(pull)
