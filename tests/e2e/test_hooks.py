@@ -210,6 +210,26 @@ def test_pre_push_sends_the_data_to_the_default_remote_first(pushing, mlx, tmp_p
     assert git(tmp_path / "remote.git", "rev-parse", "main").stdout == pushing.git("rev-parse", "main")
 
 
+def test_pre_push_sends_the_data_of_the_pushed_commits_and_hands_the_refs_on_to_the_users_code(pushing, mlx, tmp_path):
+    assert mlx("remote", "add", "--local", "--default", "store", str(tmp_path / "store")).code == 0  # on every branch
+    assert mlx("push").code == 0
+    pushing.git("checkout", "-q", "-b", "feature")
+    pushing.gen({"features.csv": "only on the branch\n"})
+    assert mlx("add", "features.csv").code == 0
+    feature = pushing.commit("features")
+    assert git(pushing.path, "checkout", "-q", "main").returncode == 0  # the workspace no longer names features.csv
+    with hook(pushing, "pre-push").open("a") as user_code:  # after mlx's block, as a user's own commands
+        user_code.write(f'cat > "{tmp_path / "refs.txt"}"\n')
+
+    pushed = git(pushing.path, "push", "-q", "origin", "feature")
+
+    assert pushed.returncode == 0, pushed
+    again = mlx("push", "--rev", "feature", "--json")
+    assert again.code == 0, again
+    assert again.json["uploaded"] == 0  # the hook pushed the branch's data
+    assert (tmp_path / "refs.txt").read_text() == f"refs/heads/feature {feature} refs/heads/feature {'0' * 40}\n"
+
+
 def test_pre_push_failure_stops_the_git_push(pushing, mlx, tmp_path):
     (tmp_path / "store").write_text("a file where the remote's directory should be\n")
     assert mlx("remote", "add", "--default", "store", str(tmp_path / "store")).code == 0

@@ -2,8 +2,8 @@
 
 Each hook gets one block between `# >>> mlx >>>` and `# <<< mlx <<<`, placed right after the
 shebang of a hook the user already has (so that a final `exit 0` of theirs cannot skip it), or in a
-new `#!/bin/sh` script. The block runs in a subshell: it sets no variable of the user's script and
-reads none of git's stdin (pre-push passes the pushed refs there, for the user's code after it).
+new `#!/bin/sh` script. The block runs in a subshell: it sets no variable of the user's script. pre-push
+reads the pushed refs git passes on stdin, and hands the same lines on to the user's code after it.
 Installing again replaces the block in place; uninstalling removes only the block, byte for byte, and
 deletes the file only when nothing but `#!/bin/sh` is left. A hook mlx cannot edit safely (a symbolic
 link, a file git does not run because it is not executable, a script for another interpreter) is left
@@ -57,7 +57,11 @@ _BODIES = {
     echo "warning: mlx pre-push hook: no default remote, so no data was pushed (mlx remote add --default NAME URL)" >&2
     exit 0
   fi
-  mlx push </dev/null && exit 0
+  set --  # the subshell's own arguments: no word splitting, which zsh would not do
+  while read -r local_ref local_sha remote_ref remote_sha; do
+    case "$local_sha" in *[!0]*) set -- "$@" --rev "$local_sha" ;; esac  # all zeros: a ref being deleted
+  done
+  mlx push "$@" </dev/null && exit 0
   echo "error: mlx pre-push hook: 'mlx push' failed, so git does not push either ('git push --no-verify' skips the hook)" >&2
   exit 1
 """,
@@ -99,10 +103,26 @@ def install(repository: Repository, *, uninstall: bool = False) -> InstallResult
     return InstallResult(uninstall, str(repository.root), str(hooks_dir), changes, driver, attributes, to_commit, warnings)
 
 
+# pre-push reads the refs git passes on stdin (`<local ref> <local sha> <remote ref> <remote sha>` lines), then
+# gives them, unchanged, to the user's commands after the block: stdin becomes a here-document of the same lines.
+_READ_REFS = "mlx_refs=$(cat)\n"
+_PASS_REFS = """\
+if [ -n "$mlx_refs" ]; then exec <<mlx_refs_end
+$mlx_refs
+mlx_refs_end
+else exec </dev/null; fi
+unset mlx_refs
+"""
+
+
 def hook_block(hook: str, directory: str) -> str:
     """The block for `hook`, running mlx in `directory` (relative to the work tree's top, where git runs hooks)."""
     prologue = _GUARDS.get(hook, "") + _PROLOGUE.replace("{hook}", hook).replace("{directory}", shlex.quote(directory))
-    return f"{START}\n# 'mlx install' wrote this block; 'mlx install --uninstall' removes it (docs/hooks.md).\n(\n{prologue}{_BODIES[hook]}) || exit 1\n{END}\n"
+    if hook == "pre-push":
+        body = f"{_READ_REFS}(\n{prologue}{_BODIES[hook]}) <<mlx_refs_end || exit 1\n$mlx_refs\nmlx_refs_end\n{_PASS_REFS}"
+    else:
+        body = f"(\n{prologue}{_BODIES[hook]}) || exit 1\n"
+    return f"{START}\n# 'mlx install' wrote this block; 'mlx install --uninstall' removes it (docs/hooks.md).\n{body}{END}\n"
 
 
 def with_block(text: str | None, block: str) -> str:
