@@ -2,8 +2,9 @@
 
 Each hook gets one block between `# >>> mlx >>>` and `# <<< mlx <<<`, placed right after the
 shebang of a hook the user already has (so that a final `exit 0` of theirs cannot skip it), or in a
-new `#!/bin/sh` script. The block runs in a subshell: it sets no variable of the user's script. pre-push
-reads the pushed refs git passes on stdin, and hands the same lines on to the user's code after it.
+new `#!/bin/sh` script. The block runs in a subshell: it sets no variable of the user's script (pre-push
+uses `mlx_refs` and unsets it). pre-push reads the pushed refs git passes on stdin, and hands the same
+lines on to the user's code after it.
 Installing again replaces the block in place; uninstalling removes only the block, byte for byte, and
 deletes the file only when nothing but `#!/bin/sh` is left. A hook mlx cannot edit safely (a symbolic
 link, a file git does not run because it is not executable, a script for another interpreter) is left
