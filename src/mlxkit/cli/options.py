@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from mlxkit.tracking.history import Scope
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
 Wait = Annotated[
@@ -24,6 +27,14 @@ Revs = Annotated[
     Optional[list[str]],  # noqa: UP007
     typer.Option("--rev", metavar="REV", help="Also what commit REV references: a branch, a tag or a sha (repeatable)."),
 ]
+
+
+
+def history_scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: list[str] | None = None) -> Scope:
+    """The Scope the history options above name."""
+    from mlxkit.tracking.history import Scope
+
+    return Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
 
 
 def examples(*lines: str) -> str:

@@ -55,39 +55,33 @@ def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
 def _revisions(git_root: Path, scope: Scope) -> list[str]:
     """What `git rev-list` starts from: `--all` (every ref and HEAD) and the named commits, or the
     commits at the tips of the scope's branches and tags, the named commits, and HEAD."""
-    named = _resolve_commits(git_root, scope.revs)
+    head, *found = _commits(git_root, ["HEAD", *scope.revs])
+    named = []
+    for rev, commit in zip(scope.revs, found, strict=True):
+        if commit is None:
+            raise UsageError(f"'{rev}' names no commit", hint="name a branch, a tag or a commit: 'git log --oneline' lists them")
+        named.append(commit)
     if scope.all_commits:
         return ["--all", *named]
+    commits = {*named, *([head] if head else [])}
     refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
-    commits = set(named)
     if refs:
         listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
         # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
         commits.update(fields[-1] for fields in (line.split() for line in listing.splitlines()) if fields)
-    return [*sorted(commits), "HEAD"] if _has_head(git_root) else sorted(commits)
+    return sorted(commits)
 
 
-def _resolve_commits(git_root: Path, revs: tuple[str, ...]) -> list[str]:
-    """The commit each of `revs` names (`git cat-file --batch-check`, so a name is never read as an
-    option); a name that is not a commit is a usage error."""
-    if not revs:
-        return []
-    bad = next((rev for rev in revs if not rev or "\n" in rev or "\r" in rev), None)
-    if bad is not None:
-        raise UsageError(f"{bad!r} is not a revision")
-    asked = "".join(f"{rev}^{{commit}}\n" for rev in revs).encode("utf-8", "surrogateescape")
+def _commits(git_root: Path, names: list[str]) -> list[str | None]:
+    """The commit each name gives (None: none, as HEAD in a repository without commits), from one
+    `git cat-file --batch-check`, so that a name is never read as an option."""
+    broken = [name for name in names if "\n" in name]  # it would shift every answer after it
+    if broken:
+        raise UsageError(f"{broken[0]!r} names no commit")
+    asked = "".join(f"{name}^{{commit}}\n" for name in names).encode("utf-8", "surrogateescape")
     answers = _git(git_root, "cat-file", "--batch-check=%(objectname) %(objecttype)", stdin=asked)
-    commits = []
-    for rev, answer in zip(revs, answers.decode("utf-8", "surrogateescape").splitlines(), strict=True):
-        fields = answer.split()
-        if len(fields) != 2 or fields[1] != "commit":
-            raise UsageError(f"'{rev}' names no commit", hint="name a branch, a tag or a commit: 'git log --oneline' lists them")
-        commits.append(fields[0])
-    return commits
-
-
-def _has_head(git_root: Path) -> bool:
-    return subprocess.run(["git", "rev-parse", "-q", "--verify", "HEAD"], cwd=git_root, capture_output=True).returncode == 0
+    fields = [answer.split() for answer in answers.decode("utf-8", "surrogateescape").splitlines()]
+    return [found[0] if found[1:] == ["commit"] else None for found in fields]
 
 
 def history_blobs(git_root: Path, repo_root: Path, scope: Scope) -> list[tuple[str, str, str]]:

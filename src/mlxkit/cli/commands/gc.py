@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples
+from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples, history_scope
 
 if TYPE_CHECKING:
     from mlxkit.tracking.gc_cloud import CloudGcResult
@@ -26,9 +26,7 @@ def gc(
     """Delete cache objects that no pointer file or lockfile references, in the workspace (and git's index)
     and in the part of history the options name."""
     from mlxkit import api
-    from mlxkit.tracking.history import Scope
-
-    scope = Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
+    scope = history_scope(all_branches, all_tags, all_commits, rev)
     if cloud or remote:
         _cloud(api.gc_cloud(remote, scope, dry_run=dry_run, force=force, progress=render.progress(not json)), json=json)
         return

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import Json, examples
+from mlxkit.cli.options import Json, examples, history_scope
 
 if TYPE_CHECKING:
     from mlxkit.compare.metrics import MetricsDiff, MetricsShow
@@ -80,10 +80,9 @@ def show(
 
     Files that cannot be read at a revision are named on stderr; the exit code is 0 all the same."""
     from mlxkit import api
-    from mlxkit.tracking.history import Scope
 
     form = output_format(json, md, csv)
-    report = api.metrics_show(targets, revs=rev, scope=Scope(all_branches, all_tags, all_commits), all_rows=all_rows)
+    report = api.metrics_show(targets, revs=rev, scope=history_scope(all_branches, all_tags, all_commits), all_rows=all_rows)
     render.warnings([message for revision in report.revisions for message in revision.problems.values()])
     if form == "json":
         render.emit_json(report)

@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlxkit.cli import render
-from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples
+from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples, history_scope
 
 RunCache = Annotated[bool, typer.Option("--run-cache", help="Also the run cache's entries and the outputs they name.")]
 
 if TYPE_CHECKING:
     from mlxkit.tracking.fetch import FetchResult
-    from mlxkit.tracking.history import Scope
 
 Targets = Annotated[
     Optional[list[str]],  # noqa: UP007
@@ -21,12 +20,6 @@ Targets = Annotated[
 ]
 Remote = Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote (default: core.remote).")]  # noqa: UP007
 Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, max=256, help="Transfers in parallel (default: per protocol).")]  # noqa: UP007
-
-
-def _scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: list[str] | None) -> Scope:
-    from mlxkit.tracking.history import Scope
-
-    return Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
 
 
 def push(
@@ -37,7 +30,7 @@ def push(
     from mlxkit import api
 
     result = api.push(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache,
+        targets, remote=remote, scope=history_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache,
         progress=render.progress(not json),
     )
     render.warnings(result.warnings)
@@ -62,7 +55,7 @@ def fetch(
     from mlxkit import api
 
     result = api.fetch(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, wait=wait,
+        targets, remote=remote, scope=history_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, wait=wait,
         progress=render.progress(not json),
     )
     if json:
@@ -82,7 +75,7 @@ def pull(
     from mlxkit import api
 
     result = api.pull(
-        targets, remote=remote, scope=_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, force=force,
+        targets, remote=remote, scope=history_scope(all_branches, all_tags, all_commits, rev), jobs=jobs, run_cache=run_cache, force=force,
         wait=wait, progress=render.progress(not json),
     )
     if json:
