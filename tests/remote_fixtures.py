@@ -10,7 +10,7 @@ against both (the contract suite: tests/remote/).
   (`s3://<fresh bucket>/prefix`, with the endpoint in its options); `.open()` opens it.
 - `start_s3_server(log_dir)`: a server of the test's own, for a test that kills it.
 - `make_proxy(fails)`: a `FaultyProxy` on loopback in front of `s3_server` that records every
-  request and answers "503 SlowDown" to those `fails(method, query)` picks.
+  request and answers "503 SlowDown" to those `fails(method, query)` picks (default: none).
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
@@ -166,9 +166,10 @@ class FaultyProxy:
 
             def _any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+                url = urlsplit(self.path)
+                query = parse_qs(url.query, keep_blank_values=True)
                 with lock:
-                    proxy.requests.append((self.command, urlsplit(self.path).path, query))
+                    proxy.requests.append((self.command, url.path, query))
                     refuse = fails(self.command, query)
                 if refuse:
                     self._answer(503, [("Content-Type", "application/xml")],
@@ -216,7 +217,7 @@ class FaultyProxy:
 def make_proxy(s3_server: S3Server) -> Iterator[Callable[..., FaultyProxy]]:
     proxies: list[FaultyProxy] = []
 
-    def make(fails: Callable[[str, dict[str, list[str]]], bool]) -> FaultyProxy:
+    def make(fails: Callable[[str, dict[str, list[str]]], bool] = lambda method, query: False) -> FaultyProxy:
         proxies.append(FaultyProxy(s3_server.endpoint, fails))
         return proxies[-1]
 

@@ -10,7 +10,7 @@ from tests.remote_fixtures import RemoteSpec
 
 
 def test_reading_a_small_file_is_one_request(s3_bucket, make_proxy):
-    proxy = make_proxy(lambda method, query: False)
+    proxy = make_proxy()
     fs = RemoteSpec("s3", f"s3://{s3_bucket}/p", proxy.endpoint).open()
     fs.write("index/x.json", b"{}")
     proxy.requests.clear()
@@ -24,7 +24,7 @@ def test_a_push_with_nothing_to_send_asks_about_each_loose_object_once(repo, mlx
     # A tree and a file above the pack threshold: both stored loose, and a push asks whether the
     # remote has them (the tree first, to skip its files).
     repo.gen({"data": {f"f{i:03}.csv": f"row,{i}\n" for i in range(100)}, "model.bin": os.urandom(20_000)}, old=True)
-    proxy = make_proxy(lambda method, query: False)
+    proxy = make_proxy()
     for args in (
         ("add", "data", "model.bin"),
         ("config", "remote.pack_threshold", "4096"),
