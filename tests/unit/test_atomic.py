@@ -235,3 +235,53 @@ def test_the_filesystem_syncer_imports_nothing_when_it_runs(tmp_path: Path) -> N
     )
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _set_default_acl(directory: Path, user: int, group: int, other: int) -> None:
+    """A minimal default ACL (user::, group::, other::) in the kernel's xattr form: version 2, then
+    (tag, perm, id) entries sorted by tag. New files in `directory` then take their mode from it,
+    not from the umask."""
+    import struct
+
+    undefined = 0xFFFFFFFF
+    entries = [(0x01, user), (0x04, group), (0x20, other)]  # ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_OTHER
+    value = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, undefined) for tag, perm in entries)
+    try:
+        os.setxattr(directory, "system.posix_acl_default", value)
+    except OSError as exc:  # pragma: no cover - a file system without ACLs
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+
+
+def test_creates_exactly_knows_when_the_umask_or_a_default_acl_would_change_a_mode(tmp_path):
+    from mlxkit.fs.atomic import creates_exactly, current_umask
+
+    plain, acl = tmp_path / "plain", tmp_path / "acl"
+    plain.mkdir()
+    acl.mkdir()
+    _set_default_acl(acl, 6, 0, 0)
+    old = os.umask(0o022)
+    try:
+        assert current_umask() == 0o022
+        assert creates_exactly(str(plain), 0o444) is True
+        assert creates_exactly(str(plain), 0o666) is False  # the umask clears 0o022
+        assert creates_exactly(str(acl), 0o444) is False
+    finally:
+        os.umask(old)
+
+
+def test_create_new_and_place_give_the_exact_mode_under_a_default_acl(tmp_path):
+    """The ACL (user rw, nothing for the rest) would make both files 0o400: the fchmod must run."""
+    from mlxkit.fs.atomic import create_new
+    from mlxkit.fs.links import place
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    _set_default_acl(shared, 6, 0, 0)
+    source = tmp_path / "source"
+    source.write_bytes(b"data")
+
+    assert create_new(str(shared / "object"), b"bytes", mode=0o444, durable=False) is True
+    assert place(source, shared / "copy", ("copy",), mode=0o644) == "copy"
+
+    assert stat.S_IMODE((shared / "object").stat().st_mode) == 0o444
+    assert stat.S_IMODE((shared / "copy").stat().st_mode) == 0o644

@@ -367,6 +367,18 @@ def test_objects_are_0o444_whatever_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path(large).stat().st_mode) == 0o444
 
 
+def test_a_fan_out_directory_deleted_behind_the_store_is_made_again(store: ObjectStore) -> None:
+    """The store makes a fan-out directory when a write finds it missing, not from memory."""
+    digest, _ = store.put_bytes(b"first")
+    fanout = store.objects / digest.hex[:2]
+    os.chmod(store.path(digest), 0o644)
+    os.unlink(store.path(digest))
+    os.rmdir(fanout)
+
+    assert store.put_bytes(b"first") == (digest, True)
+    assert store.read_verified(digest) == b"first"
+
+
 def test_iter_strays_reports_a_file_directly_below_objects(tmp_path: Path) -> None:
     store = ObjectStore(tmp_path / "cache")
     store.create()

@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 
-from mlxkit.fs.atomic import link_unnamed, open_temp, open_unnamed, temp_name, unlink_quietly
+from mlxkit.fs.atomic import creates_exactly, link_unnamed, open_temp, open_unnamed, temp_name, unlink_quietly
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK_TYPES = ("reflink", "copy")
@@ -118,7 +118,8 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
         return False
     try:
         _fill_fd(kind, source, fd)
-        os.fchmod(fd, mode)  # as the temp path's chmod: exactly `mode`, whatever the umask
+        if not creates_exactly(directory, mode):
+            os.fchmod(fd, mode)  # as the temp path's chmod: exactly `mode`, whatever the umask
         named = link_unnamed(fd, os.fspath(destination))
         if named is False:  # the destination exists: name it beside, then rename over
             tmp = temp_name(directory)
@@ -163,14 +164,6 @@ def _fill_fd(kind: str, source: Path | str, fd: int) -> None:
             copy_fd(src_fd, fd)
     finally:
         os.close(src_fd)
-
-
-def current_umask() -> int:
-    """The process's umask, which files placed with a `mode` of their own must honour (reading it
-    means setting it: it is set straight back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 _devices: dict[str, int] = {}

@@ -18,8 +18,9 @@ import shutil
 import stat
 
 from mlxkit.errors import StageFailedError
+from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import current_umask, place
+from mlxkit.fs.links import place
 from mlxkit.pipeline.model import LockedPath, Out, Stage
 from mlxkit.repo.repository import Repository
 from mlxkit.pipeline.lockfile import read_lock

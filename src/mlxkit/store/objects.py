@@ -122,9 +122,13 @@ class ObjectStore:
         return digest, self._write_new(digest, data)
 
     def _write_new(self, digest: Digest, data: bytes) -> bool:
-        self._fanout_dir(digest)
-        # Created read-only: the descriptor may still write, and no fchmod is needed.
-        if create_new(self.location(digest), data, mode=OBJECT_MODE, durable=self.fsync_each):
+        location = self.location(digest)
+        try:
+            created = create_new(location, data, mode=OBJECT_MODE, durable=self.fsync_each)
+        except FileNotFoundError:  # the first object of its fan-out directory (asking first would
+            os.makedirs(os.path.dirname(location), exist_ok=True)  # cost a mkdir per chunk and prefix)
+            created = create_new(location, data, mode=OBJECT_MODE, durable=self.fsync_each)
+        if created:
             return True
         self.freshen(digest)
         return False

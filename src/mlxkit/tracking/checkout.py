@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
+from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import current_umask, place
+from mlxkit.fs.links import place
 from mlxkit.fs.walk import FileStat
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress

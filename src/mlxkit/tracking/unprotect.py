@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import UsageError
+from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import current_umask, place
+from mlxkit.fs.links import place
 from mlxkit.fs.walk import walk
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.targets import tracking_ancestor
