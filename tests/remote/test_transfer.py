@@ -146,6 +146,38 @@ def test_a_corrupt_loose_object_is_reported_and_never_stored(project, mlx, tmp_p
     assert not copy.temp_files()
 
 
+def test_a_complete_fetch_vouches_for_its_trees_so_the_checkout_need_not_stat_their_objects(
+    project, mlx, tmp_path, remote_url
+):
+    """After a fetch that brought everything, the stat cache says the directory's tree is complete
+    at the cache's generation; after one that found a corrupt object it must not."""
+    from mlxkit.repo.repository import find_repository
+    from mlxkit.store.digest import Digest
+
+    def vouched(where: Path) -> bool:
+        repo = find_repository(where)
+        try:
+            return repo.state.is_complete(Digest.parse(project.pointer("data")["hash"]), repo.store.generation())
+        finally:
+            repo.close()
+
+    assert mlx("push").code == 0
+    whole = clone(project, tmp_path, "whole")
+    assert mlx("fetch", cwd=whole.path).code == 0
+    assert vouched(whole.path)
+
+    fs = remote_url.open()
+    pack = next(iter(fs.list("packs")))
+    data = bytearray(fs.read(f"packs/{pack}"))
+    data[5] ^= 0xFF
+    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    damaged = clone(project, tmp_path, "damaged")
+    assert mlx("fetch", cwd=damaged.path).code == 21
+    assert not vouched(damaged.path)
+    checked_out = mlx("checkout", cwd=damaged.path)
+    assert "data" in checked_out.out + checked_out.err and "not in the cache" in checked_out.out + checked_out.err, checked_out
+
+
 def test_a_remote_of_a_newer_format_is_refused(project, mlx, remote_url):
     assert mlx("push").code == 0
     _overwrite(remote_url, "mlx-store.json", b'{"format": 2, "hash": "blake3", "kind": "remote"}\n')

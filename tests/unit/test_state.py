@@ -185,7 +185,7 @@ def test_state_damaged_group_entries_are_a_missing_record(cache):
 
 
 def test_state_complete_marks_are_forgotten_with_trees_when_objects_are_deleted(cache):
-    cache.mark_complete(A, 7)
+    cache.mark_complete([A], 7)
     cache.record_tree("data", "fp", TREE_A, SETTLED)
     cache.record_groups([("data", "fp", SETTLED, 7, ENTRIES)])
     assert cache.is_complete(A, 7)
@@ -197,7 +197,7 @@ def test_state_complete_marks_are_forgotten_with_trees_when_objects_are_deleted(
 
 
 def test_state_complete_mark_holds_only_at_the_cache_generation_it_was_made_at(cache):
-    cache.mark_complete(A, 7)
+    cache.mark_complete([A], 7)
     assert cache.is_complete(A, 7)
     assert not cache.is_complete(A, 8)
     cache.record_groups([("data", "fp", SETTLED, 7, ENTRIES), ("data/sub", "fp", SETTLED, 7, ENTRIES)])

@@ -221,8 +221,8 @@ class StatCache:
         rows = self._select("SELECT hex, generation FROM complete WHERE hex = ?", (digest.hex,))
         return any(row[0] == generation for _hex, row in rows)
 
-    def mark_complete(self, digest: Digest, generation: int) -> None:
-        self._write("INSERT OR REPLACE INTO complete VALUES (?, ?)", [(digest.hex, generation)])
+    def mark_complete(self, digests: Iterable[Digest], generation: int) -> None:
+        self._write("INSERT OR REPLACE INTO complete VALUES (?, ?)", [(digest.hex, generation) for digest in digests])
 
     def forget_objects(self) -> None:
         """Called by whatever deletes objects (gc, fsck --repair): forget which trees and groups were

@@ -159,5 +159,5 @@ def missing_objects(repo: Repository, pointer: Pointer, *, generation: int | Non
         return 1 + (pointer.files or 0)
     missing = sum(1 for entry in tree.entries if not store.has(entry.digest))
     if missing == 0:
-        repo.state.mark_complete(pointer.digest, generation)
+        repo.state.mark_complete([pointer.digest], generation)
     return missing

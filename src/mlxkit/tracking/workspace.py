@@ -288,7 +288,7 @@ class Scanner:
                 self._generation = None
                 self.has_written_objects = True
             generation = self.generation()  # every object was just seen or written
-            state.mark_complete(listing.digest, generation)
+            state.mark_complete([listing.digest], generation)
         matched = [group.key for group in groups if group.stats is None]
         settled = {key: records[key].settled_ns for key in matched}
         fresh = []
