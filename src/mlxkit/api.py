@@ -271,11 +271,10 @@ def pull(
     progress: Progress = NULL_PROGRESS, command: str = "mlx pull",
 ) -> PullResult:
     """fetch, then check out the tracked paths and the stage outputs of mlx.lock (below `targets`)."""
-    from mlxkit.pipeline.outputs import checkout_recorded
+    from mlxkit.parallel import in_background
+    from mlxkit.pipeline import PIPELINE_FILE
     from mlxkit.tracking.pull import PullResult, checkout_fetched
     from mlxkit.tracking.wanted import target_path
-
-    from mlxkit.parallel import in_background
 
     with _writing(repo, command, wait) as opened:
         fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress, durable=False)
@@ -283,7 +282,11 @@ def pull(
         # the fetched objects reach the disk while the checkout works (a syncfs waits on the kernel)
         with in_background(opened.objects_barrier() if fetched.fetched else lambda: None):
             tracked = checkout_fetched(opened, within, force=force, progress=progress)
-            outputs = checkout_recorded(opened, within, force=force, progress=progress)
+            outputs = None
+            if os.path.lexists(opened.root / PIPELINE_FILE):  # the pipeline costs 20 ms to import
+                from mlxkit.pipeline.outputs import checkout_recorded
+
+                outputs = checkout_recorded(opened, within, force=force, progress=progress)
         return PullResult(fetched, tracked, outputs)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.repo.config import (
@@ -193,3 +195,79 @@ def test_set_value_refuses_an_unknown_key(mlx_dir):
     with pytest.raises(UsageError, match="unknown config key 'core.job'"):
         set_value(mlx_dir, "core.job", 2, local=False)
     assert not (mlx_dir / "config.yaml").exists()
+
+
+# -- the quick schema check against jsonschema ---------------------------------------------------
+
+_FULL = {
+    "core": {"fsync": "batch", "jobs": 4, "remote": "origin"},
+    "cache": {"type": ["reflink", "copy"], "dir": "/tmp/cache"},
+    "remote": {"pack_threshold": 1048576, "pack_size": 67108864, "jobs": None},
+    "remotes": {"origin": {"url": "s3://b/p", "endpoint_url": "http://127.0.0.1:9000", "region": "eu", "jobs": 8}},
+}
+_VALUES = (
+    st.none() | st.booleans() | st.integers(-1, 300) | st.floats(0, 2) | st.sampled_from(["", "x", "copy", "batch", "-o", "a.b"])
+    | st.lists(st.sampled_from(["copy", "copy", "hardlink", "x"]), max_size=3)
+    | st.dictionaries(st.sampled_from(["url", "jobs", "type", "origin", "-x", "extra"]), st.sampled_from(["s3://b", 3, None]), max_size=2)
+)
+
+
+def _paths(data, prefix=()):
+    paths = [prefix]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            paths.extend(_paths(value, prefix + (key,)))
+    return paths
+
+
+def _changed(path, value):
+    import copy
+
+    data = copy.deepcopy(_FULL)
+    if not path:
+        return value
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return data
+
+
+@settings(deadline=None, max_examples=400)
+@given(doc=st.tuples(st.sampled_from(_paths(_FULL)), _VALUES).map(lambda change: _changed(*change)))
+def test_the_quick_config_check_is_never_looser_than_jsonschema(doc):
+    """`conforms` lets the reader skip jsonschema's import; what it passes must be valid, and the
+    usual documents (everything but the odd cases it leaves to jsonschema) must pass it."""
+    import jsonschema
+
+    from mlxkit.formats.schema import conforms, load_schema
+
+    valid = jsonschema.Draft202012Validator(load_schema("config-1")).is_valid(doc)
+    quick = conforms(doc, "config-1")
+    assert not quick or valid
+    odd = any(type(v) is float or (isinstance(v, list) and len(set(v)) < len(v)) for v in _leaves_of(doc))
+    assert quick == valid or odd
+
+
+def _leaves_of(data):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _leaves_of(value)
+    yield data
+
+
+def test_reading_a_valid_config_imports_no_jsonschema(tmp_path):
+    import subprocess
+    import sys
+
+    mlx_dir = tmp_path / ".mlx"
+    mlx_dir.mkdir()
+    (mlx_dir / "config.yaml").write_text(
+        "core:\n  remote: origin\ncache:\n  type: [copy]\nremotes:\n  origin:\n    url: s3://b/p\n    endpoint_url: http://127.0.0.1:9\n"
+    )
+    code = (
+        "import sys; from pathlib import Path; from mlxkit.repo.config import read_config; "
+        "read_config(Path(sys.argv[1])); print('jsonschema' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(mlx_dir)], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n"

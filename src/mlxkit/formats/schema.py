@@ -90,8 +90,9 @@ def _explain(error: Any) -> tuple[str, str | None, str | None]:
 
 _TYPES = {"object": dict, "array": list, "string": str, "null": type(None)}
 _SKIPPED = {"$schema", "$id", "$defs", "$comment", "title", "description", "expected", "then", "else"}  # 'if' reads then/else
-_KNOWN = {"if", "$ref", "anyOf", "type", "properties", "additionalProperties", "required"}
-_KNOWN |= {"minProperties", "maxProperties", "items", "minItems", "pattern", "minLength"}
+_KNOWN = {"if", "$ref", "anyOf", "type", "properties", "additionalProperties", "required", "patternProperties"}
+_KNOWN |= {"minProperties", "maxProperties", "items", "minItems", "uniqueItems", "pattern", "minLength"}
+_KNOWN |= {"enum", "minimum", "maximum"}
 
 
 def conforms(data: Any, name: str) -> bool:
@@ -115,12 +116,18 @@ def _conforms(value: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
             ok = any(_conforms(value, option, top) for option in rule)
         elif keyword == "type":
             names = [rule] if isinstance(rule, str) else rule
-            ok = any(type(value) is bool if name == "boolean" else isinstance(value, _TYPES.get(name, ())) for name in names)
+            ok = any(_is_type(value, name) for name in names)
+        elif keyword == "enum":  # the same type too: jsonschema tells true from 1, this is stricter
+            ok = any(type(value) is type(option) and value == option for option in rule)
+        elif keyword in ("minimum", "maximum"):  # numbers only, as in JSON Schema
+            ok = type(value) not in (int, float) or (value >= rule if keyword == "minimum" else value <= rule)
         elif isinstance(value, dict):
-            ok = _object(value, keyword, rule, schema, top)
+            ok = all(type(key) is str for key in value) and _object(value, keyword, rule, schema, top)
         elif isinstance(value, list):
             ok = keyword != "items" or all(_conforms(item, rule, top) for item in value)
             ok = ok and (keyword != "minItems" or len(value) >= rule)
+            if keyword == "uniqueItems" and rule is True:  # strings only; anything else: ask jsonschema
+                ok = all(type(item) is str for item in value) and len(set(value)) == len(value)
         elif isinstance(value, str):
             ok = keyword != "pattern" or re.search(rule, value) is not None
             ok = ok and (keyword != "minLength" or len(value) >= rule)
@@ -131,12 +138,27 @@ def _conforms(value: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
     return True
 
 
-def _object(value: dict[Any, Any], keyword: str, rule: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
+def _is_type(value: Any, name: str) -> bool:
+    if name == "boolean":
+        return type(value) is bool
+    if name == "integer":
+        return type(value) is int
+    if name == "number":
+        return type(value) in (int, float)
+    return isinstance(value, _TYPES.get(name, ()))
+
+
+def _object(value: dict[str, Any], keyword: str, rule: Any, schema: dict[str, Any], top: dict[str, Any]) -> bool:
     if keyword == "properties":
         return all(_conforms(value[key], sub, top) for key, sub in rule.items() if key in value)
+    if keyword == "patternProperties":
+        return all(_conforms(item, sub, top) for key, item in value.items() for pattern, sub in rule.items() if re.search(pattern, key))
     if keyword == "additionalProperties":
-        known = schema.get("properties", {})
-        return all(key in known or (rule is not False and _conforms(item, rule, top)) for key, item in value.items())
+        known, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        return all(
+            key in known or any(re.search(pattern, key) for pattern in patterns) or (rule is not False and _conforms(item, rule, top))
+            for key, item in value.items()
+        )
     if keyword == "required":
         return all(key in value for key in rule)
     if keyword == "minProperties":
