@@ -14,11 +14,12 @@ None to fail at once) and report progress through `progress`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import InitResult, Repository, find_repository, init_repository
@@ -134,15 +135,45 @@ def move(
 
 
 def gc(
-    *, dry_run: bool = False, scope: Scope | None = None, repo: PathLike | None = None, wait: float | None = None,
-    progress: Progress = NULL_PROGRESS, command: str = "mlx gc",
+    *, dry_run: bool = False, scope: Scope | None = None, projects: Sequence[PathLike] = (), repo: PathLike | None = None,
+    wait: float | None = None, progress: Progress = NULL_PROGRESS, command: str = "mlx gc",
 ) -> GcResult:
-    """Delete cache objects that neither the workspace nor `scope` (a part of git's history) references."""
-    with _writing(repo, command, wait) as opened:
+    """Delete cache objects that neither the workspace nor `scope` (a part of git's history)
+    references, nor the workspace (and the same part of history) of any of `projects`: other
+    repositories that share this one's cache through `cache.dir`, each locked while gc runs."""
+    with _writing(repo, command, wait) as opened, ExitStack() as stack:
         from mlxkit.tracking.gc import gc as _gc
         from mlxkit.tracking.history import WORKSPACE
 
-        return _gc(opened, dry_run=dry_run, scope=scope or WORKSPACE, progress=progress)
+        sharing = _sharing_projects(opened, projects, command, wait, stack)
+        return _gc(opened, dry_run=dry_run, scope=scope or WORKSPACE, progress=progress, sharing=sharing)
+
+
+def _sharing_projects(
+    opened: Repository, projects: Sequence[PathLike], command: str, wait: float | None, stack: ExitStack
+) -> list[Repository]:
+    """Each project of `projects` (once, this one aside), opened and locked; UsageError for one
+    whose cache is another."""
+    sharing: dict[Path, Repository] = {}
+    for given in projects:
+        other = stack.enter_context(_reading(given, command))
+        if other.root.resolve() == opened.root.resolve() or other.root.resolve() in sharing:
+            continue
+        if not _same_directory(other.cache_dir, opened.cache_dir):
+            raise UsageError(
+                f"'{given}' keeps its objects in '{other.cache_dir}', not in this project's cache '{opened.cache_dir}'",
+                hint="--projects names the projects that share this cache (their cache.dir)",
+            )
+        stack.enter_context(other.lock(wait=wait))
+        sharing[other.root.resolve()] = other
+    return list(sharing.values())
+
+
+def _same_directory(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def gc_cloud(

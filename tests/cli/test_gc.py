@@ -51,7 +51,7 @@ def test_gc_dry_run_lists_and_deletes_nothing(history, mlx):
 def test_gc_json(history, mlx):
     assert mlx("gc", "--dry-run", "--json").json == {
         "dry_run": True, "roots": 2, "kept_objects": 4, "kept_bytes": KEPT,
-        "removed_objects": 1, "removed_bytes": 11, "removed": [b3(V1)],
+        "removed_objects": 1, "removed_bytes": 11, "removed": [b3(V1)], "warnings": [],
     }
 
 
@@ -280,3 +280,95 @@ def test_gc_rev_keeps_what_the_named_commits_reference_and_refuses_a_name_that_i
 def test_gc_with_a_history_scope_outside_git_says_it_needs_git(tmp_path, mlx):
     assert mlx("init", "--no-git", cwd=tmp_path).code == 0
     mlx("gc", "--all-commits", cwd=tmp_path).expect_error(17, "'--all-commits' needs a git repository", "run 'git init' first")
+
+
+@pytest.fixture
+def shared(repo, mlx, tmp_path):
+    """Two projects whose cache is one directory (cache.dir): `repo` tracks a.bin, `other` b.bin."""
+    from tests.conftest import Repo, git
+
+    cache = tmp_path / "shared-cache"
+    other = Repo(tmp_path / "other")
+    other.path.mkdir()
+    git(other.path, "init", "-q", "-b", "main")
+    assert mlx("init", cwd=other.path).code == 0
+    for project, name in ((repo, "a.bin"), (other, "b.bin")):
+        assert mlx("config", "--local", "cache.dir", str(cache), cwd=project.path).code == 0
+        project.gen({name: f"{name} content\n"}, old=True)
+        assert mlx("add", name, cwd=project.path).code == 0
+    return repo, other, cache
+
+
+def _objects(cache) -> set[str]:
+    return {p.parent.name + p.name for p in (cache / "objects").glob("*/*")}
+
+
+def test_gc_projects_keeps_what_a_project_sharing_the_cache_references(shared, mlx):
+    repo, other, cache = shared
+    both = {b3("a.bin content\n")[7:], b3("b.bin content\n")[7:]}
+    assert _objects(cache) == both
+
+    kept = mlx("gc", "--projects", str(other.path))
+
+    assert kept.code == 0, kept
+    assert kept.err == ""
+    assert kept.out.startswith("Removed 0 objects (0 B); kept 2 ")
+    assert _objects(cache) == both
+
+
+def test_gc_without_projects_on_a_shared_cache_says_what_it_kept_and_how_to_keep_more(shared, mlx):
+    repo, other, cache = shared
+
+    result = mlx("gc")
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 1 object ")
+    assert f"warning: the cache is at '{cache}' (cache.dir)" in result.err
+    assert "name them with --projects" in result.err
+    assert _objects(cache) == {b3("a.bin content\n")[7:]}
+    assert "not in cache" in mlx("status", cwd=other.path).out
+
+
+def test_gc_projects_refuses_a_project_with_another_cache_and_deletes_nothing(shared, mlx, tmp_path):
+    repo, other, cache = shared
+    assert mlx("config", "--local", "cache.dir", str(tmp_path / "elsewhere"), cwd=other.path).code == 0
+    before = _objects(cache)
+
+    result = mlx("gc", "-p", str(other.path))
+
+    assert result.code == 2, result
+    assert "keeps its objects in" in result.err and "not in this project's cache" in result.err
+    assert _objects(cache) == before
+
+
+def test_gc_projects_fails_closed_on_an_unreadable_root_of_the_other_project(shared, mlx):
+    repo, other, cache = shared
+    (other / "b.bin.mlx").write_text("hash: nonsense\n")
+    before = _objects(cache)
+
+    result = mlx("gc", "-p", str(other.path))
+
+    assert result.code != 0, result
+    assert f"in the project '{other.path}'" in result.err
+    assert _objects(cache) == before
+
+
+def test_gc_projects_waits_for_no_lock_the_other_project_holds(shared, mlx):
+    """A project whose lock another command holds may be adding objects that no pointer names yet."""
+    from mlxkit.repo.repository import find_repository
+
+    repo, other, cache = shared
+    holder = find_repository(other.path, command="mlx add")
+    with holder.lock():
+        result = mlx("gc", "-p", str(other.path))
+    holder.close()
+
+    assert result.code == 11, result
+    assert "mlx add" in result.err
+    assert _objects(cache) == {b3("a.bin content\n")[7:], b3("b.bin content\n")[7:]}
+
+
+def test_gc_projects_is_refused_with_cloud(shared, mlx):
+    repo, other, cache = shared
+    result = mlx("gc", "--cloud", "-A", "-p", str(other.path))
+    assert result.code == 2 and "--projects is for the local cache" in result.err, result

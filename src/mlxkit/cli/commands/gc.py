@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mlxkit.cli import render
 from mlxkit.cli.options import AllBranches, AllCommits, AllTags, Json, Revs, Wait, examples, history_scope
+from mlxkit.errors import UsageError
 
 if TYPE_CHECKING:
     from mlxkit.tracking.gc_cloud import CloudGcResult
@@ -17,6 +19,10 @@ def gc(
     all_tags: AllTags = False,
     all_commits: AllCommits = False,
     rev: Revs = None,
+    projects: Annotated[
+        Optional[list[Path]],  # noqa: UP007
+        typer.Option("--projects", "-p", metavar="DIR", help="Also what the project at DIR references, which shares this cache (cache.dir); repeatable."),
+    ] = None,
     cloud: Annotated[bool, typer.Option("--cloud", "-c", help="Collect on a remote instead (needs --all-commits).")] = False,
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote for --cloud (default: core.remote).")] = None,  # noqa: UP007
     force: Annotated[bool, typer.Option("--force", help="With --cloud: break a remote lock that is over an hour old.")] = False,
@@ -28,9 +34,12 @@ def gc(
     from mlxkit import api
     scope = history_scope(all_branches, all_tags, all_commits, rev)
     if cloud or remote:
+        if projects:
+            raise UsageError("--projects is for the local cache, not --cloud", hint="a remote's gc keeps what every commit of this repository references")
         _cloud(api.gc_cloud(remote, scope, dry_run=dry_run, force=force, progress=render.progress(not json)), json=json)
         return
-    result = api.gc(dry_run=dry_run, scope=scope, wait=wait, progress=render.progress(not json))
+    result = api.gc(dry_run=dry_run, scope=scope, projects=projects or (), wait=wait, progress=render.progress(not json))
+    render.warnings(result.warnings)
     if json:
         render.emit_json(result)
         return
@@ -59,4 +68,4 @@ def _cloud(result: CloudGcResult, *, json: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx gc --dry-run", "mlx gc", "mlx gc --all-commits   # keep what any commit references", "mlx gc --cloud --all-commits -r origin"))(gc)
+    app.command(epilog=examples("mlx gc --dry-run", "mlx gc", "mlx gc --all-commits   # keep what any commit references", "mlx gc -p ../other-project   # a cache shared through cache.dir", "mlx gc --cloud --all-commits -r origin"))(gc)
