@@ -230,6 +230,25 @@ def test_pre_push_sends_the_data_of_the_pushed_commits_and_hands_the_refs_on_to_
     assert (tmp_path / "refs.txt").read_text() == f"refs/heads/feature {feature} refs/heads/feature {'0' * 40}\n"
 
 
+def test_pre_push_sends_the_data_of_every_commit_the_push_sends(pushing, mlx, tmp_path):
+    """Three commits on a new branch, each with its own version of a file: a colleague who checks out
+    any of them can pull its data."""
+    assert mlx("remote", "add", "--local", "--default", "store", str(tmp_path / "store")).code == 0
+    assert git(pushing.path, "push", "-q", "origin", "main").returncode == 0
+    pushing.git("checkout", "-q", "-b", "feature")
+    for version in (1, 2, 3):
+        pushing.gen({"features.csv": f"version {version}\n"})
+        assert mlx("add", "features.csv").code == 0
+        pushing.commit(f"features v{version}")
+
+    pushed = git(pushing.path, "push", "-q", "origin", "feature")
+
+    assert pushed.returncode == 0, pushed
+    for back in (0, 1, 2):  # each commit's data is on the data remote already
+        again = mlx("push", "--rev", f"feature~{back}", "--json")
+        assert again.code == 0 and again.json["uploaded"] == 0, (back, again)
+
+
 def test_pre_push_failure_stops_the_git_push(pushing, mlx, tmp_path):
     (tmp_path / "store").write_text("a file where the remote's directory should be\n")
     assert mlx("remote", "add", "--default", "store", str(tmp_path / "store")).code == 0

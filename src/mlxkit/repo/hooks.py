@@ -3,8 +3,8 @@
 Each hook gets one block between `# >>> mlx >>>` and `# <<< mlx <<<`, placed right after the
 shebang of a hook the user already has (so that a final `exit 0` of theirs cannot skip it), or in a
 new `#!/bin/sh` script. The block runs in a subshell: it sets no variable of the user's script (pre-push
-uses `mlx_refs` and unsets it). pre-push reads the pushed refs git passes on stdin, and hands the same
-lines on to the user's code after it.
+uses `mlx_refs` and unsets it). pre-push reads the pushed refs git passes on stdin, pushes the data of
+every commit they send, and hands the same lines on to the user's code after it.
 Installing again replaces the block in place; uninstalling removes only the block, byte for byte, and
 deletes the file only when nothing but `#!/bin/sh` is left. A hook mlx cannot edit safely (a symbolic
 link, a file git does not run because it is not executable, a script for another interpreter) is left
@@ -58,9 +58,18 @@ _BODIES = {
     echo "warning: mlx pre-push hook: no default remote, so no data was pushed (mlx remote add --default NAME URL)" >&2
     exit 0
   fi
+  git_remote=$1
   set --  # the subshell's own arguments: no word splitting, which zsh would not do
   while read -r local_ref local_sha remote_ref remote_sha; do
-    case "$local_sha" in *[!0]*) set -- "$@" --rev "$local_sha" ;; esac  # all zeros: a ref being deleted
+    case "$local_sha" in *[!0]*) ;; *) continue ;; esac  # all zeros: a ref being deleted
+    set -- "$@" --rev "$local_sha"
+    # and every commit the push sends with it: those that neither a ref of the git remote (as this
+    # clone knows them) nor the remote's current value of the ref already hold
+    known=
+    case "$remote_sha" in *[!0]*) git cat-file -e "$remote_sha^{commit}" 2>/dev/null && known=$remote_sha ;; esac
+    for commit in $(git rev-list "$local_sha" --not --remotes="$git_remote" ${known:+"$known"} 2>/dev/null); do
+      [ "$commit" = "$local_sha" ] || set -- "$@" --rev "$commit"
+    done
   done
   mlx push "$@" </dev/null && exit 0
   echo "error: mlx pre-push hook: 'mlx push' failed, so git does not push either ('git push --no-verify' skips the hook)" >&2
