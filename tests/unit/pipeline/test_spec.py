@@ -15,6 +15,7 @@ from mlxkit.formats.schema import conforms, load_schema
 from mlxkit.fs.confine import RepoPath
 from mlxkit.pipeline.model import Out, ParamRef, Pipeline, Stage
 from mlxkit.pipeline.spec import load_pipeline, pipeline_from_text
+from tests.unit.mutations import mutations
 
 P = RepoPath.parse
 PARAMS = "train:\n  lr: 0.01\n  seed: 7\nfiles: [a.csv, b.csv]\nmodels: {small: 1, large: 2}\n"
@@ -563,40 +564,15 @@ _KEYS = st.sampled_from(
 _DOCS = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4), max_leaves=12)
 
 
-def _mutations(doc: object):
+def _mutations():
     """The valid document with one part replaced, so that most examples are near the rules' edges."""
     from mlxkit.formats.yamlio import load_yaml
 
-    base = load_yaml(VALID, "mlx.yaml").data
-    return st.tuples(st.sampled_from(_paths(base)), _DOCS).map(lambda change: _replace(base, *change))
-
-
-def _paths(data: object, prefix: tuple = ()) -> list[tuple]:
-    paths = [prefix]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            paths.extend(_paths(value, prefix + (key,)))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            paths.extend(_paths(value, prefix + (index,)))
-    return paths
-
-
-def _replace(data: object, path: tuple, value: object) -> object:
-    if not path:
-        return value
-    import copy
-
-    data = copy.deepcopy(data)
-    target = data
-    for part in path[:-1]:
-        target = target[part]
-    target[path[-1]] = value
-    return data
+    return mutations(load_yaml(VALID, "mlx.yaml").data, _DOCS)
 
 
 @settings(deadline=None, max_examples=400)
-@given(doc=st.one_of(_DOCS, _mutations(None), _mutations(None), _mutations(None)))
+@given(doc=st.one_of(_DOCS, _mutations(), _mutations(), _mutations()))
 def test_the_quick_schema_check_agrees_with_jsonschema(doc):
     import jsonschema
 
