@@ -158,7 +158,8 @@ class FaultyProxy:
 
     def __init__(self, target: str, fails: Callable[[str, dict[str, list[str]]], bool]) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        host, port = urlsplit(target).hostname, urlsplit(target).port
+        upstream_url = urlsplit(target)
+        host, port = upstream_url.hostname, upstream_url.port
         proxy, lock = self, threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):

@@ -115,11 +115,7 @@ def test_an_unknown_target_is_refused(project, mlx):
 
 def test_a_corrupt_byte_in_a_pack_is_reported_and_never_stored(project, mlx, tmp_path, remote_url):
     assert mlx("push").code == 0
-    fs = remote_url.open()
-    pack = next(iter(fs.list("packs")))
-    data = bytearray(fs.read(f"packs/{pack}"))
-    data[5] ^= 0xFF  # inside the first object of the pack
-    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    pack = _corrupt_the_first_object_of_a_pack(remote_url)
 
     copy = clone(project, tmp_path)
     fetched = mlx("fetch", cwd=copy.path)
@@ -166,16 +162,13 @@ def test_a_complete_fetch_vouches_for_its_trees_so_the_checkout_need_not_stat_th
     assert mlx("fetch", cwd=whole.path).code == 0
     assert vouched(whole.path)
 
-    fs = remote_url.open()
-    pack = next(iter(fs.list("packs")))
-    data = bytearray(fs.read(f"packs/{pack}"))
-    data[5] ^= 0xFF
-    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    _corrupt_the_first_object_of_a_pack(remote_url)
     damaged = clone(project, tmp_path, "damaged")
     assert mlx("fetch", cwd=damaged.path).code == 21
     assert not vouched(damaged.path)
     checked_out = mlx("checkout", cwd=damaged.path)
-    assert "data" in checked_out.out + checked_out.err and "not in the cache" in checked_out.out + checked_out.err, checked_out
+    said = checked_out.out + checked_out.err
+    assert "data" in said and "not in the cache" in said, checked_out
 
 
 def test_a_remote_of_a_newer_format_is_refused(project, mlx, remote_url):
@@ -346,6 +339,16 @@ def create_bucket_named(endpoint: str, bucket: str) -> None:
 
     s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": endpoint},
                       skip_instance_cache=True).mkdir(bucket)
+
+
+def _corrupt_the_first_object_of_a_pack(remote_url) -> str:
+    """Flip a byte inside the first object of one of the remote's packs; returns the pack's name."""
+    fs = remote_url.open()
+    pack = next(iter(fs.list("packs")))
+    data = bytearray(fs.read(f"packs/{pack}"))
+    data[5] ^= 0xFF
+    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    return pack
 
 
 def _overwrite(remote_url, path: str, data: bytes) -> None:

@@ -29,7 +29,6 @@ Revs = Annotated[
 ]
 
 
-
 def history_scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: list[str] | None = None) -> Scope:
     """The Scope the history options above name."""
     from mlxkit.tracking.history import Scope
