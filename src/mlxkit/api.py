@@ -157,7 +157,8 @@ def _sharing_projects(
     sharing: dict[Path, Repository] = {}
     for given in projects:
         other = stack.enter_context(_reading(given, command))
-        if other.root.resolve() == opened.root.resolve() or other.root.resolve() in sharing:
+        root = other.root.resolve()
+        if root == opened.root.resolve() or root in sharing:
             continue
         if not _same_directory(other.cache_dir, opened.cache_dir):
             raise UsageError(
@@ -165,7 +166,7 @@ def _sharing_projects(
                 hint="--projects names the projects that share this cache (their cache.dir)",
             )
         stack.enter_context(other.lock(wait=wait))
-        sharing[other.root.resolve()] = other
+        sharing[root] = other
     return list(sharing.values())
 
 

@@ -54,7 +54,7 @@ def gc(
     warnings = []
     if repo.config.get("cache.dir") is not None and not sharing:
         warnings.append(
-            f"the cache is at '{repo.cache_dir}' (cache.dir): gc kept only what this project references; "
+            f"the cache is at '{repo.cache_dir}' (cache.dir): gc keeps only what this project references; "
             "if other projects share that cache, name them with --projects"
         )
     kept = kept_bytes = removed_bytes = 0
