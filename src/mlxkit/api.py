@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from mlxkit.errors import UsageError
+from mlxkit.errors import NotARepositoryError, UsageError
 from mlxkit.fs.confine import RepoPath
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import InitResult, Repository, find_repository, init_repository
@@ -156,7 +156,11 @@ def _sharing_projects(
     whose cache is another."""
     sharing: dict[Path, Repository] = {}
     for given in projects:
-        other = stack.enter_context(_reading(given, command))
+        try:
+            other = stack.enter_context(_reading(given, command))
+        except NotARepositoryError as exc:
+            exc.hint = "--projects names the folders of other mlx projects that share this cache"
+            raise
         root = other.root.resolve()
         if root == opened.root.resolve() or root in sharing:
             continue

@@ -368,6 +368,15 @@ def test_gc_projects_waits_for_no_lock_the_other_project_holds(shared, mlx):
     assert _objects(cache) == {b3("a.bin content\n")[7:], b3("b.bin content\n")[7:]}
 
 
+def test_gc_projects_naming_no_project_says_so_in_one_line(shared, mlx, tmp_path):
+    result = mlx("gc", "-p", str(tmp_path / "nowhere"))
+    assert result.code == 10, result
+    assert result.err == (
+        f"mlx: not an mlx repository (or any parent up to the mount point): '{tmp_path / 'nowhere'}'\n"
+        "hint: --projects names the folders of other mlx projects that share this cache\n"
+    )
+
+
 def test_gc_projects_is_refused_with_cloud(shared, mlx):
     repo, other, cache = shared
     result = mlx("gc", "--cloud", "-A", "-p", str(other.path))
