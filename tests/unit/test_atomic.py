@@ -203,6 +203,70 @@ def test_link_unnamed_into_a_missing_directory_is_an_error_not_a_refusal(tmp_pat
     assert atomic._proc >= 0
 
 
+def _kernel_at_least(major: int, minor: int) -> bool:
+    release = os.uname().release.split("-")[0].split(".")
+    return (int(release[0]), int(release[1])) >= (major, minor)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"), reason="Linux with /proc")
+def test_unnamed_files_are_named_by_descriptor_where_the_kernel_allows_it(tmp_path):
+    """Linux 6.10 lets a process name an O_TMPFILE it opened with linkat(AT_EMPTY_PATH), no /proc lookup."""
+    from mlxkit.fs import atomic
+
+    target = tmp_path / "object"
+    assert atomic.create_new(str(target), b"bytes", mode=0o444, durable=False) is True
+    assert target.read_bytes() == b"bytes"
+    assert names(tmp_path) == ["object"]
+    if _kernel_at_least(6, 10):
+        assert atomic._link_by_descriptor is not None
+        fd = atomic.open_unnamed(str(tmp_path), 0o444)
+        assert fd is not None
+        try:
+            atomic._link_by_descriptor(fd, os.fsencode(tmp_path / "second"))
+            with pytest.raises(FileExistsError):
+                atomic._link_by_descriptor(fd, os.fsencode(target))
+        finally:
+            os.close(fd)
+        assert (tmp_path / "second").read_bytes() == b""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd") or os.geteuid() != 0 or not _kernel_at_least(6, 10),
+    reason="Linux 6.10 or later with /proc, as root (to give up the right to name the file by descriptor)",
+)
+def test_a_kernel_that_refuses_naming_by_descriptor_hands_over_to_proc(tmp_path):
+    """Where linkat(AT_EMPTY_PATH) says ENOENT (a kernel before 6.10 without CAP_DAC_READ_SEARCH;
+    here: a file opened under other credentials than the caller's), /proc names the file, and
+    does from then on."""
+    work = tmp_path / "shared"
+    work.mkdir()
+    work.chmod(0o777)
+    script = textwrap.dedent(
+        """
+        import ctypes, os, sys
+        from mlxkit.fs import atomic
+        os.chdir(sys.argv[1])  # nobody may not pass through pytest's folders: relative names from here
+        fd = atomic.open_unnamed(".", 0o666)
+        os.write(fd, b"bytes")
+        os.fchmod(fd, 0o666)  # whatever the umask: fs.protected_hardlinks lets nobody link what it may write
+        assert atomic._link_by_descriptor is not None
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)  # new credentials, and no capabilities
+        ctypes.CDLL(None).prctl(4, 1)  # PR_SET_DUMPABLE: /proc/self/fd stays this process's own
+        assert atomic.link_unnamed(fd, "./object") is True
+        assert atomic._link_by_descriptor is None and atomic._proc >= 0
+        fd = atomic.open_unnamed(".", 0o666)
+        os.write(fd, b"more")
+        assert atomic.link_unnamed(fd, "./second") is True
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(work)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (work / "object").read_bytes() == b"bytes"
+    assert (work / "second").read_bytes() == b"more"
+    assert names(work) == ["object", "second"]
+
+
 def test_write_atomic_can_leave_the_directory_sync_to_the_caller(tmp_path):
     """mlx.lock after each stage: the file is complete at once, its folder is synced once at the end."""
     from mlxkit.fs.atomic import sync_dirs
