@@ -235,7 +235,8 @@ def link_unnamed(fd: int, path: str) -> bool | None:
     except FileExistsError:
         return False
     except OSError as exc:
-        if _missing_directory(exc, path) or exc.errno not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL):
+        refused = exc.errno in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EINVAL)
+        if not refused or _missing_directory(exc, path):
             raise
     _disable_unnamed()
     return None
