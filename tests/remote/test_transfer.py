@@ -236,6 +236,29 @@ def test_push_and_fetch_rev_move_what_the_named_commit_references(repo, mlx, tmp
     assert (copy / "model.bin").read_text() == "v1\n"
 
 
+def test_rev_dash_reads_the_commits_from_stdin(repo, mlx, tmp_path, remote_url):
+    """The pre-push hook's way: `git rev-list ... | mlx push --rev -`, one commit a line."""
+    configure(mlx, repo.path, remote_url)
+    commits = []
+    for version in ("v1", "v2", "v3"):
+        repo.gen({"model.bin": f"{version}\n"}, old=True)
+        assert mlx("add", "model.bin").code == 0
+        repo.commit(version)
+        commits.append(repo.git("rev-parse", "HEAD").strip())
+    repo.gen({"model.bin": "workspace\n"}, old=True)
+    assert mlx("add", "model.bin").code == 0
+
+    pushed = mlx("push", "--rev", "-", "--json", input="\n".join(commits[:2]) + "\n\n")
+    assert (pushed.code, pushed.json["uploaded"]) == (0, 4), pushed  # v1 and v2, HEAD's v3, the workspace's
+    copy = clone(repo, tmp_path)
+    for commit, version in zip(commits[:2], ("v1", "v2"), strict=True):
+        copy.git("checkout", "-q", commit)
+        assert mlx("pull", cwd=copy.path).code == 0
+        assert (copy / "model.bin").read_text() == f"{version}\n"
+    refused = mlx("push", "--rev", "-", input="no-such-commit\n")
+    assert refused.code == 2 and "'no-such-commit' names no commit" in refused.err, refused
+
+
 def test_two_concurrent_pushes_of_overlapping_data_both_land(repo, mlx, tmp_path, remote_url):
     shared = {f"s{i}.txt": f"shared {i}\n" for i in range(50)}
     repo.gen({"data": shared}, old=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -25,15 +26,22 @@ AllTags = Annotated[bool, typer.Option("--all-tags", "-T", help="Also what every
 AllCommits = Annotated[bool, typer.Option("--all-commits", "-A", help="Also what every commit references.")]
 Revs = Annotated[
     Optional[list[str]],  # noqa: UP007
-    typer.Option("--rev", metavar="REV", help="Also what commit REV references: a branch, a tag or a sha (repeatable)."),
+    typer.Option(
+        "--rev", metavar="REV",
+        help="Also what commit REV references: a branch, a tag or a sha (repeatable); '-' reads one per line from stdin.",
+    ),
 ]
 
 
 def history_scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: list[str] | None = None) -> Scope:
-    """The Scope the history options above name."""
+    """The Scope the history options above name. `--rev -` reads commit names from stdin, one a
+    line: the pre-push hook passes every commit a push sends that way, more than a command line holds."""
     from mlxkit.tracking.history import Scope
 
-    return Scope(all_branches, all_tags, all_commits, tuple(rev or ()))
+    revs: list[str] = []
+    for name in rev or ():
+        revs += [line.strip() for line in sys.stdin if line.strip()] if name == "-" else [name]
+    return Scope(all_branches, all_tags, all_commits, tuple(revs))
 
 
 def examples(*lines: str) -> str:

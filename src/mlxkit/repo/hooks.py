@@ -59,19 +59,17 @@ _BODIES = {
     exit 0
   fi
   git_remote=$1
-  set --  # the subshell's own arguments: no word splitting, which zsh would not do
+  # every pushed commit, one a line, into 'mlx push --rev -' (a first push may send 10^5 commits:
+  # more than a command line holds)
   while read -r local_ref local_sha remote_ref remote_sha; do
     case "$local_sha" in *[!0]*) ;; *) continue ;; esac  # all zeros: a ref being deleted
-    set -- "$@" --rev "$local_sha"
+    echo "$local_sha"
     # and every commit the push sends with it: those that neither a ref of the git remote (as this
     # clone knows them) nor the remote's current value of the ref already hold
     known=
     case "$remote_sha" in *[!0]*) git cat-file -e "$remote_sha^{commit}" 2>/dev/null && known=$remote_sha ;; esac
-    for commit in $(git rev-list "$local_sha" --not --remotes="$git_remote" ${known:+"$known"} 2>/dev/null); do
-      [ "$commit" = "$local_sha" ] || set -- "$@" --rev "$commit"
-    done
-  done
-  mlx push "$@" </dev/null && exit 0
+    git rev-list "$local_sha" --not --remotes="$git_remote" ${known:+"$known"} 2>/dev/null
+  done | mlx push --rev - && exit 0
   echo "error: mlx pre-push hook: 'mlx push' failed, so git does not push either ('git push --no-verify' skips the hook)" >&2
   exit 1
 """,

@@ -38,7 +38,13 @@ class Scope:
     def describe(self) -> str:
         flags = [flag for flag, on in (("--all-branches", self.all_branches), ("--all-tags", self.all_tags),
                                        ("--all-commits", self.all_commits)) if on]  # fmt: skip
-        return " ".join([*flags, *(f"--rev {rev}" for rev in self.revs)]) or "the workspace"
+        flags += [f"--rev {rev}" for rev in self.revs[:_NAMED_REVS]]
+        if len(self.revs) > _NAMED_REVS:  # the pre-push hook may name 10^4 commits
+            flags.append(f"and {len(self.revs) - _NAMED_REVS} more commits")
+        return " ".join(flags) or "the workspace"
+
+
+_NAMED_REVS = 3  # how many of the named commits a message names
 
 
 WORKSPACE = Scope()
@@ -53,8 +59,8 @@ def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
 
 
 def _revisions(git_root: Path, scope: Scope) -> list[str]:
-    """What `git rev-list` starts from: `--all` (every ref and HEAD) and the named commits, or the
-    commits at the tips of the scope's branches and tags, the named commits, and HEAD."""
+    """The commits `git rev-list` starts from: the named ones, and, but for --all-commits (which
+    walks from every ref), the tips of the scope's branches and tags, and HEAD."""
     head, *found = _commits(git_root, ["HEAD", *scope.revs])
     named = []
     for rev, commit in zip(scope.revs, found, strict=True):
@@ -62,7 +68,7 @@ def _revisions(git_root: Path, scope: Scope) -> list[str]:
             raise UsageError(f"'{rev}' names no commit", hint="name a branch, a tag or a commit: 'git log --oneline' lists them")
         named.append(commit)
     if scope.all_commits:
-        return ["--all", *named]
+        return named
     commits = {*named, *([head] if head else [])}
     refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
     if refs:
@@ -88,16 +94,16 @@ def history_blobs(git_root: Path, repo_root: Path, scope: Scope) -> list[tuple[s
     """(blob id, path relative to `repo_root`, where it was found) for every pointer file and
     mlx.lock committed in the scope, each distinct blob once."""
     revisions = _revisions(git_root, scope)
-    if not revisions:
+    if not revisions and not scope.all_commits:
         return []
-    if revisions[0] == "--all":
-        listing = _git(git_root, "rev-list", "--objects", *revisions)
-    else:
-        listing = _git(git_root, "rev-list", "--objects", "--no-walk", "--stdin", stdin="".join(f"{rev}\n" for rev in revisions).encode())
+    # the commits go on stdin: there may be more than a command line holds
+    walk = "--all" if scope.all_commits else "--no-walk"
+    listing = _git(git_root, "rev-list", "--objects", walk, "--stdin", stdin="".join(f"{rev}\n" for rev in revisions).encode())
     prefix = repo_root.resolve().relative_to(git_root.resolve()).as_posix()
     prefix = "" if prefix == "." else f"{prefix}/"
     seen: set[str] = set()
     blobs = []
+    where = scope.describe()
     for line in listing.decode("utf-8", "surrogateescape").splitlines():
         blob, _space, path = line.partition(" ")
         if not path.startswith(prefix) or blob in seen:
@@ -107,5 +113,5 @@ def history_blobs(git_root: Path, repo_root: Path, scope: Scope) -> list[tuple[s
             continue
         seen.add(blob)
         inside = path[len(prefix):]
-        blobs.append((blob, inside, f"{inside} (in {scope.describe()})"))
+        blobs.append((blob, inside, f"{inside} (in {where})"))
     return blobs
