@@ -12,6 +12,7 @@ import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TEMP_PREFIX = ".mlx-tmp-"
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -123,24 +124,33 @@ def _unnamed_files() -> bool:
 
 
 def _libc_linkat() -> Callable[[int, bytes], None] | None:
-    """libc's linkat with AT_EMPTY_PATH, raising OSError as os.link does. Loaded (ctypes, dlopen) by
-    the first unnamed file a process makes, so never by a thread that runs beside a fork: the one
-    such thread, the syncfs of filesystem_syncer, makes no file."""
-    try:
-        import ctypes
+    """libc's linkat with AT_EMPTY_PATH, raising OSError as os.link does. Loaded by the first
+    unnamed file a process makes, so never by a thread that runs beside a fork: the one such
+    thread, the syncfs of filesystem_syncer, makes no file."""
+    import ctypes
 
-        linkat = ctypes.CDLL(None, use_errno=True).linkat
-    except (OSError, AttributeError):  # pragma: no cover - no libc to load
+    linkat = _libc_function("linkat")
+    if linkat is None:  # pragma: no cover - no libc to load
         return None
     linkat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
-    get_errno = ctypes.get_errno
 
     def link(fd: int, path: bytes) -> None:
         if linkat(fd, b"", _AT_FDCWD, path, _AT_EMPTY_PATH) != 0:
-            code = get_errno()
+            code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), os.fsdecode(path))  # FileExistsError for EEXIST
 
     return link
+
+
+def _libc_function(name: str) -> Any:
+    """libc's function `name` through ctypes (errno kept), or None where there is none. Loading
+    libc takes locks that a fork() copies as they are: see filesystem_syncer."""
+    import ctypes
+
+    try:
+        return getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return None
 
 
 def create_new(path: str, data: bytes, *, mode: int, durable: bool) -> bool:
@@ -283,8 +293,7 @@ def filesystem_syncer(directory: Path) -> Callable[[], None]:
     """
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    syncfs = getattr(libc, "syncfs", None)
+    syncfs = _libc_function("syncfs")
 
     def sync() -> None:
         if syncfs is None:  # pragma: no cover - not Linux
@@ -293,8 +302,8 @@ def filesystem_syncer(directory: Path) -> Callable[[], None]:
         fd = os.open(directory, os.O_RDONLY)
         try:
             if syncfs(fd) != 0:  # pragma: no cover - EIO etc.
-                err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err), str(directory))
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), str(directory))
         finally:
             os.close(fd)
 
