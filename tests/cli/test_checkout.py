@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tests.conftest import age
 from ._helpers import b3, git, mode_of, umask
 
 CSV = "x,y\n1,2\n"
@@ -249,6 +250,23 @@ def test_hardlink_checkout_shares_the_cache_inode_and_is_read_only(tracked, mlx)
     assert st.st_ino == os.stat(tracked.object_path(b3(CSV))).st_ino
     assert mode_of(tracked / "a.csv") == 0o444
     assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_hardlinks_to_one_object_leave_status_nothing_to_rehash(repo, mlx):
+    # Every link to an inode changes its ctime, which the stat cache compares: identical files
+    # linked to one object are recorded with the ctime of the last link.
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    repo.gen({"data": {**{f"same-{n}.csv": "same\n" for n in range(5)}, "other.csv": "other\n"}}, old=True)
+    assert mlx("add", "data").code == 0
+    age(repo.cache)  # objects outside the racy window, so the checkout's records are trusted
+    shutil.rmtree(repo / "data")
+    assert mlx("checkout").out == "updated   data\n6 files placed (6 by hardlink), 0 deleted, 0 unchanged.\n"
+
+    report = mlx("status", "--json").json
+
+    assert report["is_clean"]
+    assert report["counters"]["files_hashed"] == 0
+    assert report["counters"]["files_from_state"] == 6
 
 
 def test_unprotect_gives_a_writable_copy_of_a_hardlink(tracked, mlx):

@@ -138,6 +138,32 @@ def test_status_rehashes_files_written_within_the_racy_window(repo, mlx, where):
     assert result.json["counters"]["files_hashed"] == 1
 
 
+@pytest.mark.parametrize("where", ["a.csv", "data/sub/a.csv"], ids=["file", "in a directory"])
+def test_status_sees_an_edit_whose_mtime_was_set_back(repo, mlx, where):
+    # `cp -p` onto an existing file, `touch -r` or a sync tool can give an edited file of the same
+    # size its old mtime (and it keeps its inode); only the ctime, which the kernel sets, tells.
+    repo.gen({"data": {"b.csv": "b\n", "sub": {}}, where: CSV}, old=True)
+    assert mlx("add", where.split("/")[0]).code == 0
+    path = repo / where
+    before = os.stat(path)
+    path.write_text(CSV.replace("1", "9"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+    result = mlx("status", "--json")
+
+    assert result.json["paths"][0]["changes"] == ["modified"]
+    assert result.json["counters"]["files_hashed"] == 1
+    top = where.split("/")[0]
+    mlx("checkout", top).expect_error(
+        15,
+        f"refusing to overwrite '{where}': its content is not in the cache",
+        hint=f"run 'mlx add {top}' to keep it, or pass --force to discard it",
+    )
+    assert path.read_text() == CSV.replace("1", "9")
+
+
 def test_status_of_named_targets_only(tracked, mlx):
     tracked.gen({"a.csv": "edited\n"})
 

@@ -16,6 +16,7 @@ from mlxkit.store.state import (
     COARSE_RACY_WINDOW_NS,
     FINE_RACY_WINDOW_NS,
     SCHEMA_VERSION,
+    FileRow,
     StatCache,
     TreeRecord,
     is_trusted,
@@ -49,11 +50,11 @@ def old_file(path: Path, content: bytes = b"data") -> FileStat:
     return file_stat(path)
 
 
-def test_state_row_is_trusted_when_ino_mtime_size_match_and_file_is_old(cache, tmp_path):
+def test_state_row_is_trusted_when_ino_mtime_ctime_size_match_and_file_is_old(cache, tmp_path):
     st = old_file(tmp_path / "f")
     cache.record_files([("data/f", st, A)])
     row = cache.file_rows_for(["data/f"])["data/f"]
-    assert row[:4] == (st.ino, st.mtime_ns, st.size, A.hex)
+    assert row[:5] == (st.ino, st.mtime_ns, st.ctime_ns, st.size, A.hex)
     assert is_trusted(row, file_stat(tmp_path / "f"))
 
 
@@ -63,17 +64,17 @@ def test_state_row_of_a_file_written_now_is_not_trusted(cache, tmp_path):
     st = file_stat(path)
     cache.record_files([("f", st, A)])
     row = cache.file_rows_for(["f"])["f"]
-    assert row[:3] == (st.ino, st.mtime_ns, st.size)
+    assert row[:4] == (st.ino, st.mtime_ns, st.ctime_ns, st.size)
     assert not is_trusted(row, file_stat(path))
 
 
 def test_state_row_is_not_trusted_until_the_racy_window_has_passed(tmp_path):
     st = old_file(tmp_path / "f")
     mtime = st.mtime_ns
-    assert not is_trusted((st.ino, mtime, st.size, A.hex, mtime), st)
+    assert not is_trusted(FileRow(st.ino, mtime, st.ctime_ns, st.size, A.hex, mtime), st)
     window = racy_window_ns(mtime)
-    assert not is_trusted((st.ino, mtime, st.size, A.hex, mtime + window), st)
-    assert is_trusted((st.ino, mtime, st.size, A.hex, mtime + window + 1), st)
+    assert not is_trusted(FileRow(st.ino, mtime, st.ctime_ns, st.size, A.hex, mtime + window), st)
+    assert is_trusted(FileRow(st.ino, mtime, st.ctime_ns, st.size, A.hex, mtime + window + 1), st)
 
 
 def test_state_racy_window_is_two_seconds_for_whole_millisecond_timestamps():
@@ -95,9 +96,10 @@ def test_state_row_is_not_trusted_when_the_file_changed(cache, tmp_path):
     os.utime(path, ns=(LONG_AGO_NS, LONG_AGO_NS + 1))  # same size, other mtime
     assert not is_trusted(row, file_stat(path))
 
-    old_file(path)  # back as it was: trusted again
-    assert is_trusted(row, file_stat(path))
-    assert not is_trusted(row, file_stat(path)._replace(ino=st.ino + 1))  # same size and mtime, other inode
+    old_file(path)  # back as it was, but written again: its ctime tells
+    assert not is_trusted(row, file_stat(path))
+    assert is_trusted(row, file_stat(path)._replace(ctime_ns=st.ctime_ns))
+    assert not is_trusted(row, st._replace(ino=st.ino + 1))  # same size, mtime and ctime, other inode
 
 
 def test_state_missing_row_is_not_trusted(cache, tmp_path):
@@ -133,7 +135,7 @@ def test_state_record_files_replaces_an_earlier_row(cache, tmp_path):
     st = old_file(tmp_path / "f")
     cache.record_files([("f", st, A)])
     cache.record_files([("f", st, B)])
-    assert cache.file_rows_for(["f"])["f"][3] == B.hex
+    assert cache.file_rows_for(["f"])["f"].hex == B.hex
 
 
 def test_state_tree_record_is_found_by_path_and_fingerprint(cache):
@@ -212,7 +214,7 @@ def test_state_persists_across_reopening(tmp_path):
     first.close()
     second = StatCache(tmp_path / "state.db")
     try:
-        assert second.file_rows_for(["f"])["f"][3] == A.hex
+        assert second.file_rows_for(["f"])["f"].hex == A.hex
         assert second.warnings == []
     finally:
         second.close()
@@ -222,7 +224,7 @@ def test_state_db_declares_its_schema_version(cache, tmp_path):
     cache.file_rows_for(["x"])
     db = sqlite3.connect(tmp_path / "state.db")
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     finally:
         db.close()
 
@@ -244,7 +246,7 @@ def test_state_corrupt_db_is_rebuilt_with_a_warning_and_never_raises(tmp_path, g
         assert not cache.is_complete(A, 0)
         cache.record_files([("f", st, A)])
         cache.forget("nothing")
-        assert cache.file_rows_for(["f"])["f"][3] == A.hex
+        assert cache.file_rows_for(["f"])["f"].hex == A.hex
         assert len(cache.warnings) == 1
         assert re.fullmatch(r"the stat cache 'state.db' was unreadable \(.+\) and has been rebuilt", cache.warnings[0])
     finally:
@@ -269,7 +271,7 @@ def test_state_corrupted_pages_after_a_valid_header_are_rebuilt(tmp_path):
         assert len(cache.warnings) == 1
         assert re.fullmatch(r"the stat cache 'state.db' was unreadable \(.+\) and has been rebuilt", cache.warnings[0])
         cache.record_files([("f", st, B)])
-        assert cache.file_rows_for(["f"])["f"][3] == B.hex
+        assert cache.file_rows_for(["f"])["f"].hex == B.hex
         assert cache.file_rows_for(paths) == {}
     finally:
         cache.close()
@@ -288,33 +290,34 @@ def test_state_from_a_newer_schema_version_is_dropped_and_rebuilt(tmp_path):
     try:
         assert cache.file_rows_for(["f"]) == {}
         cache.record_files([("f", st, A)])
-        assert cache.file_rows_for(["f"])["f"][3] == A.hex
+        assert cache.file_rows_for(["f"])["f"].hex == A.hex
     finally:
         cache.close()
 
 
-def test_state_of_version_2_keeps_its_file_rows_and_drops_its_trees(tmp_path):
-    # Upgrading mlx must not cost a re-hash of every file: version 2's files table is version 3's.
+@pytest.mark.parametrize("version", [2, 3])
+def test_state_of_an_older_version_is_dropped_because_its_file_rows_lack_the_ctime(tmp_path, version):
+    # Those rows cannot tell a file whose mtime was set back after an edit: trusting them once more
+    # could hide that edit, so the upgrade costs one re-hash instead.
     path = tmp_path / "state.db"
     db = sqlite3.connect(path)
     db.executescript(
         "CREATE TABLE files (path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,"
         " hex TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;"
-        "CREATE TABLE trees (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, hex TEXT NOT NULL,"
-        " newest_mtime_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;"
         "CREATE TABLE complete (hex TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;"
     )
     db.execute("INSERT INTO files VALUES ('f', 1, 2, 3, ?, 4)", (A.hex,))
-    db.execute("INSERT INTO trees VALUES ('d', 'fp', ?, 2, 4)", (A.hex,))
-    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO complete VALUES (?, 7)", (A.hex,))
+    db.execute(f"PRAGMA user_version = {version}")
     db.commit()
     db.close()
+    st = old_file(tmp_path / "f")
     cache = StatCache(path)
     try:
-        assert cache.file_rows_for(["f"]) == {"f": (1, 2, 3, A.hex, 4)}
-        assert cache.tree_record("d", "fp") is None
-        cache.record_tree("d", "fp", TREE_A, SETTLED)
-        assert cache.tree_record("d", "fp") == TREE_A
+        assert cache.file_rows_for(["f"]) == {}
+        assert not cache.is_complete(A, 7)
+        cache.record_files([("f", st, B)])
+        assert cache.file_rows_for(["f"])["f"] == (st.ino, st.mtime_ns, st.ctime_ns, st.size, B.hex, pytest.approx(time.time_ns(), abs=10**10))
         assert cache.warnings == []
     finally:
         cache.close()

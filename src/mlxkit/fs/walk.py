@@ -79,7 +79,7 @@ class Group(NamedTuple):
     """The files and links of one directory, or of one share of a large directory, as a scan saw them."""
 
     key: str  # the directory's repository path, plus '//<i>/<n>' for share i of n
-    fingerprint: str  # blake3 of the sorted names with their inode, mtime, size and mode
+    fingerprint: str  # blake3 of the sorted names with their inode, mtime, ctime, size and mode
     stats: list[FileStat] | None  # None when the caller knew this fingerprint: it has what it needs
 
     @property
@@ -379,7 +379,7 @@ class _ScanJob:
             os.close(fd)
         if not rows:
             return []
-        lines = "".join([f"{path}\0{ino}\0{mtime}\0{size}\0{mode}\n" for path, ino, mtime, size, mode, _c in rows])
+        lines = "".join([f"{path}\0{ino}\0{mtime}\0{ctime}\0{size}\0{mode}\n" for path, ino, mtime, size, mode, ctime in rows])
         fingerprint = blake3(lines.encode("utf-8", "surrogateescape")).hexdigest()
         key = f"{self.top}/{prefix[:-1]}{share}" if prefix else f"{self.top}{share}"
         return [(key, fingerprint, None if self.known.get(key) == fingerprint else rows)]

@@ -2,7 +2,7 @@
 
 Three tables of records (and one of completeness marks):
 
-- `files` maps a repository path and its (inode, mtime_ns, size) to a digest.
+- `files` maps a repository path and its (inode, mtime_ns, ctime_ns, size) to a digest.
 - `groups` maps a *group* (the files of one directory, or one share of a large one: fs/walk.py) and
   the fingerprint of its files' names and stats to its entries (name, digest, size, executable), so
   that a changed tree re-reads only its changed groups, not 10^5 file rows.
@@ -13,6 +13,9 @@ A record is trusted only once the moment it was recorded is past its files' mtim
 racy_window_ns(): a file written in the same clock tick as it was hashed could change again without
 changing its stat (git's "racily clean" rule). The database is a cache: if it is unreadable it is
 rebuilt, and mlx never fails because of it.
+
+The ctime is compared as git compares it: a program can set a file's mtime back after changing it
+(`cp -p` onto an existing file, `touch -r`, some sync tools), but only the kernel sets the ctime.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import NamedTuple
 from mlxkit.fs.walk import FileStat
 from mlxkit.store.digest import Digest
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 FINE_RACY_WINDOW_NS = 100_000_000  # many clock ticks of a file system with ns timestamps
 COARSE_RACY_WINDOW_NS = 2_000_000_000  # FAT's 2 s, and whole-second timestamps (network, archives)
 
@@ -46,8 +49,8 @@ def settled_ns(mtimes: Iterable[int]) -> int:
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL,
-    hex TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
+    path TEXT PRIMARY KEY, ino INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL, hex TEXT NOT NULL, recorded_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups (
     path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, settled_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
     generation INTEGER NOT NULL, entries BLOB NOT NULL);
@@ -57,7 +60,6 @@ CREATE TABLE IF NOT EXISTS trees (
 CREATE TABLE IF NOT EXISTS complete (hex TEXT PRIMARY KEY, generation INTEGER NOT NULL) WITHOUT ROWID;
 """
 _TABLES = ("files", "groups", "trees", "complete")
-FileRow = tuple[int, int, int, str, int]  # ino, mtime_ns, size, hex, recorded_ns
 GroupEntry = tuple[str, str, int, bool]  # name in its directory, digest hex, size, executable
 _BELOW = "path = ? OR (path > ? AND path < ?)"  # a path, and every path below it ('0' sorts right after '/')
 IN_CHUNK = 500  # paths per `IN (...)` query: under every SQLite's limit of bound parameters
@@ -65,6 +67,17 @@ IN_CHUNK = 500  # paths per `IN (...)` query: under every SQLite's limit of boun
 
 def _below(path: str) -> tuple[str, str, str]:
     return (path, path + "/", path + "0")
+
+
+class FileRow(NamedTuple):
+    """What a file's stat said when it hashed to `hex`, and when that was recorded."""
+
+    ino: int
+    mtime_ns: int
+    ctime_ns: int
+    size: int
+    hex: str
+    recorded_ns: int
 
 
 class GroupRecord(NamedTuple):
@@ -82,9 +95,9 @@ class TreeRecord(NamedTuple):
 def is_trusted(row: FileRow | None, st: FileStat) -> bool:
     if row is None:
         return False
-    ino, mtime_ns, size, _hex, recorded_ns = row
     return (
-        ino == st.ino and mtime_ns == st.mtime_ns and size == st.size and mtime_ns + racy_window_ns(mtime_ns) < recorded_ns
+        (row.ino, row.mtime_ns, row.ctime_ns, row.size) == (st.ino, st.mtime_ns, st.ctime_ns, st.size)
+        and row.mtime_ns + racy_window_ns(row.mtime_ns) < row.recorded_ns
     )
 
 
@@ -116,10 +129,7 @@ class StatCache:
             # (With them, creating the schema took 14 fsyncs, each waiting behind a pull's flush.)
             db.execute("PRAGMA synchronous = OFF")
             db.execute("PRAGMA journal_mode = WAL")
-            if version == 2:  # the files rows still hold: keep them (no re-hash after an upgrade)
-                drops = "DROP TABLE IF EXISTS trees;"
-            else:
-                drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
+            drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
             db.executescript(f"BEGIN; {drops} {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         # WAL with NORMAL: a commit is not fsynced (a checkpoint is). A crash may lose the newest
         # rows, which costs a re-hash, never a wrong answer.
@@ -140,14 +150,15 @@ class StatCache:
         for start in range(0, len(paths), IN_CHUNK):
             chunk = paths[start : start + IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            found.update(self._select(f"SELECT path, ino, mtime_ns, size, hex, recorded_ns FROM files WHERE path IN ({marks})", chunk))
+            rows = self._select(f"SELECT path, ino, mtime_ns, ctime_ns, size, hex, recorded_ns FROM files WHERE path IN ({marks})", chunk)
+            found.update((path, FileRow._make(row)) for path, row in rows)
         return found
 
     def record_files(self, rows: Iterable[tuple[str, FileStat, Digest]]) -> None:
         now = time.time_ns()
-        values = [(path, st.ino, st.mtime_ns, st.size, digest.hex, now) for path, st, digest in rows]
+        values = [(path, st.ino, st.mtime_ns, st.ctime_ns, st.size, digest.hex, now) for path, st, digest in rows]
         if values:
-            self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", values)
+            self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", values)
 
     def forget(self, prefix: str) -> None:
         """Drop rows at and below `prefix` (a path that stopped being tracked)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,7 @@ def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[
 
 def _apply(repo: Repository, items: list[tuple[str, Digest, bool]], progress: Progress) -> dict[str, int]:
     used: dict[str, int] = {}
+    hardlinked: dict[str, list[FileStat]] = defaultdict(list)  # object -> the paths linked to it, as placed
     progress.start("checking out", total=len(items))
     job = _PlaceChunk(repo.root, repo.store, repo.config.link_types, current_umask())
     try:
@@ -249,11 +251,28 @@ def _apply(repo: Repository, items: list[tuple[str, Digest, bool]], progress: Pr
                 used[kind] = used.get(kind, 0) + 1
                 if file_stat is not None:
                     rows.append((repo_path, file_stat, Digest(digest_hex)))
+                if kind == "hardlink" and file_stat is not None:
+                    hardlinked[digest_hex].append(file_stat)
             repo.state.record_files(rows)
             progress.advance(len(done))
     finally:
         progress.finish()
+    _record_shared_inodes(repo, hardlinked)
     return used
+
+
+def _record_shared_inodes(repo: Repository, hardlinked: dict[str, list[FileStat]]) -> None:
+    """Each link to an object changes the ctime of every path linked to it, so the paths of an
+    object placed more than once (identical files) are recorded again with the last ctime: else
+    the next `status` would re-hash all but one of them. Only the ctime may have moved since."""
+    rows = []
+    for digest_hex, placed in hardlinked.items():
+        if len(placed) > 1:
+            st = os.lstat(repo.root / placed[0].relpath)
+            for was in placed:
+                if (was.ino, was.mtime_ns, was.size) == (st.st_ino, st.st_mtime_ns, st.st_size):
+                    rows.append((was.relpath, FileStat.of(was.relpath, st), Digest(digest_hex)))
+    repo.state.record_files(rows)
 
 
 class _PlaceChunk:

@@ -252,7 +252,7 @@ class Scanner:
                     found.append((st.relpath[cut:], linked[0].hex, linked[1], False))
                     self.counters.files_from_state += 1
                 elif not self.store_mode and row is not None and is_trusted(row, st):
-                    found.append((st.relpath[cut:], row[3], st.size, st.is_executable))
+                    found.append((st.relpath[cut:], row.hex, st.size, st.is_executable))
                     self.counters.files_from_state += 1
                 else:
                     work.append((repo_path, st, row))
@@ -379,11 +379,11 @@ class _HashChunk:
             trusted = is_trusted(row, file_stat)
             path = self.root + repo_path
             if self.store_mode:
-                known = Digest(row[3]) if trusted and row is not None else None
+                known = Digest(row.hex) if trusted and row is not None else None
                 stored = self.store.put_file(path, repo_path, known)
                 out.append((repo_path, tuple(FileStat.of(repo_path, stored.stat)), stored.digest.hex, known is None, stored.written, True))
             elif trusted and row is not None:
-                out.append((repo_path, values, row[3], False, False, True))
+                out.append((repo_path, values, row.hex, False, False, True))
             else:
                 digest = hash_path(path, file_stat.size)
                 stable = file_stat.same_as(os.lstat(path))  # changed while hashed: reported, not recorded
