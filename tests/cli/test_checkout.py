@@ -117,6 +117,30 @@ def test_checkout_overwrites_a_modified_file_whose_content_is_in_the_cache(track
     assert (tracked / "a.csv").read_text() == CSV
 
 
+def test_checkout_to_another_version_keeps_an_edit_whose_mtime_was_set_back(tracked, mlx):
+    # The edit keeps the size and inode of the cached version, and its mtime is set back (as by
+    # `cp -p` or `touch -r`): only its ctime says that it is not the cached content.
+    tracked.gen({"a.csv": "version 2\n"}, old=True)
+    assert mlx("add", "a.csv").code == 0
+    path = tracked / "a.csv"
+    before = os.stat(path)
+    path.write_text("edited!!!\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    pointer = (tracked / "a.csv.mlx").read_text()
+    v1 = pointer.replace(b3("version 2\n"), b3(CSV)).replace("size: 10", "size: 8")  # back to a.csv's first version
+    assert v1.count(b3(CSV)) == 1 and "size: 8" in v1
+    (tracked / "a.csv.mlx").write_text(v1)
+
+    result = mlx("checkout")
+
+    result.expect_error(
+        15,
+        "refusing to overwrite 'a.csv': its content is not in the cache",
+        hint="run 'mlx add a.csv' to keep it, or pass --force to discard it",
+    )
+    assert path.read_text() == "edited!!!\n"
+
+
 def test_checkout_deletes_extra_files_whose_content_is_in_the_cache(tracked, mlx):
     shutil.copy(tracked / "data/a.csv", tracked / "data/copy-of-a.csv")
 
