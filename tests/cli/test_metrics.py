@@ -106,6 +106,24 @@ def test_revision_without_the_metrics_file_is_a_problem_of_that_revision_only(re
     ]
 
 
+def test_show_names_three_revisions_per_broken_file_and_counts_the_rest(repo, mlx):
+    for n in range(5):
+        repo.gen({"bad.json": "{broken", "m.json": f'{{"acc": 0.{n}}}'})
+        repo.commit(f"commit {n}")
+    repo.gen({"bad.json": '{"acc": 1}'})  # the workspace reads
+
+    result = mlx("metrics", "show", "--all-commits", "bad.json", "m.json")
+
+    assert result.code == 0, result
+    lines = result.err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["warning"] * 4, result
+    assert all("bad.json@" in line and "not valid JSON" in line for line in lines[:3])
+    assert lines[3] == "warning: 'bad.json' could not be read at 2 more revisions (--json lists them)"
+    assert len(result.out.splitlines()) == 1 + 2 + 5  # a header, the workspace's two files, m.json of 5 commits
+    problems = mlx("metrics", "show", "--all-commits", "bad.json", "--json").json["revisions"]
+    assert sum(1 for revision in problems if "bad.json" in revision["problems"]) == 5
+
+
 def test_cached_metrics_out_is_read_from_the_cache_at_an_older_commit(repo, mlx):
     repo.gen({"mlx.yaml": CACHED, "src.json": '{"acc": 0.5}'})
     assert mlx("run").code == 0

@@ -25,6 +25,7 @@ Old = Annotated[Optional[str], typer.Argument(help="The old revision (default: H
 New = Annotated[Optional[str], typer.Argument(help="The new revision (default: the workspace; 'workspace' names it).", show_default=False, metavar="[B]")]  # noqa: UP007
 
 metrics_app = typer.Typer(help="Show metrics at revisions and compare them.", no_args_is_help=True)
+PROBLEMS_NAMED_PER_FILE = 3  # `show -A` over 10^3 commits names a file broken in all of them three times
 
 
 def output_format(json: bool, md: bool, csv: bool) -> str:
@@ -52,6 +53,22 @@ def emit_table(form: str, columns: list[str], rows: list[list[str]], empty: str)
         render.table(None, columns, rows)
     else:
         render.line(aligned(columns, rows).rstrip("\n"))
+
+
+def show_problem_lines(report: MetricsShow) -> list[str]:
+    """A line for each file that a revision could not read, at most PROBLEMS_NAMED_PER_FILE of them
+    per file, then one that counts the rest (--json lists every one)."""
+    by_file: dict[str, list[str]] = {}
+    for revision in report.revisions:
+        for file, message in revision.problems.items():
+            by_file.setdefault(file, []).append(message)
+    lines = []
+    for file, messages in by_file.items():
+        lines += messages[:PROBLEMS_NAMED_PER_FILE]
+        if len(messages) > PROBLEMS_NAMED_PER_FILE:
+            more = len(messages) - PROBLEMS_NAMED_PER_FILE
+            lines.append(f"'{file}' could not be read at {more} more revision{'s' if more > 1 else ''} (--json lists them)")
+    return lines
 
 
 def problem_lines(problems: dict[str, dict[str, str]]) -> list[str]:
@@ -83,7 +100,7 @@ def show(
 
     form = output_format(json, md, csv)
     report = api.metrics_show(targets, revs=rev, scope=history_scope(all_branches, all_tags, all_commits), all_rows=all_rows)
-    render.warnings([message for revision in report.revisions for message in revision.problems.values()])
+    render.warnings(show_problem_lines(report))
     if form == "json":
         render.emit_json(report)
         return
