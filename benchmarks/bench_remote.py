@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from bench_store import (
     ensure_dataset,
     ensure_dvc,
     fmt_ratio,
+    make_room,
     make_tools,
     measure,
     mlx_version,
@@ -392,8 +392,7 @@ def render(sec: Section, res: dict, quick: bool) -> str:
 def bench_section(sec: Section, tools: list[Tool], bench: RemoteBench, trash: Trash) -> dict:
     ds, runs = sec.ds, bench.runs(sec)
     copies = 2 * (2 + 3 * runs) + 2 * runs  # per tool: source data and cache, a remote and a clone (2) a run
-    if shutil.disk_usage(WORK).free < ds.disk_bytes() * copies + 4 * GIB:
-        trash.empty_now()
+    make_room(ds.disk_bytes() * copies + 4 * GIB, f"the {sec.name} section", trash)
     ensure_dataset(ds, trash)
     res = {"dataset": asdict(ds), "runs": runs, "ops": OPS, "tools": {}, "floors": {}}
     groups: list[tuple[str, Tool | None]] = [(t.name, t) for t in tools] + [("floors", None)]

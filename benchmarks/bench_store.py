@@ -152,6 +152,18 @@ class Trash:
         print(f"the trash is being deleted in the background (pid {proc.pid}, {target.name})")
 
 
+def make_room(needed: int, what: str, trash: Trash) -> None:
+    """Before a section: `needed` bytes free in WORK (emptying the trash if that helps), or stop
+    with a one-line message, rather than fail half-way through the section with ENOSPC."""
+    if shutil.disk_usage(WORK).free >= needed:
+        return
+    trash.empty_now()
+    free = shutil.disk_usage(WORK).free
+    if free < needed:
+        sys.exit(f"{what} needs {needed / GIB:.1f} GiB free in {WORK}; there are {free / GIB:.1f} GiB "
+                 "(free some space, or run with --quick)")
+
+
 def delete_command(path: Path) -> str:
     quoted = shlex.quote(str(path))
     return f"find {quoted} -type f -print0 | xargs -0 -r -P 6 -n 500 rm -f && rm -rf {quoted}"
@@ -562,8 +574,7 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
-    if shutil.disk_usage(WORK).free < ds.disk_bytes() * (6 * bench.runs(ds) + 8) + 4 * GIB:
-        trash.empty_now()
+    make_room(ds.disk_bytes() * (6 * bench.runs(ds) + 8) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
     res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": OPS, "tools": {}}
     for tool in tools:
