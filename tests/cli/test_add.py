@@ -86,6 +86,26 @@ def test_re_add_after_edit_updates_the_pointer(repo, mlx):
     assert {b3(CSV)[7:], b3(CSV + "3,4\n")[7:]} <= repo.objects()  # the old version stays in the cache
 
 
+@pytest.mark.parametrize("where", ["a.csv", "data/a.csv"], ids=["file", "in a directory"])
+def test_re_add_stores_an_edit_whose_mtime_was_set_back(repo, mlx, where):
+    # Same size, same inode, old mtime (as `cp -p` or `touch -r` leave it): the ctime tells, so the
+    # edit is stored rather than the pointer kept at the old content.
+    top = where.split("/")[0]
+    repo.gen({"a.csv": CSV, "data": {"b.csv": "b\n"}} if top == "a.csv" else {"data": {"a.csv": CSV, "b.csv": "b\n"}}, old=True)
+    assert mlx("add", top).code == 0
+    path = repo / where
+    before = os.stat(path)
+    path.write_text(CSV.replace("1", "9"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    result = mlx("add", top, "--json")
+
+    assert result.code == 0, result
+    assert [(p["path"], p["change"]) for p in result.json["paths"]] == [(top, "updated")]
+    assert result.json["counters"]["objects_written"] == 1
+    assert b3(CSV.replace("1", "9"))[7:] in repo.objects()
+
+
 def test_re_add_with_nothing_changed_is_unchanged_and_writes_nothing(repo, mlx):
     repo.gen({"data": {"a.csv": CSV, "b.csv": "b\n", "sub": {"c.csv": "c\n"}}, "m.bin": b"m"}, old=True)
     assert mlx("add", "data", "m.bin").code == 0
