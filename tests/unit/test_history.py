@@ -14,6 +14,4 @@ def test_a_scope_of_many_named_commits_names_three_and_counts_the_rest():
     """The pre-push hook may name 10^4 commits; every message that says where a file was found
     carries this, so it must stay one short line."""
     scope = Scope(revs=tuple(f"{i:040x}" for i in range(10_000)))
-    described = scope.describe()
-    assert described.startswith(f"--rev {0:040x} --rev {1:040x} --rev {2:040x} and 9997 more commits")
-    assert len(described) < 200
+    assert scope.describe() == f"--rev {0:040x} --rev {1:040x} --rev {2:040x} and 9997 more commits"

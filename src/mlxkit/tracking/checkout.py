@@ -251,8 +251,8 @@ def _apply(repo: Repository, items: list[tuple[str, Digest, bool]], progress: Pr
                 used[kind] = used.get(kind, 0) + 1
                 if file_stat is not None:
                     rows.append((repo_path, file_stat, Digest(digest_hex)))
-                if kind == "hardlink" and file_stat is not None:
-                    hardlinked[digest_hex].append(file_stat)
+                    if kind == "hardlink":
+                        hardlinked[digest_hex].append(file_stat)
             repo.state.record_files(rows)
             progress.advance(len(done))
     finally:

@@ -25,7 +25,7 @@ Old = Annotated[Optional[str], typer.Argument(help="The old revision (default: H
 New = Annotated[Optional[str], typer.Argument(help="The new revision (default: the workspace; 'workspace' names it).", show_default=False, metavar="[B]")]  # noqa: UP007
 
 metrics_app = typer.Typer(help="Show metrics at revisions and compare them.", no_args_is_help=True)
-PROBLEMS_NAMED_PER_FILE = 3  # `show -A` over 10^3 commits names a file broken in all of them three times
+PROBLEMS_NAMED_PER_FILE = 3  # revisions named on stderr per unreadable file (`show -A` may cover 10^3 commits)
 
 
 def output_format(json: bool, md: bool, csv: bool) -> str:
