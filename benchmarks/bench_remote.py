@@ -104,6 +104,11 @@ class Section:
     targets: tuple[tuple[str, str, float], ...]  # (operation, kind: floor|dvc|seconds, limit)
 
 
+# A pull in copy mode writes every file twice, and makes the cache's copy durable before anything
+# names it (RELIABILITY.md §2); this floor does the same work, where the target's `cp -r` does half.
+PULL_WORK = "cp -r, sync, cp -r"
+
+
 def make_sections(quick: bool) -> dict[str, Section]:
     small = Dataset("small", 10_000 if quick else 100_000, 10 if quick else 100, KIB, 8 * KIB)
     s3small = Dataset("small", 1_000 if quick else 10_000, 10, KIB, 8 * KIB)
@@ -269,7 +274,9 @@ class RemoteBench:
         if not sec.s3:
             cp = measure(["cp", "-r", str(ds.data), "data"], lambda: self.new_dir("floors", sec.name, "cp"),
                          runs, env, warmup=False, creates=True)
-            return {"cp -r": cp}
+            twice = measure(["sh", "-c", 'cp -r "$0" cache && sync -f cache && cp -r cache data', str(ds.data)],
+                            lambda: self.new_dir("floors", sec.name, "cp2"), runs, env, warmup=False, creates=True)
+            return {"cp -r": cp, PULL_WORK: twice}
         put_name, get_name = sec.floor_of["push"], sec.floor_of["pull"]
         try:
             bucket = self.new_bucket("floor")
@@ -383,6 +390,9 @@ def render(sec: Section, res: dict, quick: bool) -> str:
             rates = [f"{op} {size / 1e6 / r['median']:.0f} MB/s" for op, r in ops.items()
                      if op in ("push", "pull", *sec.floor_of.values()) and "median" in r]
             lines.append(f"  {tool} throughput: {', '.join(rates) or 'n/a'}")
+    work = ratio(floors.get(PULL_WORK), mlx.get("pull") if mlx else None)
+    if work is not None:
+        lines.append(f"  mlx pull: {fmt_ratio(work)} {PULL_WORK} (not a target: the same writes and durability)")
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals]
     return "\n".join(lines + notes)
@@ -391,7 +401,8 @@ def render(sec: Section, res: dict, quick: bool) -> str:
 # ---------------------------------------------------------------- main
 def bench_section(sec: Section, tools: list[Tool], bench: RemoteBench, trash: Trash) -> dict:
     ds, runs = sec.ds, bench.runs(sec)
-    copies = 2 * (2 + 3 * runs) + 2 * runs  # per tool: source data and cache, a remote and a clone (2) a run
+    # each tool: its source data and cache, then a remote and a clone a run; the floors: cp -r once and twice
+    copies = 2 * (2 + 3 * runs) + 3 * runs
     make_room(ds.disk_bytes() * copies + 4 * GIB, f"the {sec.name} section", trash)
     ensure_dataset(ds, trash)
     res = {"dataset": asdict(ds), "runs": runs, "ops": OPS, "tools": {}, "floors": {}}
