@@ -134,7 +134,7 @@ EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "a check said no (status --exit-code, fsck found problems)",
     2: "usage error: bad arguments or options",
-    3: "an mlx error not classified below",
+    3: "an mlx error not classified below, or a file operation the system refused",
     10: "not an mlx repository",
     11: "the repository is locked by another command (the message names it)",
     12: "an invalid file: pointer, config, tree or YAML (the message names file and line)",

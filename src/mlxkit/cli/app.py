@@ -7,6 +7,7 @@ Every error leaves here as one line (and a hint) on stderr with its documented e
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -88,6 +89,29 @@ def _is_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
 
 
+def _system_refusal(exc: OSError) -> MlxError | None:
+    """What the system refused about a file (permissions, a full disk, a read-only file system, a
+    FIFO where a directory goes), as one line naming the file (exit 3); None for an error that
+    names no file, which is a bug."""
+    names = [os.fsdecode(name) for name in (exc.filename, exc.filename2) if isinstance(name, (str, bytes, os.PathLike))]
+    if not names or not exc.strerror:
+        return None
+    shown = [os.path.relpath(name) if os.path.isabs(name) else name for name in names]
+    return MlxError(
+        f"{exc.strerror[0].lower()}{exc.strerror[1:]}: " + " -> ".join(f"'{name}'" for name in shown),
+        hint=_SYSTEM_HINTS.get(exc.errno or 0, "-v shows where it happened"),
+    )
+
+
+_SYSTEM_HINTS = {
+    errno.EACCES: "check that path's permissions (and its parents'); -v shows where it happened",
+    errno.EPERM: "check that path's permissions (and its parents'); -v shows where it happened",
+    errno.ENOSPC: "free some space on that file system, then run the command again",
+    errno.EDQUOT: "free some space within your quota, then run the command again",
+    errno.EROFS: "that file system is mounted read-only",
+}
+
+
 def run(args: list[str]) -> int:
     raise_on_signals()
     try:
@@ -109,6 +133,17 @@ def run(args: list[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("mlx: interrupted\n")
         return 130
+    except OSError as exc:
+        refused = _system_refusal(exc)
+        if refused is None:
+            render.internal_error(exc)
+            return 70
+        render.error(refused)
+        if render.settings.verbose:
+            import traceback
+
+            traceback.print_exception(exc)
+        return refused.exit_code
     except Exception as exc:  # noqa: BLE001 - the boundary
         if _is_usage_error(exc):
             exc.show()  # type: ignore[attr-defined] - click's plain "Usage: ... Error: ..." lines
