@@ -59,7 +59,7 @@ def test_remove_outs_refuses_modified_data(tracked, mlx):
 
     result.expect_error(
         15,
-        "refusing to delete 'data/raw': its content is not in the cache",
+        "refusing to delete 'data/raw/new.csv': its content is not in the cache",
         hint="run 'mlx add data/raw' to keep it, or pass --force to discard it",
     )
     assert (tracked / "data/raw.mlx").exists()

@@ -23,7 +23,9 @@ def remove(
         render.emit_json(result)
         return
     for path in result.removed:
-        render.line(f"untracked {path}" + (" (deleted)" if path in result.outs_deleted else ""))
+        kept = result.kept.get(path)
+        left = f"; kept {kept} file{'s' if kept > 1 else ''} in it that mlx does not track" if kept else ""
+        render.line(f"untracked {path}" + (f" (deleted{left})" if path in result.outs_deleted else ""))
 
 
 def register(app: typer.Typer) -> None:
