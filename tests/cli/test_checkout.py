@@ -553,3 +553,67 @@ def test_readding_in_hardlink_mode_leaves_the_workspace_mtime_alone(repo, mlx):
     assert mlx("add", "data").code == 0
 
     assert before != aged == os.stat(repo / "data" / "a.csv").st_mtime_ns
+
+
+# -- what the scan does not see --------------------------------------------------------------------
+
+
+def test_checkout_refuses_to_overwrite_a_file_mlxignore_now_leaves_out(tracked, mlx):
+    (tracked / ".mlxignore").write_text("c.csv\n")  # the tree lists data/sub/c.csv; add would now leave it out
+    tracked.gen({"data": {"sub": {"c.csv": "my only copy\n"}}})
+
+    mlx("checkout").expect_error(
+        15, "refusing to overwrite 'data/sub/c.csv': its content is not in the cache",
+        hint="run 'mlx add data' to keep it, or pass --force to discard it",
+    )
+    assert (tracked / "data/sub/c.csv").read_text() == "my only copy\n"
+
+    assert mlx("checkout", "--force").code == 0
+    assert (tracked / "data/sub/c.csv").read_text() == "c\n"
+    assert mlx("checkout").out == "0 files placed, 0 deleted, 4 unchanged.\n"  # it converges
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_checkout_refuses_a_fifo_where_the_tree_has_a_directory(tracked, mlx):
+    shutil.rmtree(tracked / "data/sub")
+    os.mkfifo(tracked / "data/sub")
+
+    mlx("checkout").expect_error(
+        15, "refusing to delete 'data/sub': its content is not in the cache",
+        hint="run 'mlx add data' to keep it, or pass --force to discard it",
+    )
+
+    assert mlx("checkout", "--force").code == 0
+    assert (tracked / "data/sub/c.csv").read_text() == "c\n"
+
+
+def test_checkout_counts_the_files_of_a_directory_it_replaces(tracked, mlx):
+    directory = (tracked / "data.mlx").read_text()
+    shutil.rmtree(tracked / "data")
+    tracked.gen({"data": "now a file\n"})
+    assert mlx("add", "data").code == 0
+    file = (tracked / "data.mlx").read_text()
+    (tracked / "data.mlx").write_text(directory)
+    assert mlx("checkout").out == "updated   data\n3 files placed (3 by copy), 1 deleted, 1 unchanged.\n"
+    (tracked / "data.mlx").write_text(file)
+
+    result = mlx("checkout")
+
+    assert result.out == "updated   data\n1 file placed (1 by copy), 3 deleted, 1 unchanged.\n"
+
+
+def test_checkout_reports_an_empty_directory_it_creates(repo, mlx):
+    (repo / "empty").mkdir()
+    assert mlx("add", "empty").code == 0
+    (repo / "empty").rmdir()
+
+    assert mlx("checkout").out == "updated   empty\n0 files placed, 0 deleted, 0 unchanged.\n"
+    assert (repo / "empty").is_dir()
+
+
+def test_the_repository_root_as_target_selects_every_tracked_path(tracked, mlx):
+    (tracked / "a.csv").unlink()
+
+    assert mlx("status", ".").out.startswith("missing: a.csv\n")
+    assert mlx("checkout", ".", cwd=tracked.path).out.startswith("updated   a.csv\n")
+    assert mlx("status", "..", cwd=tracked / "data").out == "Everything is up to date (2 tracked paths).\n"

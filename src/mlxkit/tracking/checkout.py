@@ -55,6 +55,10 @@ class _Plan:
     changed_paths: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     make_dirs: list[str] = field(default_factory=list)  # empty tracked directories
+    deleted_with_dirs: int = 0  # the files of `delete_dirs`
+
+    def size(self) -> int:
+        return len(self.place) + len(self.delete) + len(self.delete_dirs) + len(self.make_dirs)
 
 
 def checkout(
@@ -98,7 +102,7 @@ def checkout_pointers(
     return CheckoutResult(
         placed=len(plan.place),
         unchanged=plan.unchanged,
-        deleted=len(plan.delete),
+        deleted=len(plan.delete) + plan.deleted_with_dirs,
         paths=plan.changed_paths,
         missing=plan.missing,
         link_types=used,
@@ -130,14 +134,14 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
     if current.digest == pointer.digest and same_mode and not relink and current.problem is None:
         plan.unchanged += pointer.files if pointer.is_dir else 1
         return
-    before = len(plan.place) + len(plan.delete)
+    before = plan.size()
     if pointer.is_dir:
         _plan_directory(repo, scanner, pointer, current, plan, relink=relink)
     else:
         if current.exists and current.digest != pointer.digest and (current.digest is None or not store.has(current.digest)):
             plan.refused.append(str(target))
         plan.place.append((target.posix, pointer.digest, pointer.executable))
-    if len(plan.place) + len(plan.delete) > before:
+    if plan.size() > before:
         plan.changed_paths.append(str(target))
 
 
@@ -145,11 +149,15 @@ def _plan_replace_kind(repo: Repository, scanner: Scanner, target: RepoPath, is_
     current = scanner.snapshot(target)
     if is_dir:
         listing = scanner.listing_of(current)  # None: it holds symbolic links, which are not in the cache
-        if listing is None or any(not repo.store.has(Digest(hex_digest)) for _p, hex_digest, _s, _x in listing.entries):
+        files = len(_files_below(repo.root, target.posix, target.posix))
+        if (
+            listing is None
+            or any(not repo.store.has(Digest(hex_digest)) for _p, hex_digest, _s, _x in listing.entries)
+            or files != listing.files  # it holds files the walk skipped (.mlxignore): not in the cache
+        ):
             plan.refused.append(str(target))
-        elif len(_files_below(repo.root, target.posix, target.posix)) != listing.files:
-            plan.refused.append(str(target))  # it holds files the walk skipped (.mlxignore): not in the cache
         plan.delete_dirs.append(target.posix)
+        plan.deleted_with_dirs += files
     else:
         if current.digest is None or not repo.store.has(current.digest):
             plan.refused.append(str(target))
@@ -172,21 +180,63 @@ def _plan_directory(
             plan.delete.append(f"{target}/{path}")
     for path, entry in wanted.items():
         old = have.get(path)
+        if old is None and current.exists:
+            old = _unseen(repo, target.posix, path, have_paths, plan)
         if old == (entry.digest, entry.executable) and not relink:
             plan.unchanged += 1
             continue
         if old is not None and (old[0] is None or not repo.store.has(old[0])):
             plan.refused.append(f"{target}/{path}")
-        if old is None and current.exists and _is_directory(repo.root / f"{target}/{path}"):
-            # A directory where the tree has a file. Its files are in `have` (deleted or refused
-            # above); anything else in it (ignored by .mlxignore, say) is not in the cache.
-            blocking = f"{target}/{path}"
-            if any(f"{target}/{name}" not in have_paths for name in _files_below(repo.root, blocking, target.posix)):
-                plan.refused.append(blocking)
-            plan.clear_dirs.append(blocking)
         plan.place.append((f"{target}/{path}", entry.digest, entry.executable))
+    if current.exists:
+        _plan_parents(repo, target.posix, wanted, have_paths, plan)
     if not tree.entries and not current.exists:
         plan.make_dirs.append(target.posix)
+
+
+def _unseen(repo: Repository, top: str, name: str, have_paths: set[str], plan: _Plan) -> tuple[Digest | None, bool] | None:
+    """What is at `name` in the directory `top`, where the tree has a file and the scan saw none:
+    nothing (None); a file the walk leaves out (.mlxignore), hashed, then kept, replaced or refused
+    like any other; something else it skips (a FIFO), which is not in the cache; or a directory,
+    emptied first (its tracked files are deleted or refused by the caller, and anything else in it
+    is not in the cache)."""
+    from mlxkit.store.hashing import hash_path
+
+    path = f"{top}/{name}"
+    try:
+        st = os.lstat(repo.root / path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        if any(f"{top}/{inner}" not in have_paths for inner in _files_below(repo.root, path, top)):
+            plan.refused.append(path)
+        plan.clear_dirs.append(path)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return (None, False)
+    return hash_path(repo.root / path, st.st_size), bool(st.st_mode & 0o100)
+
+
+def _plan_parents(repo: Repository, top: str, wanted: dict[str, object], have_paths: set[str], plan: _Plan) -> None:
+    """Where the tree needs a directory, something the scan skipped (a FIFO, a file .mlxignore
+    leaves out) is deleted first, or refused: it is not in the cache."""
+    deleting, checked = set(plan.delete), set()
+    for parent in {path.rpartition("/")[0] for path in wanted} - {""}:
+        parts = parent.split("/")
+        for depth in range(1, len(parts) + 1):
+            directory = f"{top}/{'/'.join(parts[:depth])}"
+            if directory in checked:
+                continue
+            checked.add(directory)
+            if directory in have_paths or directory in deleting:
+                continue  # a tracked file there: deleted, or refused, with the others
+            try:
+                st = os.lstat(repo.root / directory)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                plan.refused.append(directory)
+                plan.delete.append(directory)
 
 
 def _workspace_entries(repo: Repository, scanner: Scanner, current: Snapshot) -> dict[str, tuple[Digest | None, bool]]:
@@ -210,13 +260,6 @@ def _files_below(root: Path, directory: str, relative_to: str) -> list[str]:
                 else:
                     found.append(f"{current}/{entry.name}"[len(relative_to) + 1 :])
     return found
-
-
-def _is_directory(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
 
 
 def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool]]:
