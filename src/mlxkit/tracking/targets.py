@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from mlxkit.errors import UsageError
@@ -17,6 +18,10 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     found: set[RepoPath] = set()
     every: list[RepoPath] | None = None
     for text in given:
+        if _is_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
+            every = every if every is not None else sorted(find_pointer_files(repo.root))
+            found.update(every)
+            continue
         path = RepoPath.from_user(repo.root, text, cwd)
         if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
             found.add(path)
@@ -32,6 +37,11 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
             raise UsageError(f"'{text}' is not tracked by mlx", hint=f"run 'mlx add {text}' to track it")
         found.update(below)
     return sorted(found)
+
+
+def _is_root(root: Path, text: str, cwd: Path | None) -> bool:
+    where = os.path.normpath((cwd or Path.cwd()) / text)
+    return where == str(root) or os.path.realpath(where) == os.path.realpath(root)
 
 
 def read_pointers(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[Pointer]:
