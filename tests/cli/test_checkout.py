@@ -276,6 +276,20 @@ def test_hardlink_checkout_shares_the_cache_inode_and_is_read_only(tracked, mlx)
     assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
 
 
+def test_hardlink_checkout_restores_the_mode_a_chmod_gave_the_shared_object(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    os.chmod(tracked / "a.csv", 0o555)  # the workspace file and the cache object are one inode
+    assert mode_of(tracked.object_path(b3(CSV))) == 0o555
+    assert mlx("status").out.startswith("modified: a.csv\n")
+
+    assert mlx("checkout").out.startswith("updated   a.csv\n")
+
+    assert mode_of(tracked.object_path(b3(CSV))) == 0o444
+    assert mode_of(tracked / "a.csv") == 0o444
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"
+
+
 def test_hardlinks_to_one_object_leave_status_nothing_to_rehash(repo, mlx):
     # Every link to an inode changes its ctime, which the stat cache compares: identical files
     # linked to one object are recorded with the ctime of the last link.

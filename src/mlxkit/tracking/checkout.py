@@ -25,7 +25,7 @@ from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.store.objects import ObjectStore
+from mlxkit.store.objects import OBJECT_MODE, ObjectStore
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree, missing_objects
@@ -343,6 +343,10 @@ class _PlaceChunk:
             mode = (0o777 if executable else 0o666) & ~self.umask
             kind = place(self.store.location(digest), root + repo_path, types, mode=mode)
             st = os.lstat(root + repo_path)
+            if kind == "hardlink" and stat.S_IMODE(st.st_mode) != OBJECT_MODE:
+                # A chmod of an earlier link changed the object itself (one inode): mlx owns the cache.
+                os.chmod(root + repo_path, OBJECT_MODE)
+                st = os.lstat(root + repo_path)
             done.append((repo_path, None if stat.S_ISLNK(st.st_mode) else FileStat.of(repo_path, st), digest.hex, kind))
         return done
 
