@@ -631,3 +631,29 @@ def test_the_repository_root_as_target_selects_every_tracked_path(tracked, mlx):
     assert mlx("status", ".").out.startswith("missing: a.csv\n")
     assert mlx("checkout", ".", cwd=tracked.path).out.startswith("updated   a.csv\n")
     assert mlx("status", "..", cwd=tracked / "data").out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_symlink_checkout_relinks_after_the_repository_moved(tracked, mlx, tmp_path):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    assert os.readlink(tracked / "a.csv").startswith(str(tracked.path))
+    moved = tmp_path / "moved"
+    os.rename(tracked.path, moved)  # every link now names the cache where it used to be
+
+    assert mlx("status", cwd=moved).out.startswith("modified: a.csv (symbolic links: 'a.csv')\n")
+    result = mlx("checkout", "--relink", cwd=moved)
+
+    assert result.code == 0, result
+    assert result.out == "updated   a.csv\nupdated   data\n4 files placed (4 by symlink), 0 deleted, 0 unchanged.\n"
+    assert os.readlink(moved / "data/sub/c.csv").startswith(str(moved))
+    assert mlx("status", cwd=moved).out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_a_symlink_into_another_cache_is_refused_unless_this_cache_holds_its_object(tracked, mlx, tmp_path):
+    (tracked / "a.csv").unlink()
+    os.symlink(tmp_path / "elsewhere/.mlx/cache/objects/00" / ("0" * 62), tracked / "a.csv")
+
+    result = mlx("checkout")
+
+    assert result.code == 15, result
+    assert os.path.islink(tracked / "a.csv")

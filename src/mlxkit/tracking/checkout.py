@@ -9,6 +9,7 @@ file is replaced whole, and records the result in the stat cache.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from collections import defaultdict
@@ -30,6 +31,9 @@ from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree, missing_objects
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
+
+
+_OBJECT_PATH = re.compile(r"/objects/([0-9a-f]{2})/([0-9a-f]{62})\Z")
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,8 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
         _plan_directory(repo, scanner, pointer, current, plan, relink=relink)
     else:
         if current.exists and current.digest != pointer.digest and (current.digest is None or not store.has(current.digest)):
-            plan.refused.append(str(target))
+            if _moved_cache_link(repo, repo.root / target.posix) is None:
+                plan.refused.append(str(target))
         plan.place.append((target.posix, pointer.digest, pointer.executable))
     if plan.size() > before:
         plan.changed_paths.append(str(target))
@@ -239,7 +244,7 @@ def _plan_parents(repo: Repository, top: str, wanted: dict[str, object], have_pa
                 plan.delete.append(directory)
 
 
-def _workspace_entries(repo: Repository, scanner: Scanner, current: Snapshot) -> dict[str, tuple[Digest | None, bool]]:
+def _workspace_entries(repo: Repository, scanner: Scanner, current: Snapshot) -> dict[str, tuple[Digest | None, bool | None]]:
     """(digest, executable) of each file of the directory `current`, by its path in the tree: from
     the scan that took the snapshot (Scanner.listing_of), so nothing is hashed again."""
     listing = scanner.listing_of(current)
@@ -262,17 +267,30 @@ def _files_below(root: Path, directory: str, relative_to: str) -> list[str]:
     return found
 
 
-def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool]]:
+def _moved_cache_link(repo: Repository, path: Path) -> Digest | None:
+    """The object a symbolic link names when it points into the objects of an mlx cache that this
+    one holds too: a link `cache.type symlink` made before the repository (or its cache) moved.
+    Replacing it loses nothing."""
+    try:
+        found = _OBJECT_PATH.search(os.readlink(path))
+    except OSError:
+        return None
+    digest = Digest.from_hex(found[1] + found[2]) if found else None
+    return digest if digest is not None and repo.store.has(digest) else None
+
+
+def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool | None]]:
     """The files of a directory that holds symbolic links, hashed: links count as content not in
-    the cache (digest None), so replacing or deleting them needs --force."""
+    the cache (digest None), so replacing or deleting them needs --force, unless they point to an
+    object of this cache where a cache used to be (the repository moved)."""
     from mlxkit.fs.walk import walk
     from mlxkit.store.hashing import hash_path
 
-    entries: dict[str, tuple[Digest | None, bool]] = {}
+    entries: dict[str, tuple[Digest | None, bool | None]] = {}
     base = target.on_disk(repo.root)
     for item in walk(repo.root, target.posix):
-        if item.is_link:
-            entries[item.relpath] = (None, False)
+        if item.is_link:  # None: never "unchanged", so a link of a moved repository is placed again
+            entries[item.relpath] = (_moved_cache_link(repo, base / item.relpath), None)
         else:
             entries[item.relpath] = (hash_path(base / item.relpath, item.size), item.is_executable)
             scanner.counters.files_hashed += 1
