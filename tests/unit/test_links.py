@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mlxkit.errors import MlxError
 from mlxkit.fs.links import LINK_TYPES, place, supported_link_types
 
 CONTENT = b"cached object bytes\n"
@@ -84,8 +85,9 @@ def test_place_with_no_working_link_type_raises_and_leaves_nothing(source, works
         pytest.skip("this file system supports reflinks")
     destination = workspace / "a.csv"
     destination.write_bytes(b"old")
-    with pytest.raises(OSError, match="no link type of reflink works for"):
+    with pytest.raises(MlxError, match="no link type of cache.type reflink works for") as raised:
         place(source, destination, ("reflink",), mode=0o644)
+    assert raised.value.hint == "add 'copy', which works everywhere: mlx config cache.type reflink,copy"
     assert destination.read_bytes() == b"old"
     assert names(workspace) == ["a.csv"]
 

@@ -11,6 +11,7 @@ import errno
 import os
 from pathlib import Path
 
+from mlxkit.errors import MlxError
 from mlxkit.fs.atomic import creates_exactly, link_unnamed, open_temp, open_unnamed, temp_name, unlink_quietly
 
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
@@ -101,7 +102,10 @@ def place(source: Path | str, destination: Path | str, link_types: tuple[str, ..
             last_error = exc
             continue
         return kind
-    raise OSError(f"no link type of {','.join(link_types)} works for '{destination}': {last_error}")
+    raise MlxError(
+        f"no link type of cache.type {','.join(link_types)} works for '{destination}': {last_error}",
+        hint="add 'copy', which works everywhere: mlx config cache.type " + ",".join((*link_types, "copy")),
+    )
 
 
 def _place_direct(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> bool:
