@@ -625,3 +625,16 @@ def test_re_add_refuses_a_new_symlink_before_storing_anything(repo, mlx, tmp_pat
 
 def test_add_of_the_repository_itself_says_so(repo, mlx):
     mlx("add", ".").expect_error(14, "'.' is the repository itself", "name the files or directories inside it")
+
+
+@pytest.mark.parametrize("order", [("data", "data/x"), ("data/x", "data")])
+def test_add_refuses_a_target_inside_another_target(repo, mlx, order):
+    repo.gen({"data": {"x": "1\n", "y": "2\n"}})
+
+    result = mlx("add", *order)
+
+    result.expect_error(
+        2, "'data/x' is inside 'data', which is also being added", hint="add the whole directory alone: 'mlx add data'"
+    )
+    assert repo.listing() == ["data/", "data/x", "data/y"]
+    assert repo.objects() == set()

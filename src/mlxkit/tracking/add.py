@@ -49,6 +49,13 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     if twice is not None:
         raise UsageError(f"'{twice}' is named twice")
     shown = dict(zip(targets, given))
+    for outer in targets:
+        inner = next((target for target in targets if target != outer and target.is_within(outer)), None)
+        if inner is not None:  # the pointers on disk do not show it yet: nothing is written so far
+            raise UsageError(
+                f"'{shown[inner]}' is inside '{shown[outer]}', which is also being added",
+                hint=f"add the whole directory alone: 'mlx add {shown[outer]}'",
+            )
 
     def refuse_pointer_files(directory: RepoPath, pointer_files: list[RepoPath]) -> None:
         inner = pointer_files[0]
