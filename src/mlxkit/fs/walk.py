@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from blake3 import blake3
 
-from mlxkit.errors import InvalidFileError
+from mlxkit.errors import InvalidFileError, UnreadableError
 from mlxkit.fs.atomic import TEMP_PREFIX
 from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, fork_each
 
@@ -41,6 +41,7 @@ IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
 GROUP_SIZE = 4096  # a directory of more files is fingerprinted in shares, chosen by a hash of each name
 LIST_HERE = MIN_ITEMS_FOR_PROCESSES  # names this process lists before sharing out the rest of the tree
+_UNREADABLE_HINT = "give yourself read access to it, or list it in .mlxignore"
 POINTER_SUFFIX = ".mlx"  # tracking/pointer.py's SUFFIX (this lower layer cannot import it)
 
 
@@ -116,13 +117,17 @@ class IgnoreRules:
         return rules
 
     def load(self, directory: Path | str, anchor: str) -> None:
+        source = f"{anchor}{IGNORE_FILE}"
         try:
             raw = Path(directory, IGNORE_FILE).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return
+        except IsADirectoryError:
+            raise InvalidFileError(source, "a directory, not a file") from None
+        except OSError as exc:
+            raise UnreadableError(source, exc) from None
         import pathspec
 
-        source = f"{anchor}{IGNORE_FILE}"
         try:
             lines = raw.decode("utf-8").splitlines()
         except UnicodeDecodeError as exc:
@@ -221,10 +226,12 @@ def _list(
     suffixed = []  # entries named `*.mlx`, when marks are wanted
     try:
         entries = os.scandir(directory)
-    except OSError:
+    except OSError as exc:
         if rules is _INSIDE_IGNORED:  # as find_pointer_files: what cannot be listed holds no pointer
             return []
-        raise
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            raise
+        raise UnreadableError(f"{top}/{prefix}".rstrip("/"), exc, hint=_UNREADABLE_HINT) from None
     with entries:
         for entry in entries:
             name = entry.name
@@ -370,6 +377,8 @@ class _ScanJob:
                     st = lstat(name, dir_fd=fd)
                 except FileNotFoundError:  # removed since it was listed: it is not there
                     continue
+                except PermissionError as exc:  # a directory that can be listed but not searched
+                    raise UnreadableError(f"{self.top}/{prefix}{name}", exc, hint=_UNREADABLE_HINT) from None
                 # FIFOs, sockets and devices hold no content to track (git skips them too),
                 # and opening a FIFO to hash it would wait forever.
                 if is_reg(st.st_mode) or is_link(st.st_mode):

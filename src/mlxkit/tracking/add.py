@@ -15,11 +15,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlxkit.errors import MlxError, UsageError
+from mlxkit.errors import MlxError, UnreadableError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.gitignore import add_ignore, ignore_line
+from mlxkit.tracking.gitignore import add_ignore, read_gitignore
 from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
 from mlxkit.tracking.targets import tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
@@ -66,7 +66,11 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     repo.store.create()
     counters = Counters()
     scanner = Scanner(repo, store=True, counters=counters, progress=progress, on_pointer_files=refuse_pointer_files)
-    snapshots = [scanner.snapshot(target) for target in targets]
+    try:
+        snapshots = [scanner.snapshot(target) for target in targets]
+    except PermissionError as exc:  # a file the walk listed but this user cannot open
+        where = os.path.relpath(exc.filename, repo.root) if exc.filename else "a file"
+        raise UnreadableError(where, exc, hint="give yourself read access to it, or list it in .mlxignore") from None
     if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
         repo.make_objects_durable()
 
@@ -95,7 +99,7 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     if not os.path.lexists(target.on_disk(repo.root)):
         raise UsageError(f"'{given}' does not exist")
     if repo.is_git:
-        ignore_line(target.name)  # refuses a name .gitignore cannot hold, before anything is written
+        read_gitignore(repo.root, target)  # refuses a name it cannot hold, or a file mlx cannot read, before writing
     ancestor = tracking_ancestor(repo, target)
     if ancestor is not None:
         raise UsageError(
