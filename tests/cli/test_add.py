@@ -737,3 +737,13 @@ def test_add_refuses_an_unreadable_directory_inside_a_directory(repo, mode):
     result.expect_error(3, f"cannot read '{shown}': Permission denied", hint="give yourself read access to it, or list it in .mlxignore")
     assert not (repo / "d.mlx").exists()
     os.chmod(repo / "d/sub", 0o755)
+
+
+def test_add_honours_a_negated_directory_pattern_after_a_star_as_git_does(repo, mlx):
+    repo.gen({"d": {"keep.csv": "1\n", "sub": {"keep.csv": "2\n", "junk.bin": "3\n"}, ".mlxignore": "*\n!*/\n!*.csv\n"}})
+
+    result = mlx("add", "d")
+
+    assert result.code == 0, result
+    entries = json.loads(repo.object_path(repo.pointer("d")["hash"]).read_bytes())["entries"]
+    assert [entry["path"] for entry in entries] == ["keep.csv", "sub/keep.csv"]

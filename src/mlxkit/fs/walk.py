@@ -29,7 +29,7 @@ import zlib
 from collections import deque
 from collections.abc import Mapping, MutableSequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from blake3 import blake3
 
@@ -103,7 +103,8 @@ class IgnoreRules:
     """gitignore patterns, each set anchored at the directory that holds its `.mlxignore`."""
 
     def __init__(self) -> None:
-        self._specs: list[tuple[str, object]] = []  # (anchor posix prefix, pathspec spec)
+        # (anchor posix prefix, spec for files, spec for directories): see is_ignored
+        self._specs: list[tuple[str, object, object]] = []
 
     @classmethod
     def for_walk(cls, repo_root: Path, top: str) -> IgnoreRules:
@@ -142,7 +143,7 @@ class IgnoreRules:
                 except ValueError:
                     raise InvalidFileError(source, f"invalid pattern '{line}'", line=number) from None
             raise
-        self._specs.append((anchor, spec))
+        self._specs.append((anchor, spec, _last_match_spec(pathspec, lines)))
 
     def copy(self) -> IgnoreRules:
         new = IgnoreRules()
@@ -150,18 +151,27 @@ class IgnoreRules:
         return new
 
     def is_ignored(self, repo_relpath: str, is_dir: bool) -> bool:
+        """As git decides: the last pattern that matches wins. For directories that takes pathspec's
+        plain gitignore patterns: GitIgnoreSpec lets `*` beat a later `!*/` or `!a/` for 'a/'."""
         ignored = False
-        for anchor, spec in self._specs:
+        for anchor, file_spec, dir_spec in self._specs:
             if not repo_relpath.startswith(anchor):
                 continue
             tail = repo_relpath[len(anchor) :] + ("/" if is_dir else "")
-            result = spec.check_file(tail)  # type: ignore[attr-defined]
+            result = (dir_spec if is_dir else file_spec).check_file(tail)  # type: ignore[attr-defined]
             if result.include is not None:
                 ignored = result.include
         return ignored
 
     def __bool__(self) -> bool:
         return bool(self._specs)
+
+
+def _last_match_spec(pathspec: Any, lines: list[str]) -> object:
+    try:
+        return pathspec.PathSpec.from_lines("gitignore", lines)  # pathspec >= 1.0
+    except KeyError:  # 0.12 has the same patterns under their old name
+        return pathspec.PathSpec.from_lines("gitwildmatch", lines)
 
 
 class _InsideIgnored(IgnoreRules):
