@@ -747,3 +747,13 @@ def test_add_honours_a_negated_directory_pattern_after_a_star_as_git_does(repo, 
     assert result.code == 0, result
     entries = json.loads(repo.object_path(repo.pointer("d")["hash"]).read_bytes())["entries"]
     assert [entry["path"] for entry in entries] == ["keep.csv", "sub/keep.csv"]
+
+
+def test_add_refuses_a_name_ending_in_a_carriage_return_before_writing_anything(repo, mlx):
+    repo.gen({"model\r": "data\n", "model": "unrelated\n"})
+
+    result = mlx("add", "model\r")
+
+    result.expect_error(14, "cannot keep 'model\\r' out of git: .gitignore cannot name a file that ends in a carriage return")
+    assert repo.listing() == ["model", "model\r"]
+    assert repo.objects() == set()

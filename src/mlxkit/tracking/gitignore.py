@@ -17,6 +17,9 @@ def ignore_line(name: str) -> str:
     if "\n" in name:
         # git reads .gitignore line by line: the rest of the name would become a pattern of its own.
         raise UnsafePathError(f"cannot keep {name!r} out of git: .gitignore cannot name a file with a line break")
+    if name.endswith("\r"):
+        # git drops a '\r' at the end of each line (CRLF files): the line would name another file.
+        raise UnsafePathError(f"cannot keep {name!r} out of git: .gitignore cannot name a file that ends in a carriage return")
     escaped = _SPECIAL.sub(r"\\\1", name)
     return f"/{escaped}"
 
