@@ -376,3 +376,17 @@ def test_status_refuses_an_unreadable_directory_inside_a_tracked_directory(track
         3, "mlx: cannot read 'data/sub': Permission denied\nhint: give yourself read access to it, or list it in .mlxignore\n"
     )
     os.chmod(tracked / "data/sub", 0o755)
+
+
+def test_status_and_add_notice_an_object_deleted_by_hand_despite_a_future_dated_fanout_directory(tracked, mlx):
+    # a cache restored with `cp -a` from a machine whose clock ran ahead
+    future = tracked.cache / "objects" / "ff"
+    future.mkdir(exist_ok=True)
+    os.utime(future, (2_000_000_000, 2_000_000_000))
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"  # marks the trees complete
+    tracked.object_path(b3("b\n")).unlink()
+
+    assert mlx("status").out == "not in cache: data\n    1 object not in the cache\n"
+    added = mlx("add", "data", "--json")
+    assert added.json["counters"]["objects_written"] == 1, added
+    assert tracked.object_path(b3("b\n")).is_file()
