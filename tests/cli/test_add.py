@@ -757,3 +757,11 @@ def test_add_refuses_a_name_ending_in_a_carriage_return_before_writing_anything(
     result.expect_error(14, "cannot keep 'model\\r' out of git: .gitignore cannot name a file that ends in a carriage return")
     assert repo.listing() == ["model", "model\r"]
     assert repo.objects() == set()
+
+
+def test_add_refuses_a_gitignore_file(repo, mlx):
+    repo.gen({"s": {".gitignore": "*.pyc\n"}})
+
+    mlx("add", "s/.gitignore").expect_error(2, "'s/.gitignore' is git's own ignore file", hint="commit it to git; mlx tracks data")
+    assert (repo / "s/.gitignore").read_text() == "*.pyc\n"
+    assert not (repo / "s/.gitignore.mlx").exists()
