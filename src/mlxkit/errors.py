@@ -72,6 +72,14 @@ class UnsafePathError(MlxError):
     exit_code = 14
 
 
+class UnreadableError(MlxError):
+    """A file or directory mlx has to read cannot be read (its permissions, an I/O error)."""
+
+    def __init__(self, path: str, exc: OSError, *, hint: str | None = None) -> None:
+        super().__init__(f"cannot read '{path}': {problem_text(exc)}", hint=hint)
+        self.path = path
+
+
 class WouldOverwriteError(MlxError):
     exit_code = 15
 

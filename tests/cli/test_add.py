@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -625,3 +626,142 @@ def test_re_add_refuses_a_new_symlink_before_storing_anything(repo, mlx, tmp_pat
 
 def test_add_of_the_repository_itself_says_so(repo, mlx):
     mlx("add", ".").expect_error(14, "'.' is the repository itself", "name the files or directories inside it")
+
+
+@pytest.mark.parametrize("order", [("data", "data/x"), ("data/x", "data")])
+def test_add_refuses_a_target_inside_another_target(repo, mlx, order):
+    repo.gen({"data": {"x": "1\n", "y": "2\n"}})
+
+    result = mlx("add", *order)
+
+    result.expect_error(
+        2, "'data/x' is inside 'data', which is also being added", hint="add the whole directory alone: 'mlx add data'"
+    )
+    assert repo.listing() == ["data/", "data/x", "data/y"]
+    assert repo.objects() == set()
+
+
+# -- ordinary bad input: a one-line error or a warning, never an internal error ------------------
+
+
+def run_as_a_user(cwd, *args):
+    """Run the mlx executable without root's override of file permissions (tests run as root here)."""
+    import subprocess
+
+    from tests.conftest import Result, mlx_executable
+
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+    proc = subprocess.run([*prefix, mlx_executable(), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+needs_setpriv = pytest.mark.skipif(
+    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root's file permissions"
+)
+
+
+def test_add_keeps_a_gitignore_that_is_not_utf8_byte_for_byte(repo, mlx):
+    repo.gen({"s": {"x": "1\n", ".gitignore": b"caf\xe9\n"}})
+
+    result = mlx("add", "s/x")
+
+    assert result.code == 0, result
+    assert (repo / "s/.gitignore").read_bytes() == b"caf\xe9\n/x\n"
+    assert is_git_ignored(repo.path, "s/x")
+
+
+def test_add_keeps_the_crlf_line_endings_of_a_gitignore(repo, mlx):
+    repo.gen({"x": "1\n", ".gitignore": b"*.pyc\r\n"})
+
+    assert mlx("add", "x").code == 0
+    assert mlx("add", "x").code == 0
+
+    assert (repo / ".gitignore").read_bytes() == b"*.pyc\r\n/x\r\n"
+    assert is_git_ignored(repo.path, "x")
+
+
+@needs_setpriv
+def test_add_refuses_an_unreadable_gitignore_before_writing_the_pointer(repo):
+    repo.gen({"s": {"x": "1\n", ".gitignore": "*.pyc\n"}})
+    os.chmod(repo / "s/.gitignore", 0)
+
+    result = run_as_a_user(repo.path, "add", "s/x")
+
+    result.expect_error(3, "cannot read 's/.gitignore': Permission denied", hint="make it a readable file")
+    assert not (repo / "s/x.mlx").exists()
+
+
+def test_add_refuses_an_mlxignore_that_is_a_directory(repo, mlx):
+    repo.gen({"d": {"f": "1\n", ".mlxignore": {}}})
+
+    result = mlx("add", "d")
+
+    result.expect_error(12, "invalid file 'd/.mlxignore': a directory, not a file")
+    assert not (repo / "d.mlx").exists()
+
+
+def test_add_carries_on_without_a_state_db_that_is_a_directory(repo, mlx):
+    repo.gen({"d": {"f": "1\n"}})
+    (repo / ".mlx/state.db").mkdir()
+
+    result = mlx("add", "d")
+
+    assert result.code == 0, result
+    assert result.err_lines[0] == (
+        "warning: the stat cache 'state.db' is unreadable (unable to open database file) and 'state.db' "
+        "cannot be removed (Is a directory): every file is hashed"
+    )
+    assert repo.pointer("d")["files"] == 1
+
+
+@needs_setpriv
+def test_add_refuses_an_unreadable_file_inside_a_directory(repo):
+    repo.gen({"d": {"f": "1\n", "g": "2\n"}})
+    os.chmod(repo / "d/f", 0)
+
+    result = run_as_a_user(repo.path, "add", "d")
+
+    result.expect_error(3, "cannot read 'd/f': Permission denied", hint="give yourself read access to it, or list it in .mlxignore")
+    assert not (repo / "d.mlx").exists()
+
+
+@needs_setpriv
+@pytest.mark.parametrize("mode", [0, 0o600])  # neither listed nor searched; listed, not searched
+def test_add_refuses_an_unreadable_directory_inside_a_directory(repo, mode):
+    repo.gen({"d": {"f": "1\n", "sub": {"g": "2\n"}}})
+    os.chmod(repo / "d/sub", mode)
+
+    result = run_as_a_user(repo.path, "add", "d")
+
+    shown = "d/sub" if mode == 0 else "d/sub/g"
+    result.expect_error(3, f"cannot read '{shown}': Permission denied", hint="give yourself read access to it, or list it in .mlxignore")
+    assert not (repo / "d.mlx").exists()
+    os.chmod(repo / "d/sub", 0o755)
+
+
+def test_add_honours_a_negated_directory_pattern_after_a_star_as_git_does(repo, mlx):
+    repo.gen({"d": {"keep.csv": "1\n", "sub": {"keep.csv": "2\n", "junk.bin": "3\n"}, ".mlxignore": "*\n!*/\n!*.csv\n"}})
+
+    result = mlx("add", "d")
+
+    assert result.code == 0, result
+    entries = json.loads(repo.object_path(repo.pointer("d")["hash"]).read_bytes())["entries"]
+    assert [entry["path"] for entry in entries] == ["keep.csv", "sub/keep.csv"]
+
+
+def test_add_refuses_a_name_ending_in_a_carriage_return_before_writing_anything(repo, mlx):
+    repo.gen({"model\r": "data\n", "model": "unrelated\n"})
+
+    result = mlx("add", "model\r")
+
+    result.expect_error(14, "cannot keep 'model\\r' out of git: .gitignore cannot name a file that ends in a carriage return")
+    assert repo.listing() == ["model", "model\r"]
+    assert repo.objects() == set()
+
+
+def test_add_refuses_a_gitignore_file(repo, mlx):
+    repo.gen({"s": {".gitignore": "*.pyc\n"}})
+
+    mlx("add", "s/.gitignore").expect_error(2, "'s/.gitignore' is git's own ignore file", hint="commit it to git; mlx tracks data")
+    assert (repo / "s/.gitignore").read_text() == "*.pyc\n"
+    assert not (repo / "s/.gitignore.mlx").exists()

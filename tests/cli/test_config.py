@@ -146,3 +146,40 @@ def test_unknown_key_in_config_file_names_file_and_line(repo, mlx):
     mlx("status").expect_error(
         12, "invalid file '.mlx/config.yaml:4': at 'cache': unknown key 'tipe'", hint="did you mean 'type'?"
     )
+
+
+def test_a_local_config_that_git_tracks_cannot_move_the_cache(repo, mlx, tmp_path):
+    assert mlx("config", "--local", "cache.dir", str(tmp_path / "elsewhere")).code == 0
+    repo.git("add", "-f", ".mlx/config.local.yaml")
+
+    result = mlx("status")
+
+    result.expect_error(
+        12,
+        "invalid file '.mlx/config.local.yaml:2': 'cache.dir' may only be set in .mlx/config.local.yaml while git "
+        "does not track that file: a committed file must not move the cache",
+        hint="stop tracking it: 'git rm --cached .mlx/config.local.yaml', commit, and check its content",
+    )
+    repo.git("rm", "-q", "--cached", ".mlx/config.local.yaml")
+    assert mlx("status").code == 0
+
+
+def test_gc_in_a_clone_never_follows_a_committed_local_config_to_another_cache(repo, mlx, tmp_path):
+    repo.gen({"p.csv": "precious\n"})
+    assert mlx("add", "p.csv").code == 0
+    kept = repo.objects()
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    repo.git("init", "-q", str(evil))  # any git repository whose commit names the other project's cache
+    assert mlx("init", cwd=evil).code == 0
+    (evil / ".mlx/config.local.yaml").write_text(f"cache:\n  dir: {repo.cache}\n")
+    from tests.conftest import git
+
+    git(evil, "add", "-f", ".mlx")
+    git(evil, "commit", "-qm", "evil")
+    git(tmp_path, "clone", "-q", str(evil), "clone")
+
+    result = mlx("gc", cwd=tmp_path / "clone")
+
+    assert result.code == 12, result
+    assert repo.objects() == kept

@@ -340,3 +340,53 @@ def test_status_without_the_stat_cache_hashes_everything_once_and_is_right(track
     assert first["is_clean"] and second["is_clean"]
     assert first["counters"]["files_hashed"] == 4
     assert second["counters"]["files_hashed"] == 0
+
+
+def test_status_refuses_an_mlxignore_that_is_a_directory(tracked, mlx):
+    (tracked / "data/.mlxignore").mkdir()
+
+    mlx("status").expect_error(12, "invalid file 'data/.mlxignore': a directory, not a file")
+
+
+def test_status_carries_on_without_a_state_db_that_is_a_directory(tracked, mlx):
+    for suffix in ("", "-wal", "-shm"):
+        (tracked / f".mlx/state.db{suffix}").unlink(missing_ok=True)
+    (tracked / ".mlx/state.db").mkdir()
+
+    result = mlx("status")
+
+    assert result.code == 0, result
+    assert result.out == "Everything is up to date (2 tracked paths).\n"
+    assert "cannot be removed (Is a directory): every file is hashed" in result.err
+
+
+def test_status_refuses_an_unreadable_directory_inside_a_tracked_directory(tracked):
+    import subprocess
+
+    from tests.conftest import mlx_executable
+
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop root's file permissions")
+    (tracked / "data/sub").mkdir()
+    os.chmod(tracked / "data/sub", 0)
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+    proc = subprocess.run([*prefix, mlx_executable(), "status"], cwd=tracked.path, capture_output=True, text=True, check=False)
+
+    assert (proc.returncode, proc.stderr) == (
+        3, "mlx: cannot read 'data/sub': Permission denied\nhint: give yourself read access to it, or list it in .mlxignore\n"
+    )
+    os.chmod(tracked / "data/sub", 0o755)
+
+
+def test_status_and_add_notice_an_object_deleted_by_hand_despite_a_future_dated_fanout_directory(tracked, mlx):
+    # a cache restored with `cp -a` from a machine whose clock ran ahead
+    future = tracked.cache / "objects" / "ff"
+    future.mkdir(exist_ok=True)
+    os.utime(future, (2_000_000_000, 2_000_000_000))
+    assert mlx("status").out == "Everything is up to date (2 tracked paths).\n"  # marks the trees complete
+    tracked.object_path(b3("b\n")).unlink()
+
+    assert mlx("status").out == "not in cache: data\n    1 object not in the cache\n"
+    added = mlx("add", "data", "--json")
+    assert added.json["counters"]["objects_written"] == 1, added
+    assert tracked.object_path(b3("b\n")).is_file()

@@ -306,3 +306,42 @@ def test_scan_finds_pointer_files_in_one_or_several_processes(many_files, tmp_pa
     assert found == ["data/d00/deep/er.mlx", "data/d00/lost.mlx", "data/d05/sub/a.mlx", "data/d07/b.mlx",
                      "data/d12/t/t/t/c.mlx"]
     assert found == sorted(p.posix for p in find_pointer_files(root, RepoPath.parse("data")))
+
+
+DIFFERENTIAL_FILES = ["keep.csv", "junk.bin", "a/keep.csv", "a/junk.bin", "a/b/keep.csv", "a/b/junk.bin", "c/x.csv", "c/y.bin"]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        ["*", "!*/", "!*.csv"],
+        ["*", "!a"],
+        ["*", "!a/"],
+        ["*", "!a/", "!a/b/", "!*.csv"],
+        ["a/", "!a/"],
+        ["*.bin", "!a/"],
+        ["a", "!a/"],
+        ["*", "!*/", "a/b/"],
+        ["/*", "!/a", "/a/*", "!/a/b"],
+        ["**/b", "!a/b/"],
+    ],
+)
+def test_walk_ignores_what_git_ignores_for_the_same_rules(tmp_path, rules):
+    """Differential: d/.mlxignore against the same lines as d/.gitignore, read by git itself."""
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    import subprocess
+
+    make(tmp_path, {f"d/{name}": "1" for name in DIFFERENTIAL_FILES})
+    text = "".join(f"{line}\n" for line in rules)
+    (tmp_path / "d" / ".mlxignore").write_text(text)
+    (tmp_path / "d" / ".gitignore").write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-o", "--exclude-standard", "--", "d"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
+    by_git = sorted(path.removeprefix("d/") for path in listed if path not in ("d/.gitignore", "d/.mlxignore"))
+
+    by_mlx = [path for path in walked(tmp_path, "d") if path not in (".gitignore", ".mlxignore")]
+
+    assert by_mlx == by_git

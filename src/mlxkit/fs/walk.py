@@ -29,11 +29,11 @@ import zlib
 from collections import deque
 from collections.abc import Mapping, MutableSequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from blake3 import blake3
 
-from mlxkit.errors import InvalidFileError
+from mlxkit.errors import InvalidFileError, UnreadableError
 from mlxkit.fs.atomic import TEMP_PREFIX
 from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, fork_each
 
@@ -41,6 +41,7 @@ IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
 GROUP_SIZE = 4096  # a directory of more files is fingerprinted in shares, chosen by a hash of each name
 LIST_HERE = MIN_ITEMS_FOR_PROCESSES  # names this process lists before sharing out the rest of the tree
+_UNREADABLE_HINT = "give yourself read access to it, or list it in .mlxignore"
 POINTER_SUFFIX = ".mlx"  # tracking/pointer.py's SUFFIX (this lower layer cannot import it)
 
 
@@ -102,7 +103,8 @@ class IgnoreRules:
     """gitignore patterns, each set anchored at the directory that holds its `.mlxignore`."""
 
     def __init__(self) -> None:
-        self._specs: list[tuple[str, object]] = []  # (anchor posix prefix, pathspec spec)
+        # (anchor posix prefix, spec for files, spec for directories): see is_ignored
+        self._specs: list[tuple[str, object, object]] = []
 
     @classmethod
     def for_walk(cls, repo_root: Path, top: str) -> IgnoreRules:
@@ -116,13 +118,17 @@ class IgnoreRules:
         return rules
 
     def load(self, directory: Path | str, anchor: str) -> None:
+        source = f"{anchor}{IGNORE_FILE}"
         try:
             raw = Path(directory, IGNORE_FILE).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return
+        except IsADirectoryError:
+            raise InvalidFileError(source, "a directory, not a file") from None
+        except OSError as exc:
+            raise UnreadableError(source, exc) from None
         import pathspec
 
-        source = f"{anchor}{IGNORE_FILE}"
         try:
             lines = raw.decode("utf-8").splitlines()
         except UnicodeDecodeError as exc:
@@ -137,7 +143,7 @@ class IgnoreRules:
                 except ValueError:
                     raise InvalidFileError(source, f"invalid pattern '{line}'", line=number) from None
             raise
-        self._specs.append((anchor, spec))
+        self._specs.append((anchor, spec, _last_match_spec(pathspec, lines)))
 
     def copy(self) -> IgnoreRules:
         new = IgnoreRules()
@@ -145,18 +151,27 @@ class IgnoreRules:
         return new
 
     def is_ignored(self, repo_relpath: str, is_dir: bool) -> bool:
+        """As git decides: the last pattern that matches wins. For directories that takes pathspec's
+        plain gitignore patterns: GitIgnoreSpec lets `*` beat a later `!*/` or `!a/` for 'a/'."""
         ignored = False
-        for anchor, spec in self._specs:
+        for anchor, file_spec, dir_spec in self._specs:
             if not repo_relpath.startswith(anchor):
                 continue
             tail = repo_relpath[len(anchor) :] + ("/" if is_dir else "")
-            result = spec.check_file(tail)  # type: ignore[attr-defined]
+            result = (dir_spec if is_dir else file_spec).check_file(tail)  # type: ignore[attr-defined]
             if result.include is not None:
                 ignored = result.include
         return ignored
 
     def __bool__(self) -> bool:
         return bool(self._specs)
+
+
+def _last_match_spec(pathspec: Any, lines: list[str]) -> object:
+    try:
+        return pathspec.PathSpec.from_lines("gitignore", lines)  # pathspec >= 1.0
+    except KeyError:  # 0.12 has the same patterns under their old name
+        return pathspec.PathSpec.from_lines("gitwildmatch", lines)
 
 
 class _InsideIgnored(IgnoreRules):
@@ -221,10 +236,12 @@ def _list(
     suffixed = []  # entries named `*.mlx`, when marks are wanted
     try:
         entries = os.scandir(directory)
-    except OSError:
+    except OSError as exc:
         if rules is _INSIDE_IGNORED:  # as find_pointer_files: what cannot be listed holds no pointer
             return []
-        raise
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            raise
+        raise UnreadableError(f"{top}/{prefix}".rstrip("/"), exc, hint=_UNREADABLE_HINT) from None
     with entries:
         for entry in entries:
             name = entry.name
@@ -370,6 +387,8 @@ class _ScanJob:
                     st = lstat(name, dir_fd=fd)
                 except FileNotFoundError:  # removed since it was listed: it is not there
                     continue
+                except PermissionError as exc:  # a directory that can be listed but not searched
+                    raise UnreadableError(f"{self.top}/{prefix}{name}", exc, hint=_UNREADABLE_HINT) from None
                 # FIFOs, sockets and devices hold no content to track (git skips them too),
                 # and opening a FIFO to hash it would wait forever.
                 if is_reg(st.st_mode) or is_link(st.st_mode):

@@ -177,6 +177,10 @@ def _read_layer(mlx_dir: Path, name: str) -> dict[str, Any]:
             key = ".".join(where)
             if is_local_only(key):
                 raise _committed_local_only(document, where, key)
+    else:
+        local_only = [where for where, _ in _leaves(document.data) if is_local_only(".".join(where))]
+        if local_only and _is_tracked_by_git(path):  # a git call only for a file that sets such keys
+            raise _committed_local_only(document, local_only[0], ".".join(local_only[0]), tracked=True)
     dir_value = _lookup(document.data, ("cache", "dir"))
     if dir_value is not None and not Path(dir_value).is_absolute():
         raise InvalidFileError(source, "'cache.dir' must be an absolute path", line=document.line_of(("cache", "dir")))
@@ -196,21 +200,39 @@ def _check_remote_names(document: YamlDocument) -> None:
             )  # fmt: skip
 
 
-def _committed_local_only(document: YamlDocument, where: tuple[str, ...], key: str) -> InvalidFileError:
+def _is_tracked_by_git(path: Path) -> bool:
+    """Whether git's index holds `path` (force-added, committed): then a commit chose its content."""
+    import subprocess
+
+    try:
+        found = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "--", path.name],
+            cwd=path.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+    except OSError:  # no git: nothing can have committed it
+        return False
+    return found.returncode == 0
+
+
+def _committed_local_only(document: YamlDocument, where: tuple[str, ...], key: str, *, tracked: bool = False) -> InvalidFileError:
+    rule = f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}"
+    if tracked:
+        rule = f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE} while git does not track that file"
+        untrack = f"stop tracking it: 'git rm --cached .mlx/{LOCAL_CONFIG_FILE}', commit, and check its content"
     if is_secret(key):
         _, remote, option = where
         return InvalidFileError(
             document.source,
-            f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}: a committed file must not hold credentials",
+            f"{rule}: a committed file must not hold credentials",
             line=document.line_of(where),
-            hint=f"delete the line (and revoke the credential if it was ever committed), then run "
+            hint=untrack if tracked else f"delete the line (and revoke the credential if it was ever committed), then run "
             f"'mlx remote modify --local {remote} {option} VALUE'",
         )
     return InvalidFileError(
         document.source,
-        f"'{key}' may only be set in .mlx/{LOCAL_CONFIG_FILE}: a committed file must not move the cache",
+        f"{rule}: a committed file must not move the cache",
         line=document.line_of(where),
-        hint=f"run 'mlx config --local {key} PATH' instead",
+        hint=untrack if tracked else f"run 'mlx config --local {key} PATH' instead",
     )
 
 

@@ -115,13 +115,17 @@ class StatCache:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            return self._connect(self.path)
         except sqlite3.DatabaseError as exc:
-            self._reset(exc)
-            return self._connect()
+            if self._reset(exc):
+                try:
+                    return self._connect(self.path)
+                except sqlite3.DatabaseError as again:
+                    self.warnings.append(f"cannot use the stat cache '{self.path.name}' ({again}): every file is hashed")
+        return self._connect(":memory:")  # carry on without it: a cache, never a reason to fail
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+    def _connect(self, path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout = 30000")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
@@ -265,11 +269,18 @@ class StatCache:
         except sqlite3.DatabaseError as exc:
             self._reset(exc)
 
-    def _reset(self, exc: Exception) -> None:
+    def _reset(self, exc: Exception) -> bool:
+        """Delete the unreadable database so that it is rebuilt; False when it cannot be deleted."""
         self.close()
-        self.warnings.append(f"the stat cache '{self.path.name}' was unreadable ({exc}) and has been rebuilt")
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(f"{self.path}{suffix}")
             except FileNotFoundError:
                 pass
+            except OSError as error:  # a directory in its place, a read-only .mlx/
+                name = os.path.basename(f"{self.path}{suffix}")
+                self.warnings.append(f"the stat cache '{self.path.name}' is unreadable ({exc}) and '{name}' cannot be "
+                                     f"removed ({error.strerror}): every file is hashed")
+                return False
+        self.warnings.append(f"the stat cache '{self.path.name}' was unreadable ({exc}) and has been rebuilt")
+        return True

@@ -15,11 +15,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlxkit.errors import MlxError, UsageError
+from mlxkit.errors import MlxError, UnreadableError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.gitignore import add_ignore, ignore_line
+from mlxkit.tracking.gitignore import add_ignore, read_gitignore
 from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
 from mlxkit.tracking.targets import tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
@@ -49,6 +49,13 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     if twice is not None:
         raise UsageError(f"'{twice}' is named twice")
     shown = dict(zip(targets, given))
+    for outer in targets:
+        inner = next((target for target in targets if target != outer and target.is_within(outer)), None)
+        if inner is not None:  # the pointers on disk do not show it yet: nothing is written so far
+            raise UsageError(
+                f"'{shown[inner]}' is inside '{shown[outer]}', which is also being added",
+                hint=f"add the whole directory alone: 'mlx add {shown[outer]}'",
+            )
 
     def refuse_pointer_files(directory: RepoPath, pointer_files: list[RepoPath]) -> None:
         inner = pointer_files[0]
@@ -59,7 +66,11 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     repo.store.create()
     counters = Counters()
     scanner = Scanner(repo, store=True, counters=counters, progress=progress, on_pointer_files=refuse_pointer_files)
-    snapshots = [scanner.snapshot(target) for target in targets]
+    try:
+        snapshots = [scanner.snapshot(target) for target in targets]
+    except PermissionError as exc:  # a file the walk listed but this user cannot open
+        where = os.path.relpath(exc.filename, repo.root) if exc.filename else "a file"
+        raise UnreadableError(where, exc, hint="give yourself read access to it, or list it in .mlxignore") from None
     if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
         repo.make_objects_durable()
 
@@ -87,8 +98,10 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     check_no_symlinks(repo.root, target.posix)
     if not os.path.lexists(target.on_disk(repo.root)):
         raise UsageError(f"'{given}' does not exist")
+    if repo.is_git and target.name == ".gitignore":  # mlx would append a line to what it just hashed
+        raise UsageError(f"'{given}' is git's own ignore file", hint="commit it to git; mlx tracks data")
     if repo.is_git:
-        ignore_line(target.name)  # refuses a name .gitignore cannot hold, before anything is written
+        read_gitignore(repo.root, target)  # refuses a name it cannot hold, or a file mlx cannot read, before writing
     ancestor = tracking_ancestor(repo, target)
     if ancestor is not None:
         raise UsageError(

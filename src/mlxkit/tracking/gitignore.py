@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlxkit.errors import UnsafePathError
+from mlxkit.errors import UnreadableError, UnsafePathError
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 
@@ -17,51 +17,72 @@ def ignore_line(name: str) -> str:
     if "\n" in name:
         # git reads .gitignore line by line: the rest of the name would become a pattern of its own.
         raise UnsafePathError(f"cannot keep {name!r} out of git: .gitignore cannot name a file with a line break")
+    if name.endswith("\r"):
+        # git drops a '\r' at the end of each line (CRLF files): the line would name another file.
+        raise UnsafePathError(f"cannot keep {name!r} out of git: .gitignore cannot name a file that ends in a carriage return")
     escaped = _SPECIAL.sub(r"\\\1", name)
     return f"/{escaped}"
 
 
-def _lines(text: str) -> list[str]:
-    """Lines as git splits them: on '\\n' only (str.splitlines also splits on '\\f', '\\x85', ...)."""
-    lines = text.split("\n")
-    if lines[-1] == "":
+def _lines(data: bytes) -> list[bytes]:
+    """Lines as git splits them: on '\\n' only, each keeping a '\\r' before it (git drops that when it
+    reads the line; mlx keeps the user's line endings when it writes the file back)."""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
         lines.pop()
     return lines
 
 
-def _gitignore_of(root: Path, target: RepoPath) -> tuple[Path, str]:
+def _newline(data: bytes) -> bytes:
+    """The file's line ending: CRLF when its first line ends so, else LF."""
+    first = data.split(b"\n", 1)
+    return b"\r\n" if len(first) == 2 and first[0].endswith(b"\r") else b"\n"
+
+
+def _gitignore_of(root: Path, target: RepoPath) -> tuple[Path, bytes]:
     parent = target.parent
     relative = f"{parent}/.gitignore" if parent else ".gitignore"
     check_no_symlinks(root, relative, include_last=True)
-    return root / relative, ignore_line(target.name)
+    return root / relative, ignore_line(target.name).encode("utf-8", "surrogateescape")
+
+
+def read_gitignore(root: Path, target: RepoPath) -> bytes:
+    """The bytes of the .gitignore that holds `target`'s line (git reads it as bytes, in any
+    encoding); b"" when there is none. `mlx add` calls this before it writes anything."""
+    path, _line = _gitignore_of(root, target)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise UnreadableError(str(path.relative_to(root)), exc, hint="make it a readable file") from None
 
 
 def add_ignore(root: Path, target: RepoPath) -> bool:
     """Add the line for `target`; returns whether the file changed."""
     path, line = _gitignore_of(root, target)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    if line in _lines(text):
+    data = read_gitignore(root, target)
+    lines = _lines(data)
+    if any(existing.removesuffix(b"\r") == line for existing in lines):
         return False
-    if text and not text.endswith("\n"):
-        text += "\n"
-    write_atomic(path, (text + line + "\n").encode("utf-8"))
+    newline = _newline(data)
+    if data and not data.endswith(b"\n"):
+        data += newline
+    write_atomic(path, data + line + newline)
     return True
 
 
 def remove_ignore(root: Path, target: RepoPath) -> bool:
     path, line = _gitignore_of(root, target)
-    try:
-        lines = _lines(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_gitignore(root, target)
+    if not data:
         return False
-    kept = [existing for existing in lines if existing != line]
+    lines = _lines(data)
+    kept = [existing for existing in lines if existing.removesuffix(b"\r") != line]
     if len(kept) == len(lines):
         return False
     if kept:
-        write_atomic(path, ("\n".join(kept) + "\n").encode("utf-8"))
+        write_atomic(path, b"\n".join(kept) + b"\n")
     else:
         path.unlink()
     return True
