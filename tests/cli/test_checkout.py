@@ -389,6 +389,35 @@ def test_unprotect_refuses_an_untracked_path(tracked, mlx):
     mlx("unprotect", "free.txt").expect_error(2, "'free.txt' is not tracked by mlx")
 
 
+def test_unprotect_refuses_a_link_that_only_starts_with_the_cache_path(tracked, mlx, tmp_path):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    shutil.rmtree(tracked / "data")
+    assert mlx("checkout").code == 0
+    (tmp_path / "secret.txt").write_text("outside the repository\n")
+    objects = tracked.cache / "objects"
+    os.symlink(f"{objects}/../../../../secret.txt", tracked / "data/evil")  # objects/ -> cache -> .mlx -> repo -> tmp
+
+    result = mlx("unprotect", "data/evil")
+
+    result.expect_error(2, "'data/evil' is a symbolic link that mlx did not make")
+    assert (tracked / "data/evil").is_symlink()
+
+
+def test_unprotect_of_a_link_whose_object_left_the_cache_is_a_missing_object(tracked, mlx):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    (tracked / "a.csv").unlink()
+    assert mlx("checkout").code == 0
+    tracked.object_path(b3(CSV)).unlink()
+
+    result = mlx("unprotect", "a.csv")
+
+    result.expect_error(
+        20,
+        f"'a.csv' links to object {b3(CSV)[7:19]}, which is not in the cache",
+        hint="re-add the data with 'mlx add' where you still have it",
+    )
+
+
 # -- a fresh clone -------------------------------------------------------------------------------
 
 

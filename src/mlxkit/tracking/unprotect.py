@@ -1,4 +1,8 @@
-"""mlx unprotect: give back editable copies of files checked out as hard or symbolic links."""
+"""mlx unprotect: give back editable copies of files checked out as hard or symbolic links.
+
+A symbolic link is copied from the object path mlx builds from the digest its target spells, never
+from the link's own text.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxkit.errors import UsageError
+from mlxkit.errors import MissingObjectError, UsageError
 from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.links import place
@@ -25,7 +29,6 @@ class UnprotectResult:
 
 def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) -> UnprotectResult:
     copied = editable = 0
-    objects_prefix = str(repo.store.objects) + os.sep
     mask = current_umask()
     for text in given:
         target = RepoPath.from_user(repo.root, text, cwd)
@@ -37,17 +40,27 @@ def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) ->
         for file in files:
             st = os.lstat(file)
             if stat.S_ISLNK(st.st_mode):
-                source = os.readlink(file)
-                if not source.startswith(objects_prefix):
-                    raise UsageError(f"'{file.relative_to(repo.root)}' is a symbolic link that mlx did not make")
+                source, executable = _object_linked(repo, file)
             elif st.st_nlink > 1 or not st.st_mode & 0o200:
-                source = str(file)
+                source, executable = file, bool(st.st_mode & 0o100)
             else:
                 editable += 1
                 continue
-            # A symbolic link's own mode says nothing (always 0o777): the executable bit is the target's.
-            executable = os.stat(file).st_mode & 0o100 if stat.S_ISLNK(st.st_mode) else st.st_mode & 0o100
-            mode = (0o777 if executable else 0o666) & ~mask
-            place(Path(source), file, ("reflink", "copy"), mode=mode)
+            place(source, file, ("reflink", "copy"), mode=(0o777 if executable else 0o666) & ~mask)
             copied += 1
     return UnprotectResult(copied, editable)
+
+
+def _object_linked(repo: Repository, file: Path) -> tuple[Path, bool]:
+    """The object a link that mlx made points to, and whether it is executable."""
+    digest = repo.store.digest_at(os.readlink(file))
+    if digest is None:
+        raise UsageError(f"'{file.relative_to(repo.root)}' is a symbolic link that mlx did not make")
+    source = repo.store.path(digest)
+    try:
+        return source, bool(os.stat(source).st_mode & 0o100)
+    except FileNotFoundError:
+        raise MissingObjectError(
+            f"'{file.relative_to(repo.root)}' links to object {digest.short}, which is not in the cache",
+            hint="re-add the data with 'mlx add' where you still have it",
+        ) from None
