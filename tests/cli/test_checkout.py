@@ -389,7 +389,7 @@ def test_unprotect_refuses_an_untracked_path(tracked, mlx):
     mlx("unprotect", "free.txt").expect_error(2, "'free.txt' is not tracked by mlx")
 
 
-def test_unprotect_refuses_a_link_that_only_starts_with_the_cache_path(tracked, mlx, tmp_path):
+def test_unprotect_refuses_a_link_that_only_starts_with_the_cache_path_and_changes_nothing(tracked, mlx, tmp_path):
     assert mlx("config", "cache.type", "symlink").code == 0
     shutil.rmtree(tracked / "data")
     assert mlx("checkout").code == 0
@@ -397,10 +397,11 @@ def test_unprotect_refuses_a_link_that_only_starts_with_the_cache_path(tracked, 
     objects = tracked.cache / "objects"
     os.symlink(f"{objects}/../../../../secret.txt", tracked / "data/evil")  # objects/ -> cache -> .mlx -> repo -> tmp
 
-    result = mlx("unprotect", "data/evil")
+    result = mlx("unprotect", "data")
 
     result.expect_error(2, "'data/evil' is a symbolic link that mlx did not make")
     assert (tracked / "data/evil").is_symlink()
+    assert (tracked / "data/a.csv").is_symlink()  # refused before anything was copied
 
 
 def test_unprotect_of_a_link_whose_object_left_the_cache_is_a_missing_object(tracked, mlx):
@@ -416,6 +417,31 @@ def test_unprotect_of_a_link_whose_object_left_the_cache_is_a_missing_object(tra
         f"'a.csv' links to object {b3(CSV)[7:19]}, which is not in the cache",
         hint="re-add the data with 'mlx add' where you still have it",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("a.csv", "run 'mlx checkout a.csv' to restore it"),  # tracked, deleted
+        ("data/typo.csv", "check the name, or run 'mlx checkout data'"),
+        ("data/a.csv/x", "check the name, or run 'mlx checkout data'"),  # below a file
+    ],
+)
+def test_unprotect_of_a_path_not_in_the_workspace_is_a_usage_error(tracked, mlx, path, hint):
+    (tracked / "a.csv").unlink()
+
+    mlx("unprotect", "data", path).expect_error(2, f"'{path}' is not in the workspace", hint=hint)
+
+
+def test_unprotect_refuses_a_fifo_without_opening_it(tracked):
+    from tests.conftest import run_subprocess
+
+    (tracked / "a.csv").unlink()
+    os.mkfifo(tracked / "a.csv", 0o444)
+
+    result = run_subprocess(("unprotect", "a.csv"), tracked.path, timeout=20)  # in a subprocess: it used to hang
+
+    result.expect_error(3, "'a.csv' is not a regular file or directory", hint="mlx tracks files and directories")
 
 
 # -- a fresh clone -------------------------------------------------------------------------------
