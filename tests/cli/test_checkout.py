@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -442,6 +445,41 @@ def test_unprotect_refuses_a_fifo_without_opening_it(tracked):
     result = run_subprocess(("unprotect", "a.csv"), tracked.path, timeout=20)  # in a subprocess: it used to hang
 
     result.expect_error(3, "'a.csv' is not a regular file or directory", hint="mlx tracks files and directories")
+
+
+def test_unprotect_in_a_directory_it_cannot_write_is_a_one_line_error(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    directory = tracked / "data/sub"
+    with _read_only(directory) as problem:
+        result = mlx("unprotect", "data/sub")
+
+    result.expect_error(
+        3, f"cannot make 'data/sub/c.csv' editable: {problem}",
+        hint="the copy is written in the file's own directory, which must be writable",
+    )
+    assert os.stat(directory / "c.csv").st_nlink == 2
+    assert tracked.temp_files() == []
+    assert mlx("unprotect", "data/sub").out == "1 file made editable (0 already were).\n"
+
+
+@contextlib.contextmanager
+def _read_only(directory):
+    """A directory no file can be created in; yields the error's text. Root ignores modes, so for
+    root the directory is made immutable (chattr +i), where the file system allows it."""
+    if os.geteuid() != 0:
+        os.chmod(directory, 0o555)
+        try:
+            yield os.strerror(errno.EACCES)
+        finally:
+            os.chmod(directory, 0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", directory], capture_output=True).returncode != 0:
+        pytest.skip("root ignores a directory's mode, and 'chattr +i' is not available here")
+    try:
+        yield os.strerror(errno.EPERM)
+    finally:
+        subprocess.run(["chattr", "-i", directory], check=True)
 
 
 # -- a fresh clone -------------------------------------------------------------------------------

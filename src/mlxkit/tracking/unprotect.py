@@ -4,6 +4,7 @@ Every path named is checked before anything is copied, so a refusal (a path that
 workspace, a symbolic link that mlx did not make, something that is not a regular file) changes
 nothing. A symbolic link is copied from the object path mlx builds from the digest its target
 spells, never from the link's own text; only regular files are opened (a FIFO would block forever).
+A copy the system refuses is one line naming the file; the files copied before it stay copied.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxkit.errors import MissingObjectError, MlxError, UsageError
+from mlxkit.errors import MissingObjectError, MlxError, UsageError, problem_text
 from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.links import place
@@ -39,7 +40,13 @@ def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) ->
     mask = current_umask()
     copies = [(file, copy) for file, copy in plan.items() if copy is not None]
     for file, (source, executable) in copies:
-        place(source, file, ("reflink", "copy"), mode=(0o777 if executable else 0o666) & ~mask)
+        try:
+            place(source, file, ("reflink", "copy"), mode=(0o777 if executable else 0o666) & ~mask)
+        except OSError as exc:
+            raise MlxError(
+                f"cannot make '{file.relative_to(repo.root)}' editable: {problem_text(exc)}",
+                hint="the copy is written in the file's own directory, which must be writable" if isinstance(exc, PermissionError) else None,
+            ) from exc
     return UnprotectResult(len(copies), len(plan) - len(copies))
 
 
