@@ -242,3 +242,14 @@ def test_move_run_again_finishes_a_move_of_a_pointer_whose_data_is_not_in_the_wo
     assert result.out == "moved model.bin -> renamed.bin (renamed.bin.mlx)\n"
     assert not (tracked / "model.bin.mlx").exists()
     assert (tracked / "renamed.bin.mlx").read_text() == text
+
+
+def test_move_refuses_a_destination_whose_data_name_would_be_a_pointer_name(tracked, mlx):
+    result = mlx("move", "model.bin", "model.mlx.mlx")  # the pointer 'model.mlx.mlx' of data 'model.mlx'
+
+    result.expect_error(
+        2, "cannot move 'model.bin' to 'model.mlx': mlx reads every '*.mlx' file as a pointer",
+        hint="choose a name that does not end in '.mlx'",
+    )
+    assert (tracked / "model.bin").read_text() == "weights\n"
+    assert not (tracked / "model.mlx").exists()

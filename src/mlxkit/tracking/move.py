@@ -46,6 +46,11 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
     if dest_path.is_dir() and not dest_path.is_symlink() and (has_data or not _holds(repo, dest, pointer)):
         dest = dest.join(pointer.target.name)  # like mv: into an existing directory
         dest_path = dest.on_disk(repo.root)
+    if dest.name.endswith(SUFFIX):
+        raise UsageError(
+            f"cannot move '{pointer.target}' to '{dest}': mlx reads every '*{SUFFIX}' file as a pointer",
+            hint=f"choose a name that does not end in '{SUFFIX}'",
+        )
     if dest.is_within(pointer.target):
         raise UsageError(f"cannot move '{pointer.target}' into itself")
     ancestor = tracking_ancestor(repo, dest)
