@@ -253,3 +253,26 @@ def test_move_refuses_a_destination_whose_data_name_would_be_a_pointer_name(trac
     )
     assert (tracked / "model.bin").read_text() == "weights\n"
     assert not (tracked / "model.mlx").exists()
+
+
+def test_move_refuses_an_untracked_directory_holding_one_tracked_path(repo, mlx):
+    repo.gen({"sub": {"a": "a\n", "README": "notes\n"}})
+    assert mlx("add", "sub/a").code == 0
+
+    result = mlx("move", "sub", "renamed")
+
+    result.expect_error(
+        2, "'sub' is not a tracked path but holds 1 tracked path; mlx move moves one",
+        hint="name a tracked path itself, such as 'sub/a', or use git mv",
+    )
+    assert repo.listing() == ["sub/", "sub/.gitignore", "sub/README", "sub/a", "sub/a.mlx"]
+
+
+def test_move_refuses_a_directory_holding_several_tracked_paths(tracked, mlx):
+    tracked.gen({"data": {"more.csv": "more\n"}})
+    assert mlx("add", "data/more.csv").code == 0
+
+    mlx("move", "data", "elsewhere").expect_error(
+        2, "'data' is not a tracked path but holds 2 tracked paths; mlx move moves one",
+        hint="name a tracked path itself, such as 'data/more.csv', or use git mv",
+    )

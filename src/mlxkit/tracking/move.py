@@ -16,8 +16,8 @@ from mlxkit.errors import MlxError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import add_ignore, ignore_line, remove_ignore
-from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
-from mlxkit.tracking.targets import read_pointers, tracking_ancestor
+from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, target_of, write_pointer
+from mlxkit.tracking.targets import resolve_pointer_files, tracking_ancestor
 from mlxkit.tracking.workspace import Scanner
 
 
@@ -29,12 +29,7 @@ class MoveResult:
 
 
 def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = None) -> MoveResult:
-    pointers = read_pointers(repo, [source], cwd)
-    if len(pointers) != 1:
-        raise UsageError(
-            f"'{source}' holds {len(pointers)} tracked paths; mlx move moves one", hint="name one of them, or use git mv"
-        )
-    (pointer,) = pointers
+    pointer = _source_pointer(repo, source, cwd)
     src_path = pointer.target.on_disk(repo.root)
     has_data = os.path.lexists(src_path)
     dest = RepoPath.from_user(repo.root, destination, cwd)
@@ -75,6 +70,20 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
         add_ignore(repo.root, dest)
     repo.state.forget(pointer.target.posix)
     return MoveResult(str(pointer.target), str(dest), str(pointer_file_for(dest)))
+
+
+def _source_pointer(repo: Repository, source: str, cwd: Path | None) -> Pointer:
+    """The pointer of a tracked path or pointer file; a directory holding tracked paths is refused,
+    however many it holds (moving one of them to the directory's new name is not what was asked)."""
+    files = resolve_pointer_files(repo, [source], cwd)
+    given = RepoPath.from_user(repo.root, source, cwd)
+    if files != [given] and files != [pointer_file_for(given)]:
+        count = "1 tracked path" if len(files) == 1 else f"{len(files)} tracked paths"
+        raise UsageError(
+            f"'{source}' is not a tracked path but holds {count}; mlx move moves one",
+            hint=f"name a tracked path itself, such as '{target_of(files[0])}', or use git mv",
+        )
+    return read_pointer(repo.root, files[0])
 
 
 def _holds(repo: Repository, path: RepoPath, pointer: Pointer) -> bool:
