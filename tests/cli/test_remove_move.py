@@ -276,3 +276,16 @@ def test_move_refuses_a_directory_holding_several_tracked_paths(tracked, mlx):
         2, "'data' is not a tracked path but holds 2 tracked paths; mlx move moves one",
         hint="name a tracked path itself, such as 'data/more.csv', or use git mv",
     )
+
+
+@pytest.mark.parametrize("source_in_workspace", [True, False])
+def test_move_refuses_a_destination_below_a_file(tracked, mlx, source_in_workspace):
+    tracked.gen({"plain": "p\n"})
+    if not source_in_workspace:
+        (tracked / "model.bin").unlink()
+
+    result = mlx("move", "model.bin", "plain/model.bin")
+
+    result.expect_error(2, "cannot move 'model.bin' to 'plain/model.bin': 'plain' is not a directory")
+    assert (tracked / "plain").read_text() == "p\n"
+    assert (tracked / "model.bin.mlx").is_file()

@@ -52,6 +52,7 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
     if ancestor is not None:
         raise UsageError(f"'{dest}' is inside the tracked directory '{ancestor}'")
     check_no_symlinks(repo.root, dest.posix)
+    _check_parent(repo, pointer.target, dest)
     if repo.is_git:
         ignore_line(dest.name)  # refuses a name .gitignore cannot hold, before anything moves
     moved = Pointer(dest, pointer.digest, pointer.size, pointer.files, pointer.executable)
@@ -84,6 +85,16 @@ def _source_pointer(repo: Repository, source: str, cwd: Path | None) -> Pointer:
             hint=f"name a tracked path itself, such as '{target_of(files[0])}', or use git mv",
         )
     return read_pointer(repo.root, files[0])
+
+
+def _check_parent(repo: Repository, source: RepoPath, dest: RepoPath) -> None:
+    """Refuse a destination below something that is not a directory (like mv)."""
+    parent = dest.on_disk(repo.root).parent
+    while not os.path.lexists(parent):
+        parent = parent.parent
+    if not parent.is_dir():
+        shown = parent.relative_to(repo.root).as_posix()
+        raise UsageError(f"cannot move '{source}' to '{dest}': '{shown}' is not a directory")
 
 
 def _holds(repo: Repository, path: RepoPath, pointer: Pointer) -> bool:
