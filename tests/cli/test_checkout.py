@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -401,6 +404,96 @@ def test_unprotect_refuses_an_untracked_path(tracked, mlx):
     tracked.gen({"free.txt": "x"})
 
     mlx("unprotect", "free.txt").expect_error(2, "'free.txt' is not tracked by mlx")
+
+
+def test_unprotect_refuses_a_link_that_only_starts_with_the_cache_path_and_changes_nothing(tracked, mlx, tmp_path):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    shutil.rmtree(tracked / "data")
+    assert mlx("checkout").code == 0
+    (tmp_path / "secret.txt").write_text("outside the repository\n")
+    objects = tracked.cache / "objects"
+    os.symlink(f"{objects}/../../../../secret.txt", tracked / "data/evil")  # objects/ -> cache -> .mlx -> repo -> tmp
+
+    result = mlx("unprotect", "data")
+
+    result.expect_error(2, "'data/evil' is a symbolic link that mlx did not make")
+    assert (tracked / "data/evil").is_symlink()
+    assert (tracked / "data/a.csv").is_symlink()  # refused before anything was copied
+
+
+def test_unprotect_of_a_link_whose_object_left_the_cache_is_a_missing_object(tracked, mlx):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    (tracked / "a.csv").unlink()
+    assert mlx("checkout").code == 0
+    tracked.object_path(b3(CSV)).unlink()
+
+    result = mlx("unprotect", "a.csv")
+
+    result.expect_error(
+        20,
+        f"'a.csv' links to object {b3(CSV)[7:19]}, which is not in the cache",
+        hint="re-add the data with 'mlx add' where you still have it",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("a.csv", "run 'mlx checkout a.csv' to restore it"),  # tracked, deleted
+        ("data/typo.csv", "check the name, or run 'mlx checkout data'"),
+        ("data/a.csv/x", "check the name, or run 'mlx checkout data'"),  # below a file
+    ],
+)
+def test_unprotect_of_a_path_not_in_the_workspace_is_a_usage_error(tracked, mlx, path, hint):
+    (tracked / "a.csv").unlink()
+
+    mlx("unprotect", "data", path).expect_error(2, f"'{path}' is not in the workspace", hint=hint)
+
+
+def test_unprotect_refuses_a_fifo_without_opening_it(tracked):
+    from tests.conftest import run_subprocess
+
+    (tracked / "a.csv").unlink()
+    os.mkfifo(tracked / "a.csv", 0o444)
+
+    result = run_subprocess(("unprotect", "a.csv"), tracked.path, timeout=20)  # in a subprocess: it used to hang
+
+    result.expect_error(3, "'a.csv' is not a regular file or directory", hint="mlx tracks files and directories")
+
+
+def test_unprotect_in_a_directory_it_cannot_write_is_a_one_line_error(tracked, mlx):
+    assert mlx("config", "cache.type", "hardlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    directory = tracked / "data/sub"
+    with _read_only(directory) as problem:
+        result = mlx("unprotect", "data/sub")
+
+    result.expect_error(
+        3, f"cannot make 'data/sub/c.csv' editable: {problem}",
+        hint="the copy is written in the file's own directory, which must be writable",
+    )
+    assert os.stat(directory / "c.csv").st_nlink == 2
+    assert tracked.temp_files() == []
+    assert mlx("unprotect", "data/sub").out == "1 file made editable (0 already were).\n"
+
+
+@contextlib.contextmanager
+def _read_only(directory):
+    """A directory no file can be created in; yields the error's text. Root ignores modes, so for
+    root the directory is made immutable (chattr +i), where the file system allows it."""
+    if os.geteuid() != 0:
+        os.chmod(directory, 0o555)
+        try:
+            yield os.strerror(errno.EACCES)
+        finally:
+            os.chmod(directory, 0o755)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", directory], capture_output=True).returncode != 0:
+        pytest.skip("root ignores a directory's mode, and 'chattr +i' is not available here")
+    try:
+        yield os.strerror(errno.EPERM)
+    finally:
+        subprocess.run(["chattr", "-i", directory], check=True)
 
 
 # -- a fresh clone -------------------------------------------------------------------------------

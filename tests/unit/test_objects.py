@@ -319,6 +319,35 @@ def test_check_marker_refuses_a_newer_or_foreign_marker(tmp_path, marker, messag
         ObjectStore(tmp_path).check_marker()
 
 
+def test_digest_at_reads_back_exactly_what_location_builds(store):
+    digest, _ = store.put_bytes(b"x")
+
+    assert store.digest_at(store.location(digest)) == digest
+    assert store.digest_at(str(store.path(digest))) == digest
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "../../../../etc/passwd",  # starts with the objects path, leaves it
+        "{fanout}/../{fanout}/{rest}",
+        "{fanout}{rest0}/{rest1}",  # the right 64 digits, split 3 + 61
+        "{fanout}/{rest}/",
+        "{fanout}//{rest}",
+        "{fanout}/{rest}x",
+        "{fanout}/{REST}",  # upper case is another name
+        "{fanout}/{rest}\n",
+    ],
+)
+def test_digest_at_refuses_any_other_spelling(store, spelling):
+    digest, _ = store.put_bytes(b"x")
+    fanout, rest = digest.hex[:2], digest.hex[2:]
+    text = spelling.format(fanout=fanout, rest=rest, REST=rest.upper(), rest0=rest[0], rest1=rest[1:])
+
+    assert store.digest_at(f"{store.objects}/{text}") is None
+    assert store.digest_at(f"/elsewhere/objects/{fanout}/{rest}") is None
+
+
 def test_iter_objects_skips_temp_files_and_foreign_names_which_iter_strays_reports(store):
     digest, _ = store.put_bytes(b"object")
     fanout = store.objects / digest.hex[:2]

@@ -81,6 +81,14 @@ class ObjectStore:
         """The object's path as a str (for loops over many objects)."""
         return f"{self._prefix}{digest.hex[:2]}{os.sep}{digest.hex[2:]}"
 
+    def digest_at(self, location: str) -> Digest | None:
+        """The digest whose object lives exactly at `location` (as `location()` spells it: a link
+        that mlx made with cache.type symlink), or None for any other text."""
+        if not location.startswith(self._prefix):
+            return None
+        fanout, _, rest = location[len(self._prefix) :].partition(os.sep)
+        return Digest(fanout + rest) if _FANOUT.fullmatch(fanout) and _REST.fullmatch(rest) else None
+
     def generation(self) -> int:
         """A number that changes whenever an object is added or deleted: a hash of the mtimes of
         `objects/` and its fan-out directories (257 stats, where checking a large tree's objects
