@@ -381,3 +381,64 @@ def test_gc_projects_is_refused_with_cloud(shared, mlx):
     repo, other, cache = shared
     result = mlx("gc", "--cloud", "-A", "-p", str(other.path))
     assert result.code == 2 and "--projects is for the local cache" in result.err, result
+
+
+# -- through the installed executable: history read per path, stash, unreadable roots ----------
+
+
+def mlx_exe(*args: object, cwd, setpriv: bool = False):
+    """Run the installed `mlx` executable; with `setpriv`, without root's override of file
+    permissions (tests run as root), as an ordinary user would."""
+    from tests.conftest import run_subprocess
+
+    if not setpriv:
+        return run_subprocess(args, cwd)
+    import shutil
+    import subprocess
+
+    from tests.conftest import Result, mlx_executable
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", mlx_executable(), *map(str, args)]
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_gc_all_commits_reads_a_pointer_whose_bytes_another_project_committed_first(tmp_path, mlx):
+    """A monorepo: p1 and p2 once had identical pointers; git lists that blob once, under p1/."""
+    from tests.conftest import Repo, git
+
+    top = Repo(tmp_path / "mono")
+    top.path.mkdir()
+    git(top.path, "init", "-q", "-b", "main")
+    for project in ("p1", "p2"):
+        top.gen({project: {"data.csv": V1}}, old=True)
+        assert mlx_exe("init", cwd=top / project).code == 0
+        assert mlx_exe("add", "data.csv", cwd=top / project).code == 0
+    top.commit("one")
+    top.gen({"p2": {"data.csv": V2}}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=top / "p2").code == 0
+    top.commit("two")
+
+    result = mlx_exe("gc", "--all-commits", cwd=top / "p2")
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 0 objects (0 B); kept 2 "), result
+    assert mlx_exe("gc", "--rev", "HEAD~1", "-n", cwd=top / "p2").out.startswith("Would remove 0 objects")
+
+
+def test_gc_history_reads_a_pointer_whose_copy_is_committed_under_another_name(repo):
+    repo.gen({"data.csv": V1}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    repo.commit("v1")
+    repo.gen({"archive": {"data-v1.yaml": (repo / "data.csv.mlx").read_text()}})
+    repo.gen({"data.csv": V2}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    repo.commit("v2")
+
+    for scope in (["--all-commits"], ["--rev", "HEAD~1"], ["--all-branches", "--rev", "HEAD~1"]):
+        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        assert result.code == 0, result
+        assert "would remove" not in result.out, (scope, result)
+    assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
