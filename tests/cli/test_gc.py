@@ -442,3 +442,69 @@ def test_gc_history_reads_a_pointer_whose_copy_is_committed_under_another_name(r
         assert result.code == 0, result
         assert "would remove" not in result.out, (scope, result)
     assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
+
+
+@pytest.fixture
+def secret(history):
+    """history, and sec/s.csv tracked in a directory nobody but root may read (mode 000)."""
+    history.gen({"sec": {"s.csv": "secret\n"}}, old=True)
+    assert mlx_exe("add", "sec/s.csv", cwd=history.path).code == 0
+    (history / "sec").chmod(0)
+    yield history
+    (history / "sec").chmod(0o755)
+
+
+def test_gc_fails_closed_on_a_directory_it_cannot_list(secret):
+    before = secret.objects()
+
+    result = mlx_exe("gc", cwd=secret.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'sec', so nothing was deleted: permission denied", hint="let mlx read it: it may hold pointer files")
+    assert secret.objects() == before
+
+
+def test_status_refuses_to_answer_when_a_directory_cannot_be_listed(secret):
+    result = mlx_exe("status", cwd=secret.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'sec': permission denied", hint="let mlx read it: it may hold pointer files")
+
+
+def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
+    (history / "model.bin.mlx").chmod(0)
+    before = history.objects()
+
+    gc = mlx_exe("gc", cwd=history.path, setpriv=True)
+    status = mlx_exe("status", cwd=history.path, setpriv=True)
+
+    gc.expect_error(12, "cannot read 'model.bin.mlx', so nothing was deleted: permission denied")
+    status.expect_error(12, "cannot read 'model.bin.mlx': permission denied")
+    assert history.objects() == before
+
+
+def test_gc_fails_closed_on_a_symbolic_link_to_a_directory_that_holds_pointer_files(history, tmp_path):
+    history.gen({"raw": {"raw.csv": "raw\n"}}, old=True)
+    assert mlx_exe("add", "raw/raw.csv", cwd=history.path).code == 0
+    (history / "raw").rename(tmp_path / "other-disk")  # moved to a bigger disk, and linked back
+    (history / "raw").symlink_to(tmp_path / "other-disk")
+    before = history.objects()
+
+    result = mlx_exe("gc", cwd=history.path)
+
+    result.expect_error(
+        12,
+        "cannot read 'raw', so nothing was deleted: a symbolic link to a directory that holds pointer files "
+        "('raw/raw.csv.mlx'), and mlx does not follow symbolic links",
+        hint="move the directory back into the workspace, or replace the link by a real directory",
+    )
+    assert history.objects() == before
+
+
+def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("no pointers here\n")
+    (history / "notes").symlink_to(tmp_path / "elsewhere")
+
+    result = mlx_exe("gc", cwd=history.path)
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 1 object (11 B)")

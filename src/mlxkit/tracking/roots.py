@@ -21,7 +21,7 @@ from mlxkit.fs.confine import RepoPath
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest, InvalidDigest
 from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
-from mlxkit.tracking.pointer import find_pointer_files, parse_pointer, read_pointer
+from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = "mlx.lock"
@@ -78,17 +78,31 @@ def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
 
 
 def workspace_roots(repo: Repository) -> Iterator[Root]:
-    for pointer_file in find_pointer_files(repo.root):
+    for pointer_file in _pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
-            raise RootUnreadable(f"cannot read '{pointer_file}', so nothing was deleted: {exc.message}", hint=exc.hint) from exc
+            raise _unreadable(str(pointer_file), exc) from exc
         yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix, files=pointer.files or 0)
     lock = repo.root / LOCKFILE
     if lock.is_file():
         yield from lockfile_roots(lock.read_bytes(), LOCKFILE)
     if repo.is_git:
         yield from _staged_roots(repo.root)
+
+
+def _pointer_files(root: Path) -> Iterator[RepoPath]:
+    """find_pointer_files, failing closed on a directory it cannot list and on a symbolic link to a
+    directory that holds pointer files (mlx acts on no path through a link: docs/design.md)."""
+    try:
+        yield from find_pointer_files(root, through_links=True)
+    except Unreadable as exc:
+        raise _unreadable(exc.path, exc) from exc
+
+
+def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
+    problem = exc.reason if isinstance(exc, Unreadable) else exc.message
+    return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=exc.hint)
 
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
