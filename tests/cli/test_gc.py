@@ -130,7 +130,7 @@ def test_gc_fails_closed_on_a_lockfile_of_a_newer_format(history, mlx):
 
     result = mlx("gc")
 
-    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: it uses format 2, this mlx reads 1", hint="upgrade mlx")
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: 'mlx.lock' uses format 2, this mlx reads 1: upgrade mlx")
     assert history.objects() == before
 
 
@@ -508,3 +508,31 @@ def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history
 
     assert result.code == 0, result
     assert result.out.startswith("Removed 1 object (11 B)")
+
+
+def test_gc_fails_closed_on_a_lockfile_the_pipeline_refuses(repo):
+    """A misspelt key ('out:') makes mlx.lock invalid to `mlx repro`; gc must not read it as 'no outputs'."""
+    repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: echo weights > model.bin\n    outs: [model.bin]\n"})
+    assert mlx_exe("run", cwd=repo.path).code == 0
+    lock = repo / "mlx.lock"
+    lock.write_text(lock.read_text().replace("    outs:", "    out:"))
+    before = repo.objects()
+    assert before == {b3("weights\n")[7:]}
+
+    result = mlx_exe("gc", cwd=repo.path)
+
+    invalid = "invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"
+    mlx_exe("repro", "--dry", cwd=repo.path).expect_error(12, invalid, hint="did you mean 'outs'?")
+    result.expect_error(12, f"cannot read 'mlx.lock', so nothing was deleted: {invalid}", hint="did you mean 'outs'?")
+    assert repo.objects() == before
+
+
+def test_gc_fails_closed_on_a_lockfile_it_cannot_read(history):
+    history.gen({"mlx.lock": lockfile(outs=f"    - path: model.bin\n      hash: {b3(V1)}\n      size: 11\n")})
+    (history / "mlx.lock").chmod(0)
+    before = history.objects()
+
+    result = mlx_exe("gc", cwd=history.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: permission denied")
+    assert history.objects() == before

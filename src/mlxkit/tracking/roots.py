@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mlxkit.errors import MlxError
-from mlxkit.formats.yamlio import load_yaml
+from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.confine import RepoPath
+# The lockfile's reader, not a second one that could accept what it refuses. It sits in pipeline/,
+# above tracking, but it and pipeline/model.py import only from the layers below tracking.
+from mlxkit.pipeline.lockfile import parse_lock
 from mlxkit.repo.repository import Repository
-from mlxkit.store.digest import Digest, InvalidDigest
+from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
 from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = "mlx.lock"
-# The mlx.lock format whose shape lockfile_roots knows (pipeline/lockfile.py's LOCK_FORMAT; tracking
-# sits below pipeline, so it cannot call that module's reader). Any other fails closed.
-LOCK_FORMAT = 1
 _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
 
 
@@ -84,9 +84,9 @@ def workspace_roots(repo: Repository) -> Iterator[Root]:
         except MlxError as exc:
             raise _unreadable(str(pointer_file), exc) from exc
         yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix, files=pointer.files or 0)
-    lock = repo.root / LOCKFILE
-    if lock.is_file():
-        yield from lockfile_roots(lock.read_bytes(), LOCKFILE)
+    lock = _read_lockfile(repo.root / LOCKFILE)
+    if lock is not None:
+        yield from lockfile_roots(lock, LOCKFILE)
     if repo.is_git:
         yield from _staged_roots(repo.root)
 
@@ -106,41 +106,28 @@ def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
 
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
-    """The deps and outs of every stage in an mlx.lock (`stages: {name: {deps: [...], outs: [...]}}`,
-    each path with its `hash`, and `files` for a directory: docs/formats.md). Only those: a param
-    may well be a mapping with a key 'hash'."""
-
-    def unreadable(problem: str, hint: str | None = None) -> RootUnreadable:
-        return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=hint)
-
+    """The deps and outs of every stage in an mlx.lock, read by the pipeline's own reader: a lockfile
+    `mlx repro` refuses (an unknown key, a newer format) is unreadable here too. Only deps and outs:
+    a param may well be a mapping with a key 'hash'."""
     try:
-        document = load_yaml(data, source).data
+        lock = parse_lock(data, source)
     except MlxError as exc:
-        raise unreadable(exc.message) from exc
-    version = document.get("format") if isinstance(document, dict) else None
-    if type(version) is int and version > LOCK_FORMAT:
-        raise unreadable(f"it uses format {version}, this mlx reads {LOCK_FORMAT}", hint="upgrade mlx")
-    if type(version) is not int or version != LOCK_FORMAT:
-        raise unreadable(f"its 'format' is not {LOCK_FORMAT}")
-    stages = document.get("stages")
-    if not isinstance(stages, dict):
-        raise unreadable("'stages' is not a mapping")
-    for name, entry in stages.items():
-        for section in ("deps", "outs"):
-            paths = entry.get(section, []) if isinstance(entry, dict) else None
-            if not isinstance(paths, list) or not all(isinstance(item, dict) for item in paths):
-                raise unreadable(f"'{section}' of stage '{name}' is not a list of paths")
-            for item in paths:
-                try:
-                    digest = Digest.parse(item.get("hash"))
-                except InvalidDigest as exc:
-                    raise unreadable(f"stage '{name}': {exc}") from exc
-                hint = f"run the stage again: 'mlx run --force {name}'"
-                path, files = item.get("path"), item.get("files")
-                yield Root(
-                    digest, "files" in item, source, hint, section == "deps", path if isinstance(path, str) else "",
-                    files if type(files) is int else 0,
-                )
+        raise _unreadable(source, exc) from exc
+    for name, entry in lock.stages.items():
+        hint = f"run the stage again: 'mlx run --force {name}'"
+        for optional, paths in ((True, entry.deps), (False, entry.outs)):
+            for locked in paths:
+                yield Root(locked.digest, locked.files is not None, source, hint, optional, locked.path.posix, locked.files or 0)
+
+
+def _read_lockfile(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_YAML_BYTES + 1)  # parse_lock refuses anything longer, by name
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RootUnreadable(f"cannot read '{LOCKFILE}', so nothing was deleted: {(exc.strerror or str(exc)).lower()}") from exc
 
 
 def _staged_roots(root: Path) -> Iterator[Root]:
