@@ -536,3 +536,33 @@ def test_gc_fails_closed_on_a_lockfile_it_cannot_read(history):
 
     result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: permission denied")
     assert history.objects() == before
+
+
+def test_gc_keeps_every_stash_entry_with_its_index_and_untracked_files(repo):
+    versions = [f"weights v{n}\n" for n in range(1, 6)]
+
+    def add(name: str, content: str) -> None:
+        repo.gen({name: content}, old=True)
+        assert mlx_exe("add", name, cwd=repo.path).code == 0
+
+    add("model.bin", versions[0])
+    repo.commit("v1")
+    add("model.bin", versions[1])
+    repo.git("add", "model.bin.mlx")  # the index names v2 ...
+    add("model.bin", versions[2])  # ... the work tree v3
+    repo.git("stash", "-q")  # stash@{1} once the next one is made
+    add("model.bin", versions[3])
+    add("extra.bin", versions[4])  # an untracked pointer: 'git stash -u' keeps it in a third parent
+    repo.git("stash", "-q", "-u")
+    assert len(repo.git("stash", "list").splitlines()) == 2
+    stashed = {b3(version)[7:] for version in versions}
+    assert repo.objects() == stashed
+
+    for scope in (["--all-commits"], [], ["--all-branches"], ["--rev", "HEAD"]):
+        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        assert result.code == 0, result
+        assert result.out.startswith("Would remove 0 objects"), (scope, result)
+    assert mlx_exe("gc", cwd=repo.path).code == 0
+    assert repo.objects() == stashed
+    repo.git("stash", "drop", "-q", "stash@{1}")
+    assert mlx_exe("gc", cwd=repo.path).out.startswith("Removed 2 objects (22 B)")  # v2 and v3

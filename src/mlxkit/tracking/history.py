@@ -34,10 +34,11 @@ class Scope:
     all_tags: bool = False
     all_commits: bool = False
     revs: tuple[str, ...] = ()  # commits the user names (a branch, a tag, a sha), each on its own
+    stash: bool = False  # every stash entry (--all-commits includes them): gc keeps them by default
 
     @property
     def is_workspace_only(self) -> bool:
-        return not (self.all_branches or self.all_tags or self.all_commits or self.revs)
+        return not (self.all_branches or self.all_tags or self.all_commits or self.revs or self.stash)
 
     def describe(self) -> str:
         flags = [flag for flag, on in (("--all-branches", self.all_branches), ("--all-tags", self.all_tags),
@@ -45,7 +46,7 @@ class Scope:
         flags += [f"--rev {rev}" for rev in self.revs[:_NAMED_REVS]]
         if len(self.revs) > _NAMED_REVS:  # the pre-push hook may name 10^4 commits
             flags.append(f"and {len(self.revs) - _NAMED_REVS} more commits")
-        return " ".join(flags) or "the workspace"
+        return " ".join(flags) or ("the stash" if self.stash else "the workspace")
 
 
 _NAMED_REVS = 3  # how many of the named commits a message names
@@ -63,23 +64,35 @@ def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
 
 
 def _revisions(git_root: Path, scope: Scope) -> list[str]:
-    """The commits `git rev-list` starts from: the named ones, and, but for --all-commits (which
-    walks from every ref), the tips of the scope's branches and tags, and HEAD."""
+    """The commits `git rev-list` starts from: the named ones and every stash entry, and, but for
+    --all-commits (which walks from every ref), the tips of the scope's branches and tags, and HEAD."""
     head, *found = _commits(git_root, ["HEAD", *scope.revs])
     named = []
     for rev, commit in zip(scope.revs, found, strict=True):
         if commit is None:
             raise UsageError(f"'{rev}' names no commit", hint="name a branch, a tag or a commit: 'git log --oneline' lists them")
         named.append(commit)
-    if scope.all_commits:
-        return named
-    commits = {*named, *([head] if head else [])}
+    stashed = _stash(git_root) if scope.all_commits or scope.stash else []
+    if scope.all_commits:  # the walk reaches each entry's index and untracked-files commits
+        return named + [entry[0] for entry in stashed]
+    # an entry's work-tree commit, its index commit and its untracked-files commit; not the commit it
+    # was made on, which is history like any other
+    commits = {*named, *(commit for entry in stashed for commit in entry[:1] + entry[2:])}
+    if head and (scope.all_branches or scope.all_tags or scope.revs):
+        commits.add(head)
     refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
     if refs:
         listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
         # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
         commits.update(fields[-1] for fields in (line.split() for line in listing.splitlines()) if fields)
     return sorted(commits)
+
+
+def _stash(git_root: Path) -> list[list[str]]:
+    """Every stash entry (stash@{0}, stash@{1}, ...: the reflog of refs/stash, which `--all` does not
+    read), each as its commit and that commit's parents."""
+    listing = _git(git_root, "log", "-g", "--no-show-signature", "--format=%H %P", "--ignore-missing", "refs/stash", "--")
+    return [line.split() for line in listing.decode().splitlines() if line]
 
 
 def _commits(git_root: Path, names: list[str]) -> list[str | None]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,7 +48,10 @@ class Root(NamedTuple):
 
 def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace (and `scope`) references, and the
-    number of roots."""
+    number of roots. What gc keeps: in a git repository, every stash entry too, whatever the scope
+    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md)."""
+    if repo.is_git:
+        scope = replace(scope, stash=True)
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
