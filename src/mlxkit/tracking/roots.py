@@ -22,6 +22,7 @@ from mlxkit.fs.confine import RepoPath
 # The lockfile's reader, not a second one that could accept what it refuses. It sits in pipeline/,
 # above tracking, but it and pipeline/model.py import only from the layers below tracking.
 from mlxkit.pipeline.lockfile import parse_lock
+from mlxkit.pipeline.model import Lock
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
@@ -88,9 +89,10 @@ def workspace_roots(repo: Repository) -> Iterator[Root]:
         except MlxError as exc:
             raise _unreadable(str(pointer_file), exc) from exc
         yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix, files=pointer.files or 0)
-    lock = _read_lockfile(repo.root / LOCKFILE)
-    if lock is not None:
-        yield from lockfile_roots(lock, LOCKFILE)
+    try:
+        yield from read_lockfile_roots(repo.root)
+    except MlxError as exc:
+        raise _unreadable(LOCKFILE, exc) from exc
     if repo.is_git:
         yield from _staged_roots(repo.root)
 
@@ -111,27 +113,34 @@ def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
     """The deps and outs of every stage in an mlx.lock, read by the pipeline's own reader: a lockfile
-    `mlx repro` refuses (an unknown key, a newer format) is unreadable here too. Only deps and outs:
-    a param may well be a mapping with a key 'hash'."""
+    `mlx repro` refuses (an unknown key, a newer format) is unreadable here too."""
     try:
         lock = parse_lock(data, source)
     except MlxError as exc:
         raise _unreadable(source, exc) from exc
+    yield from _lock_roots(lock, source)
+
+
+def read_lockfile_roots(root: Path) -> list[Root]:
+    """The roots of the workspace's mlx.lock (none without one); raises what its reader raises, or
+    Unreadable when it cannot be opened."""
+    try:
+        with open(root / LOCKFILE, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)  # parse_lock refuses anything longer, by name
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise Unreadable(LOCKFILE, (exc.strerror or str(exc)).lower()) from exc
+    return list(_lock_roots(parse_lock(data, LOCKFILE), LOCKFILE))
+
+
+def _lock_roots(lock: Lock, source: str) -> Iterator[Root]:
+    """Each stage's deps and outs. Only those: a param may well be a mapping with a key 'hash'."""
     for name, entry in lock.stages.items():
         hint = f"run the stage again: 'mlx run --force {name}'"
         for optional, paths in ((True, entry.deps), (False, entry.outs)):
             for locked in paths:
                 yield Root(locked.digest, locked.files is not None, source, hint, optional, locked.path.posix, locked.files or 0)
-
-
-def _read_lockfile(path: Path) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_YAML_BYTES + 1)  # parse_lock refuses anything longer, by name
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RootUnreadable(f"cannot read '{LOCKFILE}', so nothing was deleted: {(exc.strerror or str(exc)).lower()}") from exc
 
 
 def _staged_roots(root: Path) -> Iterator[Root]:
