@@ -340,3 +340,16 @@ def test_status_without_the_stat_cache_hashes_everything_once_and_is_right(track
     assert first["is_clean"] and second["is_clean"]
     assert first["counters"]["files_hashed"] == 4
     assert second["counters"]["files_hashed"] == 0
+
+
+@pytest.mark.parametrize(("key", "line"), [("format", 1), ("size", 4)])
+def test_status_names_the_line_of_a_whole_number_written_as_a_float_in_a_pointer(repo, key, line):
+    from tests.conftest import run_subprocess
+
+    fields = {"format": "1", "path": "f.txt", "hash": "blake3:" + "0" * 64, "size": "3"}
+    fields[key] += ".0"
+    repo.gen({"f.txt.mlx": "".join(f"{name}: {value}\n" for name, value in fields.items())})
+
+    result = run_subprocess(("status",), repo.path)
+
+    result.expect_error(12, f"invalid file 'f.txt.mlx:{line}': at '{key}': {fields[key]} is not a whole number")

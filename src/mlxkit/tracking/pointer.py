@@ -122,6 +122,9 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
                 raise InvalidFileError(source, str(exc), line=document.line_of(("hash",))) from None
     if not _has_pointer_shape(data):
         validate(document, "pointer-1")  # raises with the line and what was expected
+        for key in ("format", "size", "files"):  # 3.0 is an integer to JSON Schema, not to mlx
+            if isinstance(data, dict) and isinstance(data.get(key), float):
+                raise InvalidFileError(source, f"at '{key}': {data[key]!r} is not a whole number", line=document.line_of((key,)))
         raise InvalidFileError(source, "not a pointer file")  # pragma: no cover - the schema is the wider check
     name = data["path"]
     target = target_of(pointer_file)
