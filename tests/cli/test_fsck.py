@@ -144,3 +144,37 @@ def test_status_notices_an_object_deleted_by_hand(tracked, mlx):
 
     assert result.code == 1, result
     assert result.out == "not in cache: data\n    1 object not in the cache\n"
+
+
+def test_fsck_checks_the_objects_of_the_outputs_in_mlx_lock(repo):
+    from tests.conftest import run_subprocess
+
+    from ._helpers import b3
+
+    repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: mkdir -p out && echo weights > model.bin && echo a > out/a\n"
+                          "    outs: [model.bin, out]\n"})
+    assert run_subprocess(("run",), repo.path).code == 0
+    assert run_subprocess(("fsck",), repo.path).out == "Checked 3 objects (137 B): no problems.\n"
+    weights, a = b3("weights\n"), b3("a\n")
+    repo.object_path(weights).unlink()
+    repo.object_path(a).unlink()
+
+    result = run_subprocess(("fsck",), repo.path)
+
+    assert result.code == 20, result
+    assert result.out.splitlines() == [
+        f"missing: {weights} model.bin (mlx.lock)",
+        f"missing: {a} out/a",
+        "Checked 1 object (127 B): 2 problems.",
+    ]
+
+
+def test_fsck_reports_a_lockfile_the_pipeline_refuses(repo):
+    from tests.conftest import run_subprocess
+
+    repo.gen({"mlx.lock": "format: 1\nstages:\n  train:\n    cmd: x\n    out: []\n"})
+
+    result = run_subprocess(("fsck",), repo.path)
+
+    assert result.code == 1, result
+    assert result.out.splitlines()[0] == "invalid lockfile: mlx.lock invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"

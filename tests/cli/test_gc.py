@@ -130,7 +130,7 @@ def test_gc_fails_closed_on_a_lockfile_of_a_newer_format(history, mlx):
 
     result = mlx("gc")
 
-    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: it uses format 2, this mlx reads 1", hint="upgrade mlx")
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: 'mlx.lock' uses format 2, this mlx reads 1: upgrade mlx")
     assert history.objects() == before
 
 
@@ -381,3 +381,188 @@ def test_gc_projects_is_refused_with_cloud(shared, mlx):
     repo, other, cache = shared
     result = mlx("gc", "--cloud", "-A", "-p", str(other.path))
     assert result.code == 2 and "--projects is for the local cache" in result.err, result
+
+
+# -- through the installed executable: history read per path, stash, unreadable roots ----------
+
+
+def mlx_exe(*args: object, cwd, setpriv: bool = False):
+    """Run the installed `mlx` executable; with `setpriv`, without root's override of file
+    permissions (tests run as root), as an ordinary user would."""
+    from tests.conftest import run_subprocess
+
+    if not setpriv:
+        return run_subprocess(args, cwd)
+    import shutil
+    import subprocess
+
+    from tests.conftest import Result, mlx_executable
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", mlx_executable(), *map(str, args)]
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_gc_all_commits_reads_a_pointer_whose_bytes_another_project_committed_first(tmp_path, mlx):
+    """A monorepo: p1 and p2 once had identical pointers; git lists that blob once, under p1/."""
+    from tests.conftest import Repo, git
+
+    top = Repo(tmp_path / "mono")
+    top.path.mkdir()
+    git(top.path, "init", "-q", "-b", "main")
+    for project in ("p1", "p2"):
+        top.gen({project: {"data.csv": V1}}, old=True)
+        assert mlx_exe("init", cwd=top / project).code == 0
+        assert mlx_exe("add", "data.csv", cwd=top / project).code == 0
+    top.commit("one")
+    top.gen({"p2": {"data.csv": V2}}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=top / "p2").code == 0
+    top.commit("two")
+
+    result = mlx_exe("gc", "--all-commits", cwd=top / "p2")
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 0 objects (0 B); kept 2 "), result
+    assert mlx_exe("gc", "--rev", "HEAD~1", "-n", cwd=top / "p2").out.startswith("Would remove 0 objects")
+
+
+def test_gc_history_reads_a_pointer_whose_copy_is_committed_under_another_name(repo):
+    repo.gen({"data.csv": V1}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    repo.commit("v1")
+    repo.gen({"archive": {"data-v1.yaml": (repo / "data.csv.mlx").read_text()}})
+    repo.gen({"data.csv": V2}, old=True)
+    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    repo.commit("v2")
+
+    for scope in (["--all-commits"], ["--rev", "HEAD~1"], ["--all-branches", "--rev", "HEAD~1"]):
+        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        assert result.code == 0, result
+        assert "would remove" not in result.out, (scope, result)
+    assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
+
+
+@pytest.fixture
+def secret(history):
+    """history, and sec/s.csv tracked in a directory nobody but root may read (mode 000)."""
+    history.gen({"sec": {"s.csv": "secret\n"}}, old=True)
+    assert mlx_exe("add", "sec/s.csv", cwd=history.path).code == 0
+    (history / "sec").chmod(0)
+    yield history
+    (history / "sec").chmod(0o755)
+
+
+def test_gc_fails_closed_on_a_directory_it_cannot_list(secret):
+    before = secret.objects()
+
+    result = mlx_exe("gc", cwd=secret.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'sec', so nothing was deleted: permission denied", hint="let mlx read it: it may hold pointer files")
+    assert secret.objects() == before
+
+
+def test_status_refuses_to_answer_when_a_directory_cannot_be_listed(secret):
+    result = mlx_exe("status", cwd=secret.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'sec': permission denied", hint="let mlx read it: it may hold pointer files")
+
+
+def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
+    (history / "model.bin.mlx").chmod(0)
+    before = history.objects()
+
+    gc = mlx_exe("gc", cwd=history.path, setpriv=True)
+    status = mlx_exe("status", cwd=history.path, setpriv=True)
+
+    gc.expect_error(12, "cannot read 'model.bin.mlx', so nothing was deleted: permission denied")
+    status.expect_error(12, "cannot read 'model.bin.mlx': permission denied")
+    assert history.objects() == before
+
+
+def test_gc_fails_closed_on_a_symbolic_link_to_a_directory_that_holds_pointer_files(history, tmp_path):
+    history.gen({"raw": {"raw.csv": "raw\n"}}, old=True)
+    assert mlx_exe("add", "raw/raw.csv", cwd=history.path).code == 0
+    (history / "raw").rename(tmp_path / "other-disk")  # moved to a bigger disk, and linked back
+    (history / "raw").symlink_to(tmp_path / "other-disk")
+    before = history.objects()
+
+    result = mlx_exe("gc", cwd=history.path)
+
+    result.expect_error(
+        12,
+        "cannot read 'raw', so nothing was deleted: a symbolic link to a directory that holds pointer files "
+        "('raw/raw.csv.mlx'), and mlx does not follow symbolic links",
+        hint="move the directory back into the workspace, or replace the link by a real directory",
+    )
+    assert history.objects() == before
+
+
+def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("no pointers here\n")
+    (history / "notes").symlink_to(tmp_path / "elsewhere")
+
+    result = mlx_exe("gc", cwd=history.path)
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 1 object (11 B)")
+
+
+def test_gc_fails_closed_on_a_lockfile_the_pipeline_refuses(repo):
+    """A misspelt key ('out:') makes mlx.lock invalid to `mlx repro`; gc must not read it as 'no outputs'."""
+    repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: echo weights > model.bin\n    outs: [model.bin]\n"})
+    assert mlx_exe("run", cwd=repo.path).code == 0
+    lock = repo / "mlx.lock"
+    lock.write_text(lock.read_text().replace("    outs:", "    out:"))
+    before = repo.objects()
+    assert before == {b3("weights\n")[7:]}
+
+    result = mlx_exe("gc", cwd=repo.path)
+
+    invalid = "invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"
+    mlx_exe("repro", "--dry", cwd=repo.path).expect_error(12, invalid, hint="did you mean 'outs'?")
+    result.expect_error(12, f"cannot read 'mlx.lock', so nothing was deleted: {invalid}", hint="did you mean 'outs'?")
+    assert repo.objects() == before
+
+
+def test_gc_fails_closed_on_a_lockfile_it_cannot_read(history):
+    history.gen({"mlx.lock": lockfile(outs=f"    - path: model.bin\n      hash: {b3(V1)}\n      size: 11\n")})
+    (history / "mlx.lock").chmod(0)
+    before = history.objects()
+
+    result = mlx_exe("gc", cwd=history.path, setpriv=True)
+
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: permission denied")
+    assert history.objects() == before
+
+
+def test_gc_keeps_every_stash_entry_with_its_index_and_untracked_files(repo):
+    versions = [f"weights v{n}\n" for n in range(1, 6)]
+
+    def add(name: str, content: str) -> None:
+        repo.gen({name: content}, old=True)
+        assert mlx_exe("add", name, cwd=repo.path).code == 0
+
+    add("model.bin", versions[0])
+    repo.commit("v1")
+    add("model.bin", versions[1])
+    repo.git("add", "model.bin.mlx")  # the index names v2 ...
+    add("model.bin", versions[2])  # ... the work tree v3
+    repo.git("stash", "-q")  # stash@{1} once the next one is made
+    add("model.bin", versions[3])
+    add("extra.bin", versions[4])  # an untracked pointer: 'git stash -u' keeps it in a third parent
+    repo.git("stash", "-q", "-u")
+    assert len(repo.git("stash", "list").splitlines()) == 2
+    stashed = {b3(version)[7:] for version in versions}
+    assert repo.objects() == stashed
+
+    for scope in (["--all-commits"], [], ["--all-branches"], ["--rev", "HEAD"]):
+        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        assert result.code == 0, result
+        assert result.out.startswith("Would remove 0 objects"), (scope, result)
+    assert mlx_exe("gc", cwd=repo.path).code == 0
+    assert repo.objects() == stashed
+    repo.git("stash", "drop", "-q", "stash@{1}")
+    assert mlx_exe("gc", cwd=repo.path).out.startswith("Removed 2 objects (22 B)")  # v2 and v3

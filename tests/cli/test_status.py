@@ -390,3 +390,16 @@ def test_status_and_add_notice_an_object_deleted_by_hand_despite_a_future_dated_
     added = mlx("add", "data", "--json")
     assert added.json["counters"]["objects_written"] == 1, added
     assert tracked.object_path(b3("b\n")).is_file()
+
+
+@pytest.mark.parametrize(("key", "line"), [("format", 1), ("size", 4)])
+def test_status_names_the_line_of_a_whole_number_written_as_a_float_in_a_pointer(repo, key, line):
+    from tests.conftest import run_subprocess
+
+    fields = {"format": "1", "path": "f.txt", "hash": "blake3:" + "0" * 64, "size": "3"}
+    fields[key] += ".0"
+    repo.gen({"f.txt.mlx": "".join(f"{name}: {value}\n" for name, value in fields.items())})
+
+    result = run_subprocess(("status",), repo.path)
+
+    result.expect_error(12, f"invalid file 'f.txt.mlx:{line}': at '{key}': {fields[key]} is not a whole number")

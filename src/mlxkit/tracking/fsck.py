@@ -1,4 +1,5 @@
-"""mlx fsck: re-hash every cache object in parallel and check what the pointers name.
+"""mlx fsck: re-hash every cache object in parallel and check what the pointers and the outputs in
+mlx.lock name.
 
 Problems: a corrupt object (bytes do not hash to the name; "truncated" when shorter than a pointer or
 tree says), a missing object, a malformed tree. Leftover temp files are garbage, not errors.
@@ -20,12 +21,13 @@ from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_path
 from mlxkit.tracking.pointer import find_pointer_files, read_pointer
+from mlxkit.tracking.roots import LOCKFILE, read_lockfile_roots
 from mlxkit.tracking.trees import load_tree
 
 
 @dataclass(frozen=True)
 class FsckProblem:
-    kind: str  # "corrupt", "truncated", "missing", "invalid tree", "invalid pointer"
+    kind: str  # "corrupt", "truncated", "missing", "invalid tree", "invalid pointer", "invalid lockfile"
     object: str | None
     where: str
     detail: str = ""
@@ -103,30 +105,46 @@ def _verify(chunk: Sequence[tuple[Digest, str, int]]) -> list[bool]:
 
 
 def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], list[FsckProblem]]:
-    """What the pointers name: the size each object should have, and what is missing or malformed.
-    `present` holds the hex digests found in the cache (one listing instead of a stat each)."""
+    """What the pointers and the stage outputs in mlx.lock name: the size each object should have,
+    and what is missing or malformed. `present` holds the hex digests found in the cache (one listing
+    instead of a stat each). A stage's deps are not checked: mlx stores a dependency only when it is
+    also tracked or another stage's output."""
     sizes: dict[str, int] = {}
     problems = []
+    named: list[tuple[Digest, int | None, int, str, str]] = []  # digest, files, size, target, where
     for pointer_file in find_pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
             problems.append(FsckProblem("invalid pointer", None, str(pointer_file), exc.message))
             continue
-        if pointer.digest.hex not in present:
-            problems.append(FsckProblem("missing", str(pointer.digest), str(pointer_file)))
+        named.append((pointer.digest, pointer.files, pointer.size, str(pointer.target), str(pointer_file)))
+    try:
+        outputs = [root for root in read_lockfile_roots(repo.root) if not root.optional]
+    except MlxError as exc:
+        problems.append(FsckProblem("invalid lockfile", None, LOCKFILE, exc.message))
+        outputs = []
+    by_pointer = {digest.hex for digest, *_rest in named}
+    named += [
+        (root.digest, root.files if root.is_dir else None, -1, root.path, f"{root.path} ({LOCKFILE})")
+        for root in outputs if root.digest.hex not in by_pointer
+    ]
+    for digest, files, size, target, where in named:
+        if digest.hex not in present:
+            problems.append(FsckProblem("missing", str(digest), where))
             continue
-        if not pointer.is_dir:
-            sizes[pointer.digest.hex] = pointer.size
+        if files is None:
+            if size >= 0:  # a lockfile's outputs: the size is not kept for fsck
+                sizes[digest.hex] = size
             continue
         try:
-            tree = load_tree(repo.store, pointer.digest)
+            tree = load_tree(repo.store, digest)
         except MlxError as exc:
-            problems.append(FsckProblem("invalid tree", str(pointer.digest), str(pointer_file), exc.message))
+            problems.append(FsckProblem("invalid tree", str(digest), where, exc.message))
             continue
         assert tree is not None
         for entry in tree.entries:
             sizes[entry.digest.hex] = entry.size
             if entry.digest.hex not in present:
-                problems.append(FsckProblem("missing", str(entry.digest), f"{pointer.target}/{entry.path}"))
+                problems.append(FsckProblem("missing", str(entry.digest), f"{target}/{entry.path}"))
     return sizes, problems

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.errors import InvalidFileError, MlxError, UnsafePathError, UnsupportedFormatError
 from mlxkit.formats.schema import validate
 from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
@@ -31,6 +31,17 @@ MAX_POINTER_BYTES = 64 * 1024
 _KEYS = {"format", "path", "hash", "size", "files", "x"}
 _NAME_BREAKERS = re.compile(r"[/\\\x00]")  # what pointer-1's 'path' pattern forbids
 _HASH = re.compile(r"blake3:[0-9a-f]{64}")  # pointer-1's 'hash' pattern
+
+
+class Unreadable(MlxError):
+    """A pointer file, or a directory that may hold some, that mlx cannot read: what it names is
+    unknown, so no command answers as if it were not there."""
+
+    exit_code = 12
+
+    def __init__(self, path: str, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(f"cannot read '{path}': {reason}", hint=hint)
+        self.path, self.reason = path, reason
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
             raw = handle.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
         raise InvalidFileError(source, "no such pointer file") from None
+    except OSError as exc:
+        raise Unreadable(source, _reason(exc)) from None
     if raw.startswith(b"PK\x03\x04"):
         raise InvalidFileError(
             source, "a zip archive, not an mlx pointer file", hint="mlx reads every *.mlx file as a pointer: rename this one"
@@ -109,6 +122,9 @@ def parse_pointer(document: YamlDocument, pointer_file: RepoPath) -> Pointer:
                 raise InvalidFileError(source, str(exc), line=document.line_of(("hash",))) from None
     if not _has_pointer_shape(data):
         validate(document, "pointer-1")  # raises with the line and what was expected
+        for key in ("format", "size", "files"):  # 3.0 is an integer to JSON Schema, not to mlx
+            if isinstance(data, dict) and isinstance(data.get(key), float):
+                raise InvalidFileError(source, f"at '{key}': {data[key]!r} is not a whole number", line=document.line_of((key,)))
         raise InvalidFileError(source, "not a pointer file")  # pragma: no cover - the schema is the wider check
     name = data["path"]
     target = target_of(pointer_file)
@@ -151,9 +167,13 @@ def write_pointer(root: Path, pointer: Pointer) -> None:
     write_atomic(pointer.file.on_disk(root), pointer.to_yaml().encode("utf-8"))
 
 
-def find_pointer_files(root: Path, below: RepoPath | None = None) -> Iterator[RepoPath]:
+def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_links: bool = False) -> Iterator[RepoPath]:
     """Every `*.mlx` file in the workspace (or below one directory of it), not entering .git, .mlx,
-    tracked directories or nested mlx repositories (their pointers are theirs)."""
+    tracked directories or nested mlx repositories (their pointers are theirs).
+
+    A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
+    never followed (mlx refuses paths through them); with `through_links` (gc), a link to a
+    directory that holds pointer files raises Unreadable too, naming the link."""
     stack = [f"{below.posix}/" if below else ""]
     while stack:
         prefix = stack.pop()
@@ -161,8 +181,10 @@ def find_pointer_files(root: Path, below: RepoPath | None = None) -> Iterator[Re
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed while we looked
+        except OSError as exc:
+            raise Unreadable(prefix.rstrip("/") or ".", _reason(exc), hint="let mlx read it: it may hold pointer files") from None
         names = {entry.name for entry in entries}
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
@@ -171,8 +193,39 @@ def find_pointer_files(root: Path, below: RepoPath | None = None) -> Iterator[Re
                 if os.path.isdir(os.path.join(entry.path, ".mlx")):
                     continue
                 stack.append(f"{prefix}{entry.name}/")
+            elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names:
+                found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}")
+                if found is not None:
+                    raise Unreadable(
+                        f"{prefix}{entry.name}",
+                        f"a symbolic link to a directory that holds pointer files ('{found}'), and mlx does not "
+                        "follow symbolic links",
+                        hint="move the directory back into the workspace, or replace the link by a real directory",
+                    )
             elif entry.name.endswith(SUFFIX) and entry.name != SUFFIX and entry.is_file(follow_symlinks=False):
                 try:
                     yield RepoPath.parse(f"{prefix}{entry.name}")
                 except UnsafePathError:
                     continue
+
+
+def _pointer_behind_link(link: str, shown: str) -> str | None:
+    """The first `*.mlx` file in the directory `link` points to (links below it are not followed),
+    as `shown` (the link's path in the workspace) plus its path below the link; None when the link
+    points to no directory, or to one that holds none or is an mlx repository."""
+    if not os.path.isdir(link) or os.path.isdir(os.path.join(link, ".mlx")):
+        return None
+
+    def unreadable(exc: OSError) -> None:
+        raise Unreadable(os.path.join(shown, os.path.relpath(exc.filename, link)), _reason(exc))
+
+    for directory, dirs, files in os.walk(link, onerror=unreadable):
+        dirs[:] = [name for name in dirs if name not in (".git", ".mlx")]
+        for name in files:
+            if name.endswith(SUFFIX) and name != SUFFIX:
+                return os.path.join(shown, os.path.relpath(os.path.join(directory, name), link))
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()

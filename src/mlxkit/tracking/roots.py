@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 from mlxkit.errors import MlxError
-from mlxkit.formats.yamlio import load_yaml
+from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.confine import RepoPath
+# The lockfile's reader, not a second one that could accept what it refuses. It sits in pipeline/,
+# above tracking, but it and pipeline/model.py import only from the layers below tracking.
+from mlxkit.pipeline.lockfile import parse_lock
+from mlxkit.pipeline.model import Lock
 from mlxkit.repo.repository import Repository
-from mlxkit.store.digest import Digest, InvalidDigest
+from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
-from mlxkit.tracking.pointer import find_pointer_files, parse_pointer, read_pointer
+from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = "mlx.lock"
-# The mlx.lock format whose shape lockfile_roots knows (pipeline/lockfile.py's LOCK_FORMAT; tracking
-# sits below pipeline, so it cannot call that module's reader). Any other fails closed.
-LOCK_FORMAT = 1
 _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
 
 
@@ -47,7 +49,10 @@ class Root(NamedTuple):
 
 def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace (and `scope`) references, and the
-    number of roots."""
+    number of roots. What gc keeps: in a git repository, every stash entry too, whatever the scope
+    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md)."""
+    if repo.is_git:
+        scope = replace(scope, stash=True)
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
@@ -78,55 +83,64 @@ def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
 
 
 def workspace_roots(repo: Repository) -> Iterator[Root]:
-    for pointer_file in find_pointer_files(repo.root):
+    for pointer_file in _pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
-            raise RootUnreadable(f"cannot read '{pointer_file}', so nothing was deleted: {exc.message}", hint=exc.hint) from exc
+            raise _unreadable(str(pointer_file), exc) from exc
         yield Root(pointer.digest, pointer.is_dir, str(pointer_file), _READD, path=pointer.target.posix, files=pointer.files or 0)
-    lock = repo.root / LOCKFILE
-    if lock.is_file():
-        yield from lockfile_roots(lock.read_bytes(), LOCKFILE)
+    try:
+        yield from read_lockfile_roots(repo.root)
+    except MlxError as exc:
+        raise _unreadable(LOCKFILE, exc) from exc
     if repo.is_git:
         yield from _staged_roots(repo.root)
 
 
-def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
-    """The deps and outs of every stage in an mlx.lock (`stages: {name: {deps: [...], outs: [...]}}`,
-    each path with its `hash`, and `files` for a directory: docs/formats.md). Only those: a param
-    may well be a mapping with a key 'hash'."""
-
-    def unreadable(problem: str, hint: str | None = None) -> RootUnreadable:
-        return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=hint)
-
+def _pointer_files(root: Path) -> Iterator[RepoPath]:
+    """find_pointer_files, failing closed on a directory it cannot list and on a symbolic link to a
+    directory that holds pointer files (mlx acts on no path through a link: docs/design.md)."""
     try:
-        document = load_yaml(data, source).data
+        yield from find_pointer_files(root, through_links=True)
+    except Unreadable as exc:
+        raise _unreadable(exc.path, exc) from exc
+
+
+def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
+    problem = exc.reason if isinstance(exc, Unreadable) else exc.message
+    return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=exc.hint)
+
+
+def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
+    """The deps and outs of every stage in an mlx.lock, read by the pipeline's own reader: a lockfile
+    `mlx repro` refuses (an unknown key, a newer format) is unreadable here too."""
+    try:
+        lock = parse_lock(data, source)
     except MlxError as exc:
-        raise unreadable(exc.message) from exc
-    version = document.get("format") if isinstance(document, dict) else None
-    if type(version) is int and version > LOCK_FORMAT:
-        raise unreadable(f"it uses format {version}, this mlx reads {LOCK_FORMAT}", hint="upgrade mlx")
-    if type(version) is not int or version != LOCK_FORMAT:
-        raise unreadable(f"its 'format' is not {LOCK_FORMAT}")
-    stages = document.get("stages")
-    if not isinstance(stages, dict):
-        raise unreadable("'stages' is not a mapping")
-    for name, entry in stages.items():
-        for section in ("deps", "outs"):
-            paths = entry.get(section, []) if isinstance(entry, dict) else None
-            if not isinstance(paths, list) or not all(isinstance(item, dict) for item in paths):
-                raise unreadable(f"'{section}' of stage '{name}' is not a list of paths")
-            for item in paths:
-                try:
-                    digest = Digest.parse(item.get("hash"))
-                except InvalidDigest as exc:
-                    raise unreadable(f"stage '{name}': {exc}") from exc
-                hint = f"run the stage again: 'mlx run --force {name}'"
-                path, files = item.get("path"), item.get("files")
-                yield Root(
-                    digest, "files" in item, source, hint, section == "deps", path if isinstance(path, str) else "",
-                    files if type(files) is int else 0,
-                )
+        raise _unreadable(source, exc) from exc
+    yield from _lock_roots(lock, source)
+
+
+def read_lockfile_roots(root: Path) -> list[Root]:
+    """The roots of the workspace's mlx.lock (none without one); raises what its reader raises, or
+    Unreadable when it cannot be opened."""
+    try:
+        with open(root / LOCKFILE, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)  # parse_lock refuses anything longer, by name
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise Unreadable(LOCKFILE, (exc.strerror or str(exc)).lower()) from exc
+    return list(_lock_roots(parse_lock(data, LOCKFILE), LOCKFILE))
+
+
+def _lock_roots(lock: Lock, source: str) -> Iterator[Root]:
+    """Each stage's deps and outs. Only those: a param may well be a mapping with a key 'hash'."""
+    for name, entry in lock.stages.items():
+        hint = f"run the stage again: 'mlx run --force {name}'"
+        for optional, paths in ((True, entry.deps), (False, entry.outs)):
+            for locked in paths:
+                yield Root(locked.digest, locked.files is not None, source, hint, optional, locked.path.posix, locked.files or 0)
 
 
 def _staged_roots(root: Path) -> Iterator[Root]:
