@@ -145,7 +145,7 @@ EXIT_CODES: dict[int, str] = {
     3: "an mlx error not classified below, or a file operation the system refused",
     10: "not an mlx repository",
     11: "the repository is locked by another command (the message names it)",
-    12: "an invalid file: pointer, config, tree or YAML (the message names file and line)",
+    12: "an invalid or unreadable file: pointer, config, tree, mlx.lock or YAML (the message names it)",
     13: "a file format this version of mlx does not read",
     14: "an unsafe path: outside the repository, through a symbolic link, or reserved",
     15: "refusing to overwrite or delete data that is not in the cache",
