@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import Repo
+from tests.conftest import Repo, git
 from tests.remote.test_transfer import _overwrite, clone, configure
 
 FILES = {f"f{i:02}.txt": f"file {i}\n" * 20 for i in range(20)}
@@ -69,6 +69,24 @@ def test_gc_cloud_needs_all_commits(pushed, mlx):
         2, "gc --cloud deletes from a remote that every clone shares: it needs --all-commits",
         "run 'mlx gc --cloud --all-commits' (objects referenced by any commit are kept)",
     )
+
+
+def test_gc_cloud_refuses_a_shallow_clone_which_cannot_see_older_commits(pushed, mlx, remote_url, tmp_path):
+    pushed.gen({"data": {"f00.txt": "changed\n"}})
+    assert mlx("add", "data").code == 0
+    pushed.commit("v2")
+    assert mlx("push").code == 0
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{pushed.path}", str(shallow))  # the remote's config is committed
+    before = sorted(remote_url.open().list("packs"))
+
+    result = mlx("gc", "--cloud", "--all-commits", cwd=shallow)
+
+    result.expect_error(
+        2, "this clone is shallow: gc --cloud would delete from the remote what the commits it lacks reference",
+        "fetch the whole history first: 'git fetch --unshallow'",
+    )
+    assert sorted(remote_url.open().list("packs")) == before
 
 
 def test_gc_cloud_removes_what_no_commit_references_and_every_commit_still_pulls(repo, mlx, remote_url, tmp_path):

@@ -18,6 +18,7 @@ live objects; after it, only new ones, and an undeleted pack is garbage for the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mlxkit.errors import IntegrityError, RemoteError, UsageError
 from mlxkit.fs.atomic import unlink_quietly
@@ -52,6 +53,15 @@ class CloudGcResult:
     removed: list[str] = field(default_factory=list)  # with dry_run: what would go
 
 
+def _is_shallow(git_root: Path) -> bool:
+    """Whether this clone was made with --depth (or --shallow-since): git then records its cut-off
+    commits in a `shallow` file."""
+    import subprocess
+
+    found = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=git_root, capture_output=True, text=True, check=False)
+    return found.stdout.strip() == "true"
+
+
 def gc_cloud(
     repo: Repository, remote: str | None, scope: Scope, *, dry_run: bool = False, force: bool = False,
     progress: Progress = NULL_PROGRESS,
@@ -60,6 +70,11 @@ def gc_cloud(
         raise UsageError(
             "gc --cloud deletes from a remote that every clone shares: it needs --all-commits",
             hint="run 'mlx gc --cloud --all-commits' (objects referenced by any commit are kept)",
+        )
+    if repo.git_root is not None and _is_shallow(repo.git_root):
+        raise UsageError(
+            "this clone is shallow: gc --cloud would delete from the remote what the commits it lacks reference",
+            hint="fetch the whole history first: 'git fetch --unshallow'",
         )
     live, roots = live_objects(repo, scope)
     connection = connect(repo, remote)
