@@ -90,15 +90,17 @@ def _is_usage_error(exc: Exception) -> bool:
 
 
 def _system_refusal(exc: OSError) -> MlxError | None:
-    """What the system refused about a file (permissions, a full disk, a read-only file system, a
-    FIFO where a directory goes), as one line naming the file (exit 3); None for an error that
-    names no file, which is a bug."""
+    """What the system refused (permissions, a full disk, a read-only file system, a FIFO where a
+    directory goes), as one line naming the file when the error names one (exit 3). None for an
+    error that names no file and is none of those conditions: that is a bug."""
     names = [os.fsdecode(name) for name in (exc.filename, exc.filename2) if isinstance(name, (str, bytes, os.PathLike))]
-    if not names or not exc.strerror:
+    if not exc.strerror or not (names or exc.errno in _SYSTEM_HINTS):  # a full disk under a copy between descriptors names no file
         return None
-    shown = [os.path.relpath(name) if os.path.isabs(name) else name for name in names]
+    message = f"{exc.strerror[0].lower()}{exc.strerror[1:]}"
+    if names:
+        message += ": " + " -> ".join(f"'{os.path.relpath(name) if os.path.isabs(name) else name}'" for name in names)
     return MlxError(
-        f"{exc.strerror[0].lower()}{exc.strerror[1:]}: " + " -> ".join(f"'{name}'" for name in shown),
+        message,
         hint=_SYSTEM_HINTS.get(exc.errno or 0, "-v shows where it happened"),
     )
 
