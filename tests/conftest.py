@@ -111,11 +111,11 @@ def _default_cwd(tmp_path: Path) -> Path:
 
 
 def run_subprocess(
-    args: tuple[object, ...], cwd: Path, input: str | bytes | None = None, timeout: float = 120
+    args: tuple[object, ...], cwd: Path, input: str | bytes | None = None, timeout: float = 120, *, wrapper: list[str] | None = None
 ) -> Result:
     text = not isinstance(input, bytes)
     proc = subprocess.run(
-        [mlx_executable(), *map(str, args)],
+        [*(wrapper or []), mlx_executable(), *map(str, args)],
         cwd=cwd, input=input, capture_output=True, text=text, timeout=timeout, check=False,
         **({"encoding": "utf-8", "errors": "replace"} if text else {}),
     )
@@ -123,6 +123,16 @@ def run_subprocess(
     if isinstance(out, bytes):
         out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     return Result(proc.returncode, out, err)
+
+
+def run_as_a_user(cwd: Path, *args: object) -> Result:
+    """The mlx executable without root's override of file permissions, as an ordinary user meets
+    them (the tests often run as root); skipped where root has no setpriv to give it up with."""
+    if os.geteuid() != 0:
+        return run_subprocess(args, cwd)
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop root's override of file permissions")
+    return run_subprocess(args, cwd, wrapper=["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"])
 
 
 def run_in_process(args: tuple[object, ...], cwd: Path, input: str | None = None) -> Result:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
+
+from tests.conftest import run_as_a_user
 
 from ._helpers import b3, is_git_ignored, mode_of, tree_bytes, umask
 
@@ -644,22 +645,6 @@ def test_add_refuses_a_target_inside_another_target(repo, mlx, order):
 # -- ordinary bad input: a one-line error or a warning, never an internal error ------------------
 
 
-def run_as_a_user(cwd, *args):
-    """Run the mlx executable without root's override of file permissions (tests run as root here)."""
-    import subprocess
-
-    from tests.conftest import Result, mlx_executable
-
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
-    proc = subprocess.run([*prefix, mlx_executable(), *args], cwd=cwd, capture_output=True, text=True, check=False)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-needs_setpriv = pytest.mark.skipif(
-    os.geteuid() == 0 and shutil.which("setpriv") is None, reason="needs setpriv to drop root's file permissions"
-)
-
-
 def test_add_keeps_a_gitignore_that_is_not_utf8_byte_for_byte(repo, mlx):
     repo.gen({"s": {"x": "1\n", ".gitignore": b"caf\xe9\n"}})
 
@@ -680,7 +665,6 @@ def test_add_keeps_the_crlf_line_endings_of_a_gitignore(repo, mlx):
     assert is_git_ignored(repo.path, "x")
 
 
-@needs_setpriv
 def test_add_refuses_an_unreadable_gitignore_before_writing_the_pointer(repo):
     repo.gen({"s": {"x": "1\n", ".gitignore": "*.pyc\n"}})
     os.chmod(repo / "s/.gitignore", 0)
@@ -714,7 +698,6 @@ def test_add_carries_on_without_a_state_db_that_is_a_directory(repo, mlx):
     assert repo.pointer("d")["files"] == 1
 
 
-@needs_setpriv
 def test_add_refuses_an_unreadable_file_inside_a_directory(repo):
     repo.gen({"d": {"f": "1\n", "g": "2\n"}})
     os.chmod(repo / "d/f", 0)
@@ -725,7 +708,6 @@ def test_add_refuses_an_unreadable_file_inside_a_directory(repo):
     assert not (repo / "d.mlx").exists()
 
 
-@needs_setpriv
 @pytest.mark.parametrize("mode", [0, 0o600])  # neither listed nor searched; listed, not searched
 def test_add_refuses_an_unreadable_directory_inside_a_directory(repo, mode):
     repo.gen({"d": {"f": "1\n", "sub": {"g": "2\n"}}})

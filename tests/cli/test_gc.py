@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import run_as_a_user, run_subprocess
+
 from ._helpers import b3, tree_bytes
 
 V1, V2 = "weights v1\n", "weights v2\n"
@@ -386,25 +388,6 @@ def test_gc_projects_is_refused_with_cloud(shared, mlx):
 # -- through the installed executable: history read per path, stash, unreadable roots ----------
 
 
-def mlx_exe(*args: object, cwd, setpriv: bool = False):
-    """Run the installed `mlx` executable; with `setpriv`, without root's override of file
-    permissions (tests run as root), as an ordinary user would."""
-    from tests.conftest import run_subprocess
-
-    if not setpriv:
-        return run_subprocess(args, cwd)
-    import shutil
-    import subprocess
-
-    from tests.conftest import Result, mlx_executable
-
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv is not installed")
-    command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", mlx_executable(), *map(str, args)]
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
 def test_gc_all_commits_reads_a_pointer_whose_bytes_another_project_committed_first(tmp_path, mlx):
     """A monorepo: p1 and p2 once had identical pointers; git lists that blob once, under p1/."""
     from tests.conftest import Repo, git
@@ -414,31 +397,31 @@ def test_gc_all_commits_reads_a_pointer_whose_bytes_another_project_committed_fi
     git(top.path, "init", "-q", "-b", "main")
     for project in ("p1", "p2"):
         top.gen({project: {"data.csv": V1}}, old=True)
-        assert mlx_exe("init", cwd=top / project).code == 0
-        assert mlx_exe("add", "data.csv", cwd=top / project).code == 0
+        assert run_subprocess(("init",), top / project).code == 0
+        assert run_subprocess(("add", "data.csv"), top / project).code == 0
     top.commit("one")
     top.gen({"p2": {"data.csv": V2}}, old=True)
-    assert mlx_exe("add", "data.csv", cwd=top / "p2").code == 0
+    assert run_subprocess(("add", "data.csv"), top / "p2").code == 0
     top.commit("two")
 
-    result = mlx_exe("gc", "--all-commits", cwd=top / "p2")
+    result = run_subprocess(("gc", "--all-commits"), top / "p2")
 
     assert result.code == 0, result
     assert result.out.startswith("Removed 0 objects (0 B); kept 2 "), result
-    assert mlx_exe("gc", "--rev", "HEAD~1", "-n", cwd=top / "p2").out.startswith("Would remove 0 objects")
+    assert run_subprocess(("gc", "--rev", "HEAD~1", "-n"), top / "p2").out.startswith("Would remove 0 objects")
 
 
 def test_gc_history_reads_a_pointer_whose_copy_is_committed_under_another_name(repo):
     repo.gen({"data.csv": V1}, old=True)
-    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    assert run_subprocess(("add", "data.csv"), repo.path).code == 0
     repo.commit("v1")
     repo.gen({"archive": {"data-v1.yaml": (repo / "data.csv.mlx").read_text()}})
     repo.gen({"data.csv": V2}, old=True)
-    assert mlx_exe("add", "data.csv", cwd=repo.path).code == 0
+    assert run_subprocess(("add", "data.csv"), repo.path).code == 0
     repo.commit("v2")
 
     for scope in (["--all-commits"], ["--rev", "HEAD~1"], ["--all-branches", "--rev", "HEAD~1"]):
-        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        result = run_subprocess(("gc", "-n", *scope), repo.path)
         assert result.code == 0, result
         assert "would remove" not in result.out, (scope, result)
     assert repo.objects() == {b3(V1)[7:], b3(V2)[7:]}
@@ -448,7 +431,7 @@ def test_gc_history_reads_a_pointer_whose_copy_is_committed_under_another_name(r
 def secret(history):
     """history, and sec/s.csv tracked in a directory nobody but root may read (mode 000)."""
     history.gen({"sec": {"s.csv": "secret\n"}}, old=True)
-    assert mlx_exe("add", "sec/s.csv", cwd=history.path).code == 0
+    assert run_subprocess(("add", "sec/s.csv"), history.path).code == 0
     (history / "sec").chmod(0)
     yield history
     (history / "sec").chmod(0o755)
@@ -457,14 +440,14 @@ def secret(history):
 def test_gc_fails_closed_on_a_directory_it_cannot_list(secret):
     before = secret.objects()
 
-    result = mlx_exe("gc", cwd=secret.path, setpriv=True)
+    result = run_as_a_user(secret.path, "gc")
 
     result.expect_error(12, "cannot read 'sec', so nothing was deleted: permission denied", hint="let mlx read it: it may hold pointer files")
     assert secret.objects() == before
 
 
 def test_status_refuses_to_answer_when_a_directory_cannot_be_listed(secret):
-    result = mlx_exe("status", cwd=secret.path, setpriv=True)
+    result = run_as_a_user(secret.path, "status")
 
     result.expect_error(12, "cannot read 'sec': permission denied", hint="let mlx read it: it may hold pointer files")
 
@@ -473,8 +456,8 @@ def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
     (history / "model.bin.mlx").chmod(0)
     before = history.objects()
 
-    gc = mlx_exe("gc", cwd=history.path, setpriv=True)
-    status = mlx_exe("status", cwd=history.path, setpriv=True)
+    gc = run_as_a_user(history.path, "gc")
+    status = run_as_a_user(history.path, "status")
 
     gc.expect_error(12, "cannot read 'model.bin.mlx', so nothing was deleted: permission denied")
     status.expect_error(12, "cannot read 'model.bin.mlx': permission denied")
@@ -483,12 +466,12 @@ def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
 
 def test_gc_fails_closed_on_a_symbolic_link_to_a_directory_that_holds_pointer_files(history, tmp_path):
     history.gen({"raw": {"raw.csv": "raw\n"}}, old=True)
-    assert mlx_exe("add", "raw/raw.csv", cwd=history.path).code == 0
+    assert run_subprocess(("add", "raw/raw.csv"), history.path).code == 0
     (history / "raw").rename(tmp_path / "other-disk")  # moved to a bigger disk, and linked back
     (history / "raw").symlink_to(tmp_path / "other-disk")
     before = history.objects()
 
-    result = mlx_exe("gc", cwd=history.path)
+    result = run_subprocess(("gc",), history.path)
 
     result.expect_error(
         12,
@@ -504,7 +487,7 @@ def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history
     (tmp_path / "elsewhere" / "notes.txt").write_text("no pointers here\n")
     (history / "notes").symlink_to(tmp_path / "elsewhere")
 
-    result = mlx_exe("gc", cwd=history.path)
+    result = run_subprocess(("gc",), history.path)
 
     assert result.code == 0, result
     assert result.out.startswith("Removed 1 object (11 B)")
@@ -513,16 +496,16 @@ def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history
 def test_gc_fails_closed_on_a_lockfile_the_pipeline_refuses(repo):
     """A misspelt key ('out:') makes mlx.lock invalid to `mlx repro`; gc must not read it as 'no outputs'."""
     repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: echo weights > model.bin\n    outs: [model.bin]\n"})
-    assert mlx_exe("run", cwd=repo.path).code == 0
+    assert run_subprocess(("run",), repo.path).code == 0
     lock = repo / "mlx.lock"
     lock.write_text(lock.read_text().replace("    outs:", "    out:"))
     before = repo.objects()
     assert before == {b3("weights\n")[7:]}
 
-    result = mlx_exe("gc", cwd=repo.path)
+    result = run_subprocess(("gc",), repo.path)
 
     invalid = "invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"
-    mlx_exe("repro", "--dry", cwd=repo.path).expect_error(12, invalid, hint="did you mean 'outs'?")
+    run_subprocess(("repro", "--dry"), repo.path).expect_error(12, invalid, hint="did you mean 'outs'?")
     result.expect_error(12, f"cannot read 'mlx.lock', so nothing was deleted: {invalid}", hint="did you mean 'outs'?")
     assert repo.objects() == before
 
@@ -532,7 +515,7 @@ def test_gc_fails_closed_on_a_lockfile_it_cannot_read(history):
     (history / "mlx.lock").chmod(0)
     before = history.objects()
 
-    result = mlx_exe("gc", cwd=history.path, setpriv=True)
+    result = run_as_a_user(history.path, "gc")
 
     result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: permission denied")
     assert history.objects() == before
@@ -543,7 +526,7 @@ def test_gc_keeps_every_stash_entry_with_its_index_and_untracked_files(repo):
 
     def add(name: str, content: str) -> None:
         repo.gen({name: content}, old=True)
-        assert mlx_exe("add", name, cwd=repo.path).code == 0
+        assert run_subprocess(("add", name), repo.path).code == 0
 
     add("model.bin", versions[0])
     repo.commit("v1")
@@ -559,10 +542,10 @@ def test_gc_keeps_every_stash_entry_with_its_index_and_untracked_files(repo):
     assert repo.objects() == stashed
 
     for scope in (["--all-commits"], [], ["--all-branches"], ["--rev", "HEAD"]):
-        result = mlx_exe("gc", "-n", *scope, cwd=repo.path)
+        result = run_subprocess(("gc", "-n", *scope), repo.path)
         assert result.code == 0, result
         assert result.out.startswith("Would remove 0 objects"), (scope, result)
-    assert mlx_exe("gc", cwd=repo.path).code == 0
+    assert run_subprocess(("gc",), repo.path).code == 0
     assert repo.objects() == stashed
     repo.git("stash", "drop", "-q", "stash@{1}")
-    assert mlx_exe("gc", cwd=repo.path).out.startswith("Removed 2 objects (22 B)")  # v2 and v3
+    assert run_subprocess(("gc",), repo.path).out.startswith("Removed 2 objects (22 B)")  # v2 and v3

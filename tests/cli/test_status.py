@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.conftest import run_as_a_user, run_subprocess
+
 from ._helpers import b3
 
 CSV = "x,y\n1,2\n"
@@ -361,21 +363,13 @@ def test_status_carries_on_without_a_state_db_that_is_a_directory(tracked, mlx):
 
 
 def test_status_refuses_an_unreadable_directory_inside_a_tracked_directory(tracked):
-    import subprocess
-
-    from tests.conftest import mlx_executable
-
-    if os.geteuid() == 0 and shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv to drop root's file permissions")
     (tracked / "data/sub").mkdir()
     os.chmod(tracked / "data/sub", 0)
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
-    proc = subprocess.run([*prefix, mlx_executable(), "status"], cwd=tracked.path, capture_output=True, text=True, check=False)
 
-    assert (proc.returncode, proc.stderr) == (
-        3, "mlx: cannot read 'data/sub': Permission denied\nhint: give yourself read access to it, or list it in .mlxignore\n"
-    )
+    result = run_as_a_user(tracked.path, "status")
+
     os.chmod(tracked / "data/sub", 0o755)
+    result.expect_error(3, "cannot read 'data/sub': Permission denied", hint="give yourself read access to it, or list it in .mlxignore")
 
 
 def test_status_and_add_notice_an_object_deleted_by_hand_despite_a_future_dated_fanout_directory(tracked, mlx):
@@ -394,8 +388,6 @@ def test_status_and_add_notice_an_object_deleted_by_hand_despite_a_future_dated_
 
 @pytest.mark.parametrize(("key", "line"), [("format", 1), ("size", 4)])
 def test_status_names_the_line_of_a_whole_number_written_as_a_float_in_a_pointer(repo, key, line):
-    from tests.conftest import run_subprocess
-
     fields = {"format": "1", "path": "f.txt", "hash": "blake3:" + "0" * 64, "size": "3"}
     fields[key] += ".0"
     repo.gen({"f.txt.mlx": "".join(f"{name}: {value}\n" for name, value in fields.items())})
