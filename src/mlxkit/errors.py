@@ -73,10 +73,12 @@ class UnsafePathError(MlxError):
 
 
 class UnreadableError(MlxError):
-    """A file or directory mlx has to read cannot be read (its permissions, an I/O error)."""
+    """A file or directory mlx has to read cannot be read (its permissions, an I/O error). `problem`
+    is the OSError, or what stands in the way in words."""
 
-    def __init__(self, path: str, exc: OSError, *, hint: str | None = None) -> None:
-        super().__init__(f"cannot read '{path}': {problem_text(exc)}", hint=hint)
+    def __init__(self, path: str, problem: OSError | str, *, hint: str | None = None) -> None:
+        self.problem = problem if isinstance(problem, str) else problem_text(problem)
+        super().__init__(f"cannot read '{path}': {self.problem}", hint=hint)
         self.path = path
 
 

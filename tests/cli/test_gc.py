@@ -442,14 +442,14 @@ def test_gc_fails_closed_on_a_directory_it_cannot_list(secret):
 
     result = run_as_a_user(secret.path, "gc")
 
-    result.expect_error(12, "cannot read 'sec', so nothing was deleted: permission denied", hint="let mlx read it: it may hold pointer files")
+    result.expect_error(12, "cannot read 'sec', so nothing was deleted: Permission denied", hint="let mlx read it: it may hold pointer files")
     assert secret.objects() == before
 
 
 def test_status_refuses_to_answer_when_a_directory_cannot_be_listed(secret):
     result = run_as_a_user(secret.path, "status")
 
-    result.expect_error(12, "cannot read 'sec': permission denied", hint="let mlx read it: it may hold pointer files")
+    result.expect_error(12, "cannot read 'sec': Permission denied", hint="let mlx read it: it may hold pointer files")
 
 
 def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
@@ -459,8 +459,8 @@ def test_gc_and_status_name_a_pointer_file_they_cannot_read(history):
     gc = run_as_a_user(history.path, "gc")
     status = run_as_a_user(history.path, "status")
 
-    gc.expect_error(12, "cannot read 'model.bin.mlx', so nothing was deleted: permission denied")
-    status.expect_error(12, "cannot read 'model.bin.mlx': permission denied")
+    gc.expect_error(12, "cannot read 'model.bin.mlx', so nothing was deleted: Permission denied")
+    status.expect_error(12, "cannot read 'model.bin.mlx': Permission denied")
     assert history.objects() == before
 
 
@@ -517,7 +517,7 @@ def test_gc_fails_closed_on_a_lockfile_it_cannot_read(history):
 
     result = run_as_a_user(history.path, "gc")
 
-    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: permission denied")
+    result.expect_error(12, "cannot read 'mlx.lock', so nothing was deleted: Permission denied")
     assert history.objects() == before
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlxkit.errors import InvalidFileError, MlxError, UnsafePathError, UnsupportedFormatError
+from mlxkit.errors import InvalidFileError, UnreadableError, UnsafePathError, UnsupportedFormatError
 from mlxkit.formats.schema import validate
 from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
@@ -33,15 +33,12 @@ _NAME_BREAKERS = re.compile(r"[/\\\x00]")  # what pointer-1's 'path' pattern for
 _HASH = re.compile(r"blake3:[0-9a-f]{64}")  # pointer-1's 'hash' pattern
 
 
-class Unreadable(MlxError):
+class Unreadable(UnreadableError):
     """A pointer file, or a directory that may hold some, that mlx cannot read: what it names is
-    unknown, so no command answers as if it were not there."""
+    unknown, so no command answers as if it were not there. mlx's own input: exit 12, as an invalid
+    one (unreadable data is exit 3)."""
 
     exit_code = 12
-
-    def __init__(self, path: str, reason: str, *, hint: str | None = None) -> None:
-        super().__init__(f"cannot read '{path}': {reason}", hint=hint)
-        self.path, self.reason = path, reason
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,7 @@ def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
     except FileNotFoundError:
         raise InvalidFileError(source, "no such pointer file") from None
     except OSError as exc:
-        raise Unreadable(source, _reason(exc)) from None
+        raise Unreadable(source, exc) from None
     if raw.startswith(b"PK\x03\x04"):
         raise InvalidFileError(
             source, "a zip archive, not an mlx pointer file", hint="mlx reads every *.mlx file as a pointer: rename this one"
@@ -184,7 +181,7 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
         except (FileNotFoundError, NotADirectoryError):
             continue  # removed while we looked
         except OSError as exc:
-            raise Unreadable(prefix.rstrip("/") or ".", _reason(exc), hint="let mlx read it: it may hold pointer files") from None
+            raise Unreadable(prefix.rstrip("/") or ".", exc, hint="let mlx read it: it may hold pointer files") from None
         names = {entry.name for entry in entries}
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
@@ -217,7 +214,7 @@ def _pointer_behind_link(link: str, shown: str) -> str | None:
         return None
 
     def unreadable(exc: OSError) -> None:
-        raise Unreadable(os.path.join(shown, os.path.relpath(exc.filename, link)), _reason(exc))
+        raise Unreadable(os.path.join(shown, os.path.relpath(exc.filename, link)), exc)
 
     for directory, dirs, files in os.walk(link, onerror=unreadable):
         dirs[:] = [name for name in dirs if name not in (".git", ".mlx")]
@@ -225,7 +222,3 @@ def _pointer_behind_link(link: str, shown: str) -> str | None:
             if name.endswith(SUFFIX) and name != SUFFIX:
                 return os.path.join(shown, os.path.relpath(os.path.join(directory, name), link))
     return None
-
-
-def _reason(exc: OSError) -> str:
-    return (exc.strerror or str(exc)).lower()

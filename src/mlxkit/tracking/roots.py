@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from mlxkit.errors import MlxError
+from mlxkit.errors import MlxError, UnreadableError
 from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
 from mlxkit.fs.confine import RepoPath
 # The lockfile's reader, not a second one that could accept what it refuses. It sits in pipeline/,
@@ -107,7 +107,7 @@ def _pointer_files(root: Path) -> Iterator[RepoPath]:
 
 
 def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
-    problem = exc.reason if isinstance(exc, Unreadable) else exc.message
+    problem = exc.problem if isinstance(exc, UnreadableError) else exc.message
     return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=exc.hint)
 
 
@@ -130,7 +130,7 @@ def read_lockfile_roots(root: Path) -> list[Root]:
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise Unreadable(LOCKFILE, (exc.strerror or str(exc)).lower()) from exc
+        raise Unreadable(LOCKFILE, exc) from exc
     return list(_lock_roots(parse_lock(data, LOCKFILE), LOCKFILE))
 
 
