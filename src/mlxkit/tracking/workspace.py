@@ -93,7 +93,6 @@ class Scanner:
         self.counters = counters or Counters()
         self.progress = progress
         self.on_pointer_files = on_pointer_files
-        self._objects_prefix = str(repo.store.objects) + os.sep
         self._generation: int | None = None  # read when first needed, again after storing
         self.has_written_objects = False  # whether the cache needs a durability barrier (store mode)
         # The last directory whose digest came from its fingerprints alone, and its scan: see listing_of.
@@ -343,15 +342,12 @@ class Scanner:
             destination = os.readlink(path)
         except OSError:
             return None
-        if not destination.startswith(self._objects_prefix):
-            return None
-        parts = destination[len(self._objects_prefix) :].split(os.sep)
-        if len(parts) != 2:
+        digest = self.repo.store.digest_at(destination)
+        if digest is None:
             return None
         try:
-            digest = Digest.from_hex(parts[0] + parts[1])
-            return digest, os.stat(self.repo.store.path(digest)).st_size
-        except (ValueError, OSError):
+            return digest, os.stat(self.repo.store.location(digest)).st_size
+        except OSError:
             return None
 
     def _refuse_links(self, target: RepoPath, links: list[str]) -> Snapshot:
