@@ -89,6 +89,16 @@ def _is_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__) and hasattr(exc, "show")
 
 
+def _report(error: MlxError, cause: BaseException) -> int:
+    """One line and a hint on stderr (and, with -v, where `cause` was raised); the exit code."""
+    render.error(error)
+    if render.settings.verbose:
+        import traceback
+
+        traceback.print_exception(cause)
+    return error.exit_code
+
+
 def _system_refusal(exc: OSError) -> MlxError | None:
     """What the system refused (permissions, a full disk, a read-only file system, a FIFO where a
     directory goes), as one line naming the file when the error names one (exit 3). None for an
@@ -123,12 +133,7 @@ def run(args: list[str]) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except MlxError as exc:
-        render.error(exc)
-        if render.settings.verbose:
-            import traceback
-
-            traceback.print_exception(exc)
-        return exc.exit_code
+        return _report(exc, exc)
     except Signalled as exc:
         sys.stderr.write("mlx: interrupted\n")
         return exc.code
@@ -137,15 +142,10 @@ def run(args: list[str]) -> int:
         return 130
     except OSError as exc:
         refused = _system_refusal(exc)
-        if refused is None:
-            render.internal_error(exc)
-            return 70
-        render.error(refused)
-        if render.settings.verbose:
-            import traceback
-
-            traceback.print_exception(exc)
-        return refused.exit_code
+        if refused is not None:
+            return _report(refused, exc)
+        render.internal_error(exc)
+        return 70
     except Exception as exc:  # noqa: BLE001 - the boundary
         if _is_usage_error(exc):
             exc.show()  # type: ignore[attr-defined] - click's plain "Usage: ... Error: ..." lines
