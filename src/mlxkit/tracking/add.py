@@ -98,9 +98,9 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     check_no_symlinks(repo.root, target.posix)
     if not os.path.lexists(target.on_disk(repo.root)):
         raise UsageError(f"'{given}' does not exist")
-    if repo.is_git and target.name == ".gitignore":  # mlx would append a line to what it just hashed
-        raise UsageError(f"'{given}' is git's own ignore file", hint="commit it to git; mlx tracks data")
     if repo.is_git:
+        if target.name == ".gitignore":  # mlx would append a line to what it just hashed
+            raise UsageError(f"'{given}' is git's own ignore file", hint="commit it to git; mlx tracks data")
         read_gitignore(repo.root, target)  # refuses a name it cannot hold, or a file mlx cannot read, before writing
     ancestor = tracking_ancestor(repo, target)
     if ancestor is not None:

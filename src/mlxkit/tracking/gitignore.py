@@ -49,7 +49,10 @@ def _gitignore_of(root: Path, target: RepoPath) -> tuple[Path, bytes]:
 def read_gitignore(root: Path, target: RepoPath) -> bytes:
     """The bytes of the .gitignore that holds `target`'s line (git reads it as bytes, in any
     encoding); b"" when there is none. `mlx add` calls this before it writes anything."""
-    path, _line = _gitignore_of(root, target)
+    return _read(root, _gitignore_of(root, target)[0])
+
+
+def _read(root: Path, path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -61,7 +64,7 @@ def read_gitignore(root: Path, target: RepoPath) -> bytes:
 def add_ignore(root: Path, target: RepoPath) -> bool:
     """Add the line for `target`; returns whether the file changed."""
     path, line = _gitignore_of(root, target)
-    data = read_gitignore(root, target)
+    data = _read(root, path)
     lines = _lines(data)
     if any(existing.removesuffix(b"\r") == line for existing in lines):
         return False
@@ -74,7 +77,7 @@ def add_ignore(root: Path, target: RepoPath) -> bool:
 
 def remove_ignore(root: Path, target: RepoPath) -> bool:
     path, line = _gitignore_of(root, target)
-    data = read_gitignore(root, target)
+    data = _read(root, path)
     if not data:
         return False
     lines = _lines(data)
