@@ -111,7 +111,7 @@ def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], li
     also tracked or another stage's output."""
     sizes: dict[str, int] = {}
     problems = []
-    named: list[tuple[Digest, int | None, int, str, str]] = []  # digest, files, size, target, where
+    named: list[tuple[Digest, int | None, int | None, str, str]] = []  # digest, files, size (if known), target, where
     for pointer_file in find_pointer_files(repo.root):
         try:
             pointer = read_pointer(repo.root, pointer_file)
@@ -126,7 +126,7 @@ def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], li
         outputs = []
     by_pointer = {digest.hex for digest, *_rest in named}
     named += [
-        (root.digest, root.files if root.is_dir else None, -1, root.path, f"{root.path} ({LOCKFILE})")
+        (root.digest, root.files if root.is_dir else None, None, root.path, f"{root.path} ({LOCKFILE})")
         for root in outputs if root.digest.hex not in by_pointer
     ]
     for digest, files, size, target, where in named:
@@ -134,7 +134,7 @@ def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], li
             problems.append(FsckProblem("missing", str(digest), where))
             continue
         if files is None:
-            if size >= 0:  # a lockfile's outputs: the size is not kept for fsck
+            if size is not None:  # a lockfile does not record its outputs' sizes
                 sizes[digest.hex] = size
             continue
         try:
