@@ -102,6 +102,15 @@ def test_wait_times_out_naming_the_holder(repo, mlx, holder):
     assert result.err_lines[0].startswith(f"mlx: the repository is locked after waiting 0.3s by pid {holder.pid} ")
 
 
+@pytest.mark.parametrize("seconds", ["-1", "nan"])
+def test_wait_refuses_what_is_not_a_number_of_seconds(repo, mlx, holder, seconds):
+    # nan used to wait forever (no deadline is ever reached) and -1 not at all
+    result = mlx("gc", "--wait", seconds)
+
+    assert result.code == 2, result
+    assert "is not a number of seconds" in result.err
+
+
 def test_wait_queues_behind_the_holder_and_then_succeeds(repo, mlx_path, holder):
     repo.gen({"data": {"a.csv": "a\n"}})
     waiter = subprocess.Popen(

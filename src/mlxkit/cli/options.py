@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,9 +12,20 @@ if TYPE_CHECKING:
     from mlxkit.tracking.history import Scope
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for scripts.")]
+
+
+def _seconds(value: float | None) -> float | None:
+    if value is not None and (math.isnan(value) or value < 0):
+        raise typer.BadParameter(f"{value:g} is not a number of seconds (0 or more, or inf)")
+    return value
+
+
 Wait = Annotated[
     Optional[float],  # noqa: UP007 - typer needs Optional here
-    typer.Option("--wait", metavar="SECONDS", help="If another mlx command holds the lock, wait up to SECONDS (inf: forever)."),
+    typer.Option(
+        "--wait", metavar="SECONDS", callback=_seconds,
+        help="If another mlx command holds the lock, wait up to SECONDS (inf: forever).",
+    ),
 ]
 Targets = Annotated[
     Optional[list[str]],  # noqa: UP007
