@@ -86,6 +86,17 @@ def test_status_reports_a_directory_whose_tree_is_not_in_cache(tracked, mlx):
     assert result.out == "missing, not in cache: data\n    4 objects not in the cache\n"
 
 
+def test_status_of_a_file_pointer_that_claims_to_be_a_directory_says_which_line_is_wrong(tracked, mlx):
+    with open(tracked / "a.csv.mlx", "a", encoding="utf-8") as pointer:
+        pointer.write("files: 1\n")
+
+    result = mlx("status", "a.csv")
+
+    assert result.code == 12, result
+    assert result.err_lines[0].startswith(f"mlx: invalid file 'tree {tracked.pointer('a.csv')['hash'][7:19]}': not a JSON tree object")
+    assert result.err_lines[1] == "hint: a pointer with a 'files:' line names a directory; if its path is a file, remove that line"
+
+
 def test_status_exit_code_is_1_only_when_dirty(tracked, mlx):
     assert mlx("status", "--exit-code").code == 0
     tracked.gen({"data": {"a.csv": "edited\n"}})

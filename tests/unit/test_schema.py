@@ -80,6 +80,12 @@ def test_schema_unknown_key_before_a_type_error_is_reported_first():
     assert (error.line, error.problem) == (2, "at 'the top level': unknown key 'extra'")
 
 
+def test_schema_unknown_key_that_yaml_reads_as_a_number_is_named_at_its_own_line():
+    # jsonschema's message has no quotes around 1, and the line table keys it as the text '1'
+    error = problem(f"format: 1\npath: raw\nhash: {HASH}\nsize: 3\n1: x\n", "pointer-1")
+    assert (error.line, error.problem) == (5, "at 'the top level': unknown key '1'")
+
+
 def test_schema_on_plain_data_names_the_source_without_a_line():
     with pytest.raises(InvalidFileError) as info:
         validate({"core": {"jobs": 0}}, "config-1", ".mlx/config.yaml")

@@ -54,7 +54,7 @@ def validate(document: YamlDocument | Any, name: str, source: str | None = None)
         message, hint, unknown = _explain(error)
         location: Location = tuple(error.absolute_path)
         # An unknown key is reported at its own line, not at the line of the mapping that holds it.
-        line = doc.line_of(location + (unknown,) if unknown is not None else location) if doc else None
+        line = doc.line_of(location + (str(unknown),) if unknown is not None else location) if doc else None
         # A missing key is reported last: a misspelt key ('sise' for 'size') explains it better.
         problems.append((error.validator == "required", line or 0, len(location), location, message, hint, line))
     *_, location, message, hint, line = min(problems, key=lambda problem: problem[:3])
@@ -62,19 +62,18 @@ def validate(document: YamlDocument | Any, name: str, source: str | None = None)
     raise InvalidFileError(source or "<document>", f"at '{where}': {message}", line=line, hint=hint)
 
 
-_UNEXPECTED = re.compile(r"\('(.+?)' (?:was|were) unexpected\)")
-
-
-def _explain(error: Any) -> tuple[str, str | None, str | None]:
+def _explain(error: Any) -> tuple[str, str | None, object]:
     """The message, the hint, and the unknown key when the error is one."""
     import difflib
 
-    if error.validator == "additionalProperties":
-        match = _UNEXPECTED.search(error.message)
-        unknown = match.group(1).split("', '")[0] if match else None
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(error.schema.get("properties", {}))
+        patterns = [re.compile(pattern) for pattern in error.schema.get("patternProperties", {})]
+        # From the instance, not the message: a key YAML reads as a number (`1: x`) has no quotes there.
+        extra = [key for key in error.instance if key not in known and not any(p.search(str(key)) for p in patterns)]
+        unknown = extra[0] if extra else None
         if unknown is not None:
-            close = difflib.get_close_matches(unknown, known, n=1)
+            close = difflib.get_close_matches(str(unknown), known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else (f"known keys: {', '.join(known)}" if known else None)
             return f"unknown key '{unknown}'", hint, unknown
     if error.validator == "required":

@@ -61,7 +61,12 @@ def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -
         raise MissingObjectError(
             f"the tree object {digest.short} is not in the cache", hint="re-add the directory with 'mlx add' where you still have it"
         ) from None
-    tree = Tree.parse(data, f"tree {digest.short}")
+    try:
+        tree = Tree.parse(data, f"tree {digest.short}")
+    except InvalidFileError as exc:  # its bytes match its name: what calls it a directory is wrong
+        raise InvalidFileError(
+            exc.source, exc.problem, hint="a pointer with a 'files:' line names a directory; if its path is a file, remove that line"
+        ) from None
     if len(_recent) >= 8:
         _recent.pop(next(iter(_recent)))
     _recent[key] = tree
