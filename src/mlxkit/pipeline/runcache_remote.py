@@ -78,6 +78,8 @@ def push_entries(repo: Repository, connection: Connection, missing: list[str]) -
 
 def fetch_entries(repo: Repository, connection: Connection) -> RunCacheTransfer:
     """Bring the remote's entries the local run cache lacks, each checked before it is kept."""
+    if connection.unmarked:  # the place holds nothing mlx knows of
+        return RunCacheTransfer(0, [])
     have = local_entries(repo)
     directory = run_cache(repo).directory
     brought, problems = 0, []

@@ -1,19 +1,31 @@
 """mlx status --cloud: for each tracked path and stage output, how many of its objects are missing
-from the local cache and how many from the remote. Nothing is written, here or there."""
+from the local cache and how many from the remote. Nothing is written, here or there.
+
+A directory whose tree is not in the local cache (a fresh clone) is read from the remote, one
+request per tree, so that its files are counted too; only a tree in neither place (or damaged on
+the remote) leaves its files uncounted. A place without a marker holds nothing mlx knows of: every
+object is missing there.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.fs.confine import RepoPath
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.tracking.connect import connect
+from mlxkit.store.hashing import hash_bytes
+from mlxkit.store.remotes.fs import RemoteNotFoundError
+from mlxkit.store.remotes.layout import loose_path, pack_path
+from mlxkit.store.tree import Tree
+from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import remote_sizes
 from mlxkit.tracking.roots import all_roots
 from mlxkit.tracking.trees import load_tree
-from mlxkit.tracking.wanted import target_path
+from mlxkit.tracking.wanted import refuse_unmatched, target_path
 
 
 @dataclass(frozen=True)
@@ -22,7 +34,7 @@ class CloudPath:
     objects: int  # the tree (for a directory) and its files, as far as they are known
     missing_locally: int
     missing_remotely: int
-    tree_unknown: bool = False  # a directory whose tree is in neither place: its files are not counted
+    tree_unknown: bool = False  # a directory whose tree is in neither place (or damaged there): its files are not counted
 
 
 @dataclass(frozen=True)
@@ -44,27 +56,15 @@ def cloud_status(
     repo: Repository, remote: str | None = None, targets: list[str] | None = None, *, scope: Scope = WORKSPACE,
     cwd: Path | None = None,
 ) -> CloudStatusReport:
-    filters = [target_path(repo, text, cwd) for text in targets or []]
-    groups: dict[str, list[Digest]] = {}
-    unknown_trees: set[str] = set()
-    for root in all_roots(repo, scope):
-        label = root.path or root.source
-        if root.optional or (filters and not any(root.path and _within(root.path, f.posix) for f in filters)):
-            continue
-        if label in groups and root.digest in groups[label]:
-            continue
-        digests = groups.setdefault(label, [])
-        digests.append(root.digest)
-        if root.is_dir:
-            tree = load_tree(repo.store, root.digest, missing_ok=True)
-            if tree is None:
-                unknown_trees.add(label)
-            else:
-                digests.extend(entry.digest for entry in tree.entries)
+    groups, unknown_trees = _groups(repo, [target_path(repo, text, cwd) for text in targets or []], scope)
     connection = connect(repo, remote)
-    connection.catalog.sync()
+    warnings: list[str] = []
+    remote_has: set[Digest] = set()
+    if not connection.unmarked:
+        connection.catalog.sync()
+        remote_has = set(remote_sizes(connection, {digest for digests in groups.values() for digest in digests}))
+        _count_remote_trees(connection, groups, unknown_trees, remote_has, warnings)
     everything = {digest for digests in groups.values() for digest in digests}
-    remote_has = set(remote_sizes(connection, everything))
     local_missing = {digest for digest in everything if not repo.store.has(digest)}
     paths = []
     for label, digests in sorted(groups.items()):
@@ -76,9 +76,77 @@ def cloud_status(
             paths.append(entry)
     return CloudStatusReport(
         connection.name, paths, len(groups), len(everything), len(local_missing), len(everything - remote_has),
-        [f"bad index on the remote, ignored: {name}" for name in connection.catalog.bad_indexes],
+        [*connection.reader_warnings(), *warnings],
     )
 
 
-def _within(path: str, target: str) -> bool:
-    return path == target or path.startswith(f"{target}/")
+def _groups(repo: Repository, filters: list[RepoPath], scope: Scope) -> tuple[dict[str, list[Digest]], dict[str, Digest]]:
+    """Each tracked path's (or stage output's) objects, as far as the local cache knows them, and
+    the directories whose tree is not in the cache (label -> tree). Refuses a target that matches
+    nothing, as every other command does."""
+    groups: dict[str, list[Digest]] = {}
+    unknown_trees: dict[str, Digest] = {}
+    matched: set[int] = set()
+    for root in all_roots(repo, scope):
+        label = root.path or root.source
+        if root.optional:
+            continue
+        if filters:
+            hits = [i for i, target in enumerate(filters) if root.path and RepoPath(root.path).is_within(target)]
+            if not hits:
+                continue
+            matched.update(hits)
+        if label in groups and root.digest in groups[label]:
+            continue
+        digests = groups.setdefault(label, [])
+        digests.append(root.digest)
+        if root.is_dir:
+            tree = load_tree(repo.store, root.digest, missing_ok=True)
+            if tree is None:
+                unknown_trees[label] = root.digest
+            else:
+                digests.extend(entry.digest for entry in tree.entries)
+    refuse_unmatched(filters, matched)
+    return groups, unknown_trees
+
+
+def _count_remote_trees(
+    connection: Connection, groups: dict[str, list[Digest]], unknown_trees: dict[str, Digest], remote_has: set[Digest],
+    warnings: list[str],
+) -> None:
+    """Read each unknown tree the remote has, add its files to its group (no longer unknown) and
+    those the remote has to `remote_has`. A tree that cannot be read stays unknown, and counts as
+    missing on the remote: no clone could fetch it."""
+    files: set[Digest] = set()
+    for label, digest in sorted(unknown_trees.items()):
+        if digest not in remote_has:
+            continue
+        tree = _remote_tree(connection, digest)
+        if tree is None:
+            remote_has.discard(digest)
+            warnings.append(
+                f"the listing of '{label}' on '{connection.name}' (tree {digest.short}) is damaged: its files are not counted"
+            )
+            continue
+        del unknown_trees[label]
+        groups[label].extend(entry.digest for entry in tree.entries)
+        files.update(entry.digest for entry in tree.entries)
+    if files:
+        remote_has.update(remote_sizes(connection, files - remote_has))
+
+
+def _remote_tree(connection: Connection, digest: Digest) -> Tree | None:
+    """The tree object `digest` read from the remote (nothing is stored), verified and parsed; None
+    when its bytes do not match its name or it is not a tree."""
+    location = connection.catalog.locate(digest)
+    try:
+        if location is None:
+            data = connection.fs.read(loose_path(digest))
+        else:
+            end = location.offset + location.length
+            data = connection.fs.read_ranges(pack_path(location.pack), [(location.offset, end)])[0]
+        if hash_bytes(data) != digest:
+            return None
+        return Tree.parse(data, f"tree {digest.short}")
+    except (RemoteNotFoundError, InvalidFileError, UnsupportedFormatError, UnsafePathError):
+        return None

@@ -4,7 +4,9 @@ into the local cache, without touching the workspace (`mlx pull` checks out afte
 Trees come first (a fresh clone has none, and only they say which files a directory holds), then
 the files. Packed objects are read as coalesced byte ranges of their packs, a few large requests per
 pack, never one per object. Every object is hashed before it enters the cache; one that does not
-match is reported with its pack and offset and never stored, and the rest are still fetched.
+match is reported with its pack and offset and never stored, and the rest are still fetched. The
+counts account for every referenced object: fetched, already in the cache (trees too), or missing.
+A place without a marker holds nothing mlx knows of: everything is missing there, with a warning.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class FetchResult:
     missing: list[str] = field(default_factory=list)  # tracked paths whose objects the remote lacks
     corrupt: list[str] = field(default_factory=list)  # one line each: the object, its pack and offset
     run_cache_entries: int = 0  # with --run-cache: entries brought
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a remote without a marker, each bad index
+    bad_indexes: int = 0  # indexes on the remote that could not be read: what they list was not found
 
     @property
     def is_complete(self) -> bool:
@@ -72,8 +75,10 @@ def fetch(
     before it reports success: `mlx pull` does it while it checks out."""
     wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots)
     connection = connect(repo, remote, jobs=jobs)
-    connection.catalog.sync()
+    if not connection.unmarked:
+        connection.catalog.sync()
     fetcher = _Fetcher(repo, connection, progress)
+    fetcher.present += len(wanted.trees) - len(wanted.unexpanded)  # the trees already in the cache
     fetcher.get(dict(wanted.unexpanded), "trees")
     wanted.expand(repo)
     fetcher.missing.extend(wanted.unexpanded.values())  # trees that could not be brought
@@ -84,7 +89,8 @@ def fetch(
         _mark_complete(repo, wanted.trees)
     return FetchResult(
         connection.name, wanted.count, fetcher.fetched, fetcher.fetched_bytes, fetcher.present,
-        sorted(set(fetcher.missing)), fetcher.corrupt,
+        sorted(set(fetcher.missing)), fetcher.corrupt, warnings=connection.reader_warnings(),
+        bad_indexes=len(connection.catalog.problems),
     )
 
 
@@ -118,6 +124,9 @@ class _Fetcher:
         store = self.repo.store
         needed = {digest: path for digest, path in objects.items() if not store.has(digest)}
         self.present += len(objects) - len(needed)
+        if self.connection.unmarked:  # the place holds nothing mlx knows of
+            self.missing.extend(needed.values())
+            return
         if not needed:
             return
         reads = list(self._plan(needed))

@@ -1,10 +1,13 @@
 """mlx fsck --remote NAME [--read-data]: check a remote as `restic check` does.
 
-Without --read-data it costs three listings: every index must match its name and be well formed,
-and every pack an index names must exist with the size the index says. With --read-data every pack
-and loose object is read back (packs as a few large ranges) and every object re-hashed; nothing is
-written anywhere. Packs no index names (left by an interrupted push) are garbage, not errors: the
-next `gc --cloud` removes them.
+Without --read-data it costs three listings: every index must match its name and be well formed
+(an index this clone has read before is downloaded again when the remote's size differs from its
+copy's), and every pack an index names must exist with the size the index says. With --read-data
+every index is downloaded again and checked against its name, and every pack and loose object is
+read back (packs as a few large ranges) and every object re-hashed; nothing is written on the
+remote. Packs no index names (left by an interrupted push) are garbage, not errors: the next
+`gc --cloud` removes them. A place without a marker is not an mlx remote: it is refused, as a cache
+without one is.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from mlxkit.errors import UnsupportedFormatError
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
-from mlxkit.store.remotes.layout import OBJECTS, Entry, loose_path, pack_path, parse_loose_name
+from mlxkit.store.remotes.layout import MARKER, OBJECTS, Entry, loose_path, pack_path, parse_loose_name
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.fsck import FsckProblem
 
@@ -45,8 +49,13 @@ def fsck_remote(
     repo: Repository, remote: str | None = None, *, read_data: bool = False, progress: Progress = NULL_PROGRESS
 ) -> RemoteFsckResult:
     connection = connect(repo, remote)
+    if connection.unmarked:
+        raise UnsupportedFormatError(
+            f"remote '{connection.name}' ({connection.fs.url}) has no {MARKER}: it holds nothing mlx knows of",
+            hint="'mlx push' writes the marker (and makes readable again what was pushed there before it was deleted)",
+        )
     catalog = connection.catalog
-    catalog.sync()
+    catalog.sync(reread=read_data)
     problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(catalog.problems.items())]
     listed = catalog.packs()
     named: dict[str, tuple[int, list[Entry]]] = {}
@@ -61,7 +70,8 @@ def fsck_remote(
                 ))  # fmt: skip
             else:
                 named.setdefault(pack.hex, (size, []))[1].extend(pack.entries)
-    garbage = [pack_path(hex_) for hex_ in sorted(set(listed) - set(named))]
+    restorable = {pack for packs in catalog.restorable().values() for pack in packs}  # not garbage: push writes their index back
+    garbage = [pack_path(hex_) for hex_ in sorted(set(listed) - set(named) - restorable)]
     loose = {}
     for name, size in connection.fs.list(OBJECTS).items():
         digest = parse_loose_name(name)

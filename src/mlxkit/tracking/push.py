@@ -64,6 +64,7 @@ def push(
     connection = connect(repo, remote, jobs=jobs, create=True)
     with remote_lock(connection.fs, exclusive=False, command=repo.command):
         connection.catalog.sync()
+        restored = connection.catalog.restore_damaged()  # indexes damaged on the remote, good here
         # A tree reaches the remote after every file it lists (the write order below), so the files
         # of a tree the remote has need no look: a push with nothing to send reads no tree.
         trees_there = on_remote(connection, wanted.trees)
@@ -76,6 +77,7 @@ def push(
     return PushResult(
         connection.name, wanted.count, len(plan.files) + len(plan.trees), uploaded_bytes, packs,
         len(present) + wanted.skipped_files, sorted(set(plan.missing)),
+        warnings=[f"index/{name} was damaged on '{connection.name}': wrote this clone's good copy back" for name in restored],
     )
 
 

@@ -72,14 +72,19 @@ def wanted_objects(
                 continue
             matched.update(hits)
         _want(wanted, root)
+    refuse_unmatched(filters, matched)
+    if expand:
+        wanted.expand(repo)
+    return wanted
+
+
+def refuse_unmatched(filters: list[RepoPath], matched: set[int]) -> None:
+    """A target that no root is at or below (a typo, a file inside a tracked directory) is an error."""
     for i, target in enumerate(filters):
         if i not in matched:
             raise UsageError(
                 f"'{target.posix}' is not tracked by mlx and no stage writes it", hint=f"run 'mlx add {target.posix}' to track it"
             )
-    if expand:
-        wanted.expand(repo)
-    return wanted
 
 
 def _want(wanted: Wanted, root: Root) -> None:

@@ -112,10 +112,16 @@ def _fetch_problems(result: FetchResult) -> None:
             + ("its hash and was not stored" if one else "their hash and were not stored"),
             hint="run 'mlx fsck --remote NAME --read-data' to list every damaged object, and push them again from a clone that has them",
         )
-    _missing(result.missing, "not on the remote")
+    hint = None
+    if result.bad_indexes:  # what they list cannot be found: say so, not only "not on the remote"
+        hint = (
+            f"'{result.remote}' has {render.plural(result.bad_indexes, 'unreadable index file')}, which may list them: "
+            f"run 'mlx fsck --remote {result.remote}'"
+        )
+    _missing(result.missing, "not on the remote", hint)
 
 
-def _missing(paths: list[str], why: str) -> None:
+def _missing(paths: list[str], why: str, hint: str | None = None) -> None:
     from mlxkit.errors import MissingObjectError
 
     if not paths:
@@ -123,7 +129,7 @@ def _missing(paths: list[str], why: str) -> None:
     render.warnings([f"'{path}': {why}" for path in paths])
     raise MissingObjectError(
         f"{render.plural(len(paths), 'path')} could not be transferred completely",
-        hint="push from a clone whose cache has them ('mlx status --cloud' shows what is where)",
+        hint=hint or "push from a clone whose cache has them ('mlx status --cloud' shows what is where)",
     )
 
 

@@ -1,16 +1,22 @@
 """Which objects a remote holds in packs: the union of its indexes, with a local copy of each.
 
-Indexes are immutable and named by the hash of their bytes, so a copy never goes stale: `sync()`
-lists `index/` once, downloads only the indexes it has not seen (checking each against its name),
-and forgets those the remote no longer has. It then lists `packs/` once: an index entry whose pack
-is absent, or has another size than the index says (an interrupted push, a damaged upload), is
-ignored. A bad index is reported, not fatal: its objects are simply not found there.
+Indexes are immutable and named by the hash of their bytes, so a good copy never goes stale; the
+remote's file can still be damaged after it was copied. `sync()` lists `index/` once and downloads
+(checking each against its name) the indexes it has not seen, those whose listed size differs from
+the copy's, and those found damaged before; it forgets those the remote no longer has. It then
+lists `packs/` once: an index entry whose pack is absent, or has another size than the index says
+(an interrupted push, a damaged upload), is ignored. A bad index is reported, not fatal: its objects
+are simply not found there, even when this clone keeps a good copy of it (other clones cannot read
+it). `restore_damaged()` (push) writes such a good copy back; `sync(reread=True)` (fsck
+--read-data) downloads every index, to find damage that kept the size.
 
 The copies live in `.mlx/remotes/<name>/index/`, beside a `url` file: a remote whose url changed
 is another remote, and the copies of the old one are dropped. Beside each copy, `decoded/` keeps
 what it decodes to in marshal's format: an index of 10^5 objects takes 0.4 s to parse and check as
 JSON, and 0.03 s to load this way. A decoded file is used only beside the copy it was made from
 (whose bytes are checked against its name every time), and one that cannot be loaded is decoded anew.
+The names of indexes whose remote bytes were found damaged while the copy is good are kept in
+`damaged`, so that every later sync checks them again until a push has restored them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ from mlxkit.store.remotes.layout import (
 # one name has one content wherever it comes from: the cache is shared by every remote.
 _DECODED: dict[str, dict[str, PackEntries] | str] = {}
 _MISMATCH = "its bytes do not match its name"
+_NO_COPY = (  # {remote}: the remote's name
+    _MISMATCH + "; a clone that has read it before keeps a good copy: "
+    "'mlx fsck --remote {remote} --read-data', then 'mlx push', there write it back"
+)
+_RESTORABLE = f"{_MISMATCH} on the remote; this clone has a good copy: 'mlx push' writes it back"
 
 
 class Location(NamedTuple):
@@ -57,6 +68,8 @@ class Catalog:
         self.ignored_entries = 0  # entries naming a pack that is absent or of another size
         self._copies = directory / INDEX
         self._decoded = directory / "decoded"
+        self._damaged_file = directory / "damaged"  # damaged on the remote, good here: one name a line
+        self._restorable: set[str] = set()
         self._locations: dict[str, Location] = {}
         self._packs: dict[str, int] = {}
         self._indexes: dict[str, dict[str, PackEntries]] = {}
@@ -80,24 +93,57 @@ class Catalog:
         """Every good index of the last sync, by file name: what fsck checks and gc rewrites."""
         return dict(self._indexes)
 
-    def sync(self) -> None:
+    def sync(self, *, reread: bool = False) -> None:
+        """`reread`: download every index again, to find remote damage that kept the file's size."""
         self._check_url()
-        listed = sorted(name for name in self.fs.list(INDEX) if parse_index_name(name))
-        copies = {name for name in os.listdir(self._copies) if parse_index_name(name)}
-        for name in copies.difference(listed):
+        listed = {name: size for name, size in self.fs.list(INDEX).items() if parse_index_name(name)}
+        copies = {name: _size(self._copies / name) for name in os.listdir(self._copies) if parse_index_name(name)}
+        for name in copies.keys() - listed.keys():
             unlink_quietly(self._copies / name)
             unlink_quietly(self._decoded / name)
         self.problems = {}
-        self._download([name for name in listed if name not in copies])
+        self._restorable = set()
+        suspects = self._read_damaged()
+        self._download(sorted(
+            name for name, size in listed.items() if reread or copies.get(name) != size or name in suspects
+        ))  # fmt: skip
+        self._write_damaged()
         self._packs = {hex_: size for name, size in self.fs.list(PACKS).items() if (hex_ := parse_pack_name(name))}
         self._locations = {}
         self._indexes = {}
         self.ignored_entries = 0
-        for name in listed:
+        for name in sorted(listed):
             packs = self._load(name)
             if packs is not None:
                 self._indexes[name] = packs
                 self._add(packs)
+
+    def restore_damaged(self) -> list[str]:
+        """Write back the good copy of every index damaged on the remote whose packs are all there
+        (never an index naming what is not there); its objects are then located. Returns their names."""
+        restored = []
+        for name, packs in self.restorable().items():
+            if any(self._packs.get(pack.hex) != pack.size for pack in packs.values()):
+                continue
+            self.fs.write(index_path(name), (self._copies / name).read_bytes())
+            self._restorable.discard(name)
+            del self.problems[name]
+            self._indexes[name] = packs
+            self._add(packs)
+            restored.append(name)
+        if restored:
+            self._write_damaged()
+        return restored
+
+    def restorable(self) -> dict[str, dict[str, PackEntries]]:
+        """Indexes damaged on the remote of which this clone has a good copy: name -> its packs."""
+        found = {}
+        for name in sorted(self._restorable):
+            try:
+                found[name] = decode_index(name, (self._copies / name).read_bytes())
+            except (InvalidFileError, UnsupportedFormatError):  # as bad as the remote's: nothing to restore
+                continue
+        return found
 
     def remember(self, name: str, data: bytes) -> None:
         """Adopt an index this process has just written, whose packs it has just uploaded: kept
@@ -122,6 +168,7 @@ class Catalog:
             for directory in (self._copies, self._decoded):
                 for name in os.listdir(directory) if directory.is_dir() else ():
                     unlink_quietly(directory / name)
+            unlink_quietly(self._damaged_file)
             write_atomic(url_file, self.fs.url.encode("utf-8"), durable=False)
 
     def _download(self, names: list[str]) -> None:
@@ -134,22 +181,45 @@ class Catalog:
 
     def _fetch(self, name: str) -> bytes | None:
         """Download one index and keep a copy if its bytes match its name; None if they do not
-        (a problem is recorded) or if it is gone (deleted since the listing)."""
+        (a problem is recorded, and a good copy is kept) or if it is gone (deleted since the listing)."""
         try:
             data = self.fs.read(index_path(name))
         except RemoteNotFoundError:
             return None
         if hash_bytes(data).hex != parse_index_name(name):
-            self.problems[name] = _MISMATCH
+            if self._good_copy(name):
+                self._restorable.add(name)
+                self.problems[name] = _RESTORABLE
+            else:
+                self.problems[name] = _NO_COPY.format(remote=self.fs.name)
             return None
         write_atomic(self._copies / name, data, durable=False)
         return data
 
+    def _good_copy(self, name: str) -> bool:
+        try:
+            return hash_bytes((self._copies / name).read_bytes()).hex == parse_index_name(name)
+        except FileNotFoundError:
+            return False
+
+    def _read_damaged(self) -> set[str]:
+        try:
+            text = self._damaged_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return set()
+        return {name for name in text.split() if parse_index_name(name)}
+
+    def _write_damaged(self) -> None:
+        if self._restorable:
+            write_atomic(self._damaged_file, "".join(f"{name}\n" for name in sorted(self._restorable)).encode(), durable=False)
+        else:
+            unlink_quietly(self._damaged_file)
+
     def _load(self, name: str) -> dict[str, PackEntries] | None:
+        if name in self.problems:  # its download did not match its name
+            return None
         decoded = _DECODED.get(name)
         if decoded is None:
-            if name in self.problems:  # its download did not match its name
-                return None
             try:
                 data: bytes | None = (self._copies / name).read_bytes()
             except FileNotFoundError:
@@ -191,3 +261,10 @@ class Catalog:
             for entry in pack.entries:
                 if entry.hex not in self._locations:
                     self._locations[entry.hex] = Location(pack.hex, entry.offset, entry.length)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
