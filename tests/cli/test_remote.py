@@ -262,3 +262,28 @@ def test_every_remote_subcommand_help_shows_examples(repo, mlx, subcommand):
     assert result.code == 0, result
     lines = [line.strip() for line in result.out.splitlines()]
     assert any(line.startswith(f"mlx remote {subcommand}") for line in lines[lines.index("Examples") + 1 :]), result.out
+
+
+def test_a_password_in_a_url_is_never_printed(repo, mlx):
+    """The hints that suggest a command repeat the url masked, as `remote list` and `config` show it."""
+    url = "sftp://ada:hunter2@127.0.0.1/srv/mlx"
+    with open(repo / ".mlx/config.yaml", "a") as config:  # a committed url of another protocol, by hand
+        config.write(f"remotes:\n  nas:\n    url: {url}\n")
+    outputs = [
+        mlx("fetch", "-r", "nas"),
+        mlx("remote", "add", "bk", "sftp://ada:hunter2@127.0.0.1/x"),
+        mlx("remote", "modify", "nas", "url", "sftp://ada:hunter2@127.0.0.1/y"),
+        mlx("remote", "list"),
+        mlx("remote", "list", "--json"),
+        mlx("config", "--list"),
+        mlx("config", "--list", "--json"),
+        mlx("config", "remotes.nas.url"),
+    ]
+
+    assert [result.code for result in outputs] == [12, 2, 2, 0, 0, 0, 0, 0]
+    assert outputs[0].err_lines[1] == "hint: if you trust this url, run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/srv/mlx'"
+    assert outputs[1].err_lines[1] == "hint: run 'mlx remote add --local bk sftp://ada:***@127.0.0.1/x' to keep it to this machine"
+    assert outputs[2].err_lines[1] == "hint: run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/y' to keep it to this machine"
+    assert outputs[7].out == "sftp://ada:***@127.0.0.1/srv/mlx\n"
+    for result in outputs:
+        assert "hunter2" not in result.out + result.err, result

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.repo.config import (
@@ -42,7 +43,7 @@ REMOTES_DIR = "remotes"
 _S3_OPTIONS = {"profile": "profile", "access_key_id": "key", "secret_access_key": "secret", "session_token": "token"}
 _S3_CLIENT_OPTIONS = {"endpoint_url": "endpoint_url", "region": "region_name"}
 SECRET_STORAGE_OPTIONS = frozenset(_S3_OPTIONS[option] for option in SECRET_OPTIONS)
-_PASSWORD = re.compile(r"^([^:/]+://[^/@:]*:)[^/@]*@")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,28 @@ class RemoteSettings:
     @property
     def public_url(self) -> str:
         """The url with a password in it (`sftp://user:pw@host/...`) replaced by '***', for output."""
-        return _PASSWORD.sub(rf"\1{MASK}@", self.url)
+        return mask_url(self.url)
 
     def public_options(self) -> dict[str, Any]:
         """The storage options with every credential replaced by '***', for output."""
         return {key: MASK if key in SECRET_STORAGE_OPTIONS else value for key, value in self.options.items()}
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its user part (`sftp://user:pw@host/...`) replaced by '***', for
+    output: every message and hint that shows a remote's url shows this."""
+    if _SCHEME.match(url) is None:
+        return url
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # an unparsable authority ('[' without ']'): show none of it
+        return _SCHEME.match(url).group(0) + MASK  # type: ignore[union-attr]
+    user, at, _host = netloc.rpartition("@")
+    name, colon, password = user.partition(":")
+    if not at or not colon:
+        return url
+    start = url.index(netloc) + len(name) + 1  # the netloc follows the scheme's '//'
+    return url[:start] + MASK + url[start + len(password) :]
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,7 @@ def resolve_remote(config: Config, name: str | None) -> RemoteSettings:
     if problem:
         raise InvalidFileError(
             f".mlx/{CONFIG_FILE}", f"remote '{name}': {problem}",
-            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {settings.url}'",
+            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {settings.public_url}'",
         )  # fmt: skip
     return settings
 
@@ -200,7 +218,7 @@ def add_remote(mlx_dir: Path, name: str, url: str, *, local: bool, default: bool
         )
     problem = None if local else committed_url_problem(url)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {url}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {mask_url(url)}' to keep it to this machine")
     data = read_layer(mlx_dir, local=local)
     if default:
         data.setdefault("core", {})["remote"] = name
@@ -292,7 +310,7 @@ def modify_remote(mlx_dir: Path, name: str, key: str, value: str | None, *, loca
         )
     problem = None if local or key != "url" else committed_url_problem(value)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {value}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {mask_url(value)}' to keep it to this machine")
     set_value(mlx_dir, full, parse_value(full, value), local=local)
 
 
