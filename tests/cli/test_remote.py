@@ -287,3 +287,19 @@ def test_a_password_in_a_url_is_never_printed(repo, mlx):
     assert outputs[7].out == "sftp://ada:***@127.0.0.1/srv/mlx\n"
     for result in outputs:
         assert "hunter2" not in result.out + result.err, result
+
+
+def test_file_localhost_means_the_local_path(repo, mlx, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    target = tmp_path / "lh-remote"
+    assert mlx("remote", "add", "-d", "lh", f"file://localhost{target}").code == 0
+    (repo / "f.txt").write_text("data\n")
+    assert mlx("add", "f.txt").code == 0
+
+    listed = mlx("remote", "list", "--json")
+    pushed = mlx("push")
+
+    assert listed.json[0]["url"] == f"file://{target}"
+    assert pushed.code == 0, pushed
+    assert (target / "mlx-store.json").is_file()
+    assert not (repo / "localhost").exists()

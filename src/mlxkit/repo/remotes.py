@@ -187,10 +187,13 @@ def _storage_options(config: Config, name: str, protocol: str) -> dict[str, Any]
 
 def _absolute(url: str, root: Path | None) -> str:
     protocol = url_protocol(url)
-    if protocol not in ("", "file"):
+    if protocol not in ("", "file", "local"):
         return url
-    prefix = "file://" if protocol == "file" else ""
-    path = os.path.expanduser(url.removeprefix(prefix))
+    prefix = f"{protocol}://" if protocol else ""
+    path = url.removeprefix(prefix)
+    if prefix and path.startswith("localhost/"):  # file://localhost/tmp/x is /tmp/x (RFC 8089)
+        path = path.removeprefix("localhost")
+    path = os.path.expanduser(path)
     if root is not None and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(root, path))
     return prefix + path
