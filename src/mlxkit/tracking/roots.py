@@ -34,6 +34,22 @@ _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx rem
 
 
 class RootUnreadable(MlxError):
+    """A root that cannot be read: `cannot read WHAT: PROBLEM`. gc says that it deleted nothing
+    (`deleting_nothing`); push and fetch, which delete nothing anyway, do not."""
+
+    exit_code = 12
+
+    def __init__(self, what: str, problem: str | None = None, *, hint: str | None = None, consequence: str = "") -> None:
+        self.what, self.problem = what, problem
+        super().__init__(f"cannot read {what}{consequence}" + (f": {problem}" if problem else ""), hint=hint)
+
+    def deleting_nothing(self) -> RootUnreadable:
+        return RootUnreadable(self.what, self.problem, hint=self.hint, consequence=", so nothing was deleted")
+
+
+class RootTreeMissing(MlxError):
+    """A directory's tree that is not in the cache: gc cannot tell its files from garbage."""
+
     exit_code = 12
 
 
@@ -56,7 +72,7 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], 
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
-    for root in all_roots(repo, scope):
+    for root in _gc_roots(repo, scope):
         roots += 1
         live.add(root.digest.hex)
         if not root.is_dir or root.digest.hex in expanded:
@@ -65,7 +81,7 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], 
         if tree is None:
             if root.optional:
                 continue
-            raise RootUnreadable(
+            raise RootTreeMissing(
                 f"the tree {root.digest.short} named by '{root.source}' is not in the cache, so its files cannot be "
                 "told apart from garbage: nothing was deleted",
                 hint=root.hint,
@@ -73,6 +89,14 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], 
         expanded.add(root.digest.hex)
         live.update(entry.digest.hex for entry in tree.entries)
     return live, roots
+
+
+def _gc_roots(repo: Repository, scope: Scope) -> Iterator[Root]:
+    """all_roots, for gc: an unreadable root says that nothing was deleted."""
+    try:
+        yield from all_roots(repo, scope)
+    except RootUnreadable as exc:
+        raise exc.deleting_nothing() from exc
 
 
 def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
@@ -108,7 +132,7 @@ def _pointer_files(root: Path) -> Iterator[RepoPath]:
 
 def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
     problem = exc.problem if isinstance(exc, UnreadableError) else exc.message
-    return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=exc.hint)
+    return RootUnreadable(f"'{source}'", problem, hint=exc.hint)
 
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
@@ -151,7 +175,7 @@ def _staged_roots(root: Path) -> Iterator[Root]:
             cwd=root, capture_output=True, check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise RootUnreadable(f"cannot list git's index, so nothing was deleted: {exc}") from exc
+        raise RootUnreadable("git's index", str(exc)) from exc
     staged = []
     for record in listing.split(b"\0"):
         if not record:
@@ -170,13 +194,13 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
         capture_output=True, check=False,
     )
     if batch.returncode != 0:
-        raise RootUnreadable("cannot read git's objects, so nothing was deleted")
+        raise RootUnreadable("git's objects")
     output = batch.stdout
     for _blob, path, source in blobs:
         header, _nl, output = output.partition(b"\n")
         fields = header.split()
         if len(fields) != 3 or fields[1] != b"blob":
-            raise RootUnreadable(f"cannot read '{source}' from git, so nothing was deleted")
+            raise RootUnreadable(f"'{source}' from git")
         size = int(fields[2])
         content, output = output[:size], output[size + 1 :]
         if path == LOCKFILE or path.endswith(f"/{LOCKFILE}"):
@@ -185,5 +209,5 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
         try:
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
-            raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
+            raise RootUnreadable(f"'{source}'", exc.message) from exc
         yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix, files=pointer.files or 0)

@@ -20,6 +20,7 @@ from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.pointer import SUFFIX
 from mlxkit.tracking.roots import Root, all_roots
+from mlxkit.tracking.targets import inside_directory, is_root
 from mlxkit.tracking.trees import load_tree
 
 
@@ -60,8 +61,9 @@ def wanted_objects(
     """Stage dependencies are left out: each is a tracked path or another stage's output, which are
     roots of their own, or a file (code) that mlx never stores. `extra`: more roots (the run cache's).
     Without `expand`, every tree stays in `unexpanded` for the caller to expand."""
-    filters = [target_path(repo, text, cwd) for text in targets or []]
+    filters = target_paths(repo, targets, cwd)
     matched: set[int] = set()
+    containing: dict[int, str] = {}  # a target inside a tracked directory -> that directory
     wanted = Wanted()
     for root in chain(all_roots(repo, scope), extra):
         if root.optional:
@@ -69,10 +71,14 @@ def wanted_objects(
         if filters:
             hits = [i for i, target in enumerate(filters) if root.path and RepoPath(root.path).is_within(target)]
             if not hits:
+                if root.is_dir and root.path:
+                    containing.update((i, root.path) for i, target in enumerate(filters) if target.is_within(RepoPath(root.path)))
                 continue
             matched.update(hits)
         _want(wanted, root)
     for i, target in enumerate(filters):
+        if i in containing and i not in matched:
+            raise inside_directory(target.posix, containing[i])
         if i not in matched:
             raise UsageError(
                 f"'{target.posix}' is not tracked by mlx and no stage writes it", hint=f"run 'mlx add {target.posix}' to track it"
@@ -90,6 +96,14 @@ def _want(wanted: Wanted, root: Root) -> None:
         wanted.trees[root.digest] = label
         wanted.unexpanded[root.digest] = label
         wanted.tree_files[root.digest] = root.files
+
+
+def target_paths(repo: Repository, targets: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
+    """The paths `targets` name; none, which means everything, when one of them is the repository's
+    root (`mlx push .` at the top, as `mlx status .`)."""
+    if any(is_root(repo.root, text, cwd) for text in targets or []):
+        return []
+    return [target_path(repo, text, cwd) for text in targets or []]
 
 
 def target_path(repo: Repository, text: str, cwd: Path | None = None) -> RepoPath:
