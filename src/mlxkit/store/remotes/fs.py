@@ -14,12 +14,13 @@ remote's root and `/`-separated; layout.py builds them from validated names only
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from mlxkit.errors import RemoteError, UsageError
@@ -86,8 +87,14 @@ class RemoteFS:
         """The size of the file at `path`, or None when there is none."""
         return self._retrying("check", path, self._size, _checked(path))
 
-    def read(self, path: str) -> bytes:
-        return self._retrying("read", path, self._read, _checked(path))
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        """The whole file; with `limit`, a file of more than `limit` bytes is refused (RemoteError)
+        after reading at most `limit` + 1 of them (a small metadata file: a hostile remote could
+        put a huge one there)."""
+        data = self._retrying("read", path, self._read, _checked(path), limit)
+        if limit is not None and len(data) > limit:
+            raise RemoteError(f"'{path}' on remote '{self.name}' ({self.url}) is larger than {limit} bytes: it is not mlx's")
+        return data
 
     def read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """The bytes [start, end) of each range; fewer where the file ends first (callers verify)."""
@@ -170,7 +177,7 @@ class RemoteFS:
     def _size(self, path: str) -> int | None:
         raise NotImplementedError
 
-    def _read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int | None) -> bytes:
         raise NotImplementedError
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
@@ -230,20 +237,20 @@ class LocalFS(RemoteFS):
 
     def _size(self, path: str) -> int | None:
         try:
-            stat = os.stat(self._full(path))
+            found = os.stat(self._full(path))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return stat.st_size if S_ISREG(stat.st_mode) else None
+        return found.st_size if stat.S_ISREG(found.st_mode) else None
 
-    def _read(self, path: str) -> bytes:
-        with open(self._full(path), "rb") as handle:
-            return handle.read()
+    def _read(self, path: str, limit: int | None) -> bytes:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as handle:
+            return handle.read() if limit is None else handle.read(limit + 1)
 
     def open_local(self, path: str, scratch: Path) -> int:
-        return self._retrying("read", path, os.open, self._full(_checked(path)), os.O_RDONLY)
+        return self._retrying("read", path, _open_regular, self._full(_checked(path)))
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
-        with open(self._full(path), "rb") as handle:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as handle:
             pieces = []
             for start, end in ranges:
                 handle.seek(start)
@@ -274,7 +281,7 @@ class LocalFS(RemoteFS):
         fsync_dir(Path(directory))
 
     def _download(self, path: str, local_path: str) -> None:
-        with open(self._full(path), "rb") as source, open(local_path, "wb") as target:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as source, open(local_path, "wb") as target:
             copy_fd(source.fileno(), target.fileno())
 
     def _delete(self, paths: list[str]) -> None:
@@ -298,6 +305,30 @@ class LocalFS(RemoteFS):
             os.makedirs(directory, exist_ok=True)
             self._made.add(directory)
         return directory
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOT_REGULAR = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket",
+                stat.S_IFDIR: "a directory", stat.S_IFLNK: "a symbolic link"}  # fmt: skip
+
+
+def _open_regular(full: str) -> int:
+    """A descriptor for reading the regular file `full`. Anything else on a directory remote (a FIFO
+    that would block the read for ever, a symbolic link to /dev/zero that never ends) is refused
+    with an OSError saying what it is, without waiting: O_NONBLOCK opens a FIFO at once, and
+    O_NOFOLLOW refuses a link."""
+    try:
+        fd = os.open(full, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(errno.ELOOP, "a symbolic link, not a regular file", full) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        raise OSError(errno.EINVAL, f"{what}, not a regular file", full)
+    return fd
 
 
 class FsspecFS(RemoteFS):
@@ -350,7 +381,9 @@ class FsspecFS(RemoteFS):
             return None
         return int(info["size"]) if info.get("type", "file") == "file" else None
 
-    def _read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int | None) -> bytes:
+        if limit is not None:  # one ranged GET: a hostile file is never read whole
+            return bytes(self._fs.cat_file(self._full(path), start=0, end=limit + 1, **self._read_options))
         return bytes(self._fs.cat_file(self._full(path), **self._read_options))
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
