@@ -181,3 +181,43 @@ def test_gc_cloud_rewrites_a_pack_that_is_mostly_dead(repo, mlx, remote_url, tmp
     copy = clone(repo, tmp_path)
     assert mlx("pull", cwd=copy.path).code == 0
     assert (copy / "keep.txt").read_text() == "keep me\n"
+
+
+def test_temp_files_of_a_killed_push_are_garbage_and_gc_cloud_removes_the_old_ones(repo: Repo, mlx, tmp_path):
+    """A push killed while writing to a directory remote leaves `.mlx-tmp-*` files: fsck reports them
+    all (count and bytes), gc --cloud removes those over a day old (a live push's are younger)."""
+    import os
+    import time
+
+    repo.gen({"data": FILES}, old=True)
+    assert mlx("add", "data").code == 0
+    assert mlx("remote", "add", "--default", "origin", str(tmp_path / "remote")).code == 0
+    repo.commit("data")
+    assert mlx("push").code == 0
+    remote = tmp_path / "remote"
+    (remote / "objects/ab").mkdir(parents=True)
+    old, young = remote / "objects/ab/.mlx-tmp-0123456789abcdef", remote / "packs/.mlx-tmp-fedcba9876543210"
+    old.write_bytes(b"x" * 3000)
+    young.write_bytes(b"y" * 1000)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+
+    checked = mlx("fsck", "--remote", "origin")
+    checked_json = mlx("fsck", "--remote", "origin", "--json")
+    dry = mlx("gc", "--cloud", "--all-commits", "--dry-run")
+    kept_by_the_dry_run = old.exists()
+    collected = mlx("gc", "--cloud", "--all-commits")
+    after = mlx("fsck", "--remote", "origin", "--json")
+
+    assert checked.code == 0, checked
+    assert "garbage: objects/ab/.mlx-tmp-0123456789abcdef" in checked.out.splitlines()
+    assert "garbage: packs/.mlx-tmp-fedcba9876543210" in checked.out.splitlines()
+    assert "2 garbage files (3.9 KiB): 'mlx gc --cloud --all-commits' removes them (temp files once a day old)" in checked.out
+    assert checked_json.json["garbage_bytes"] == 4000
+    assert "would remove objects/ab/.mlx-tmp-0123456789abcdef" in dry.out.splitlines()
+    assert "would remove packs/.mlx-tmp-fedcba9876543210" not in dry.out
+    assert kept_by_the_dry_run
+    assert collected.code == 0, collected
+    assert collected.out.startswith("Removed 0 objects from 'origin' (2.9 KiB freed, 1 temp file of killed pushes); kept 21")
+    assert not old.exists() and young.exists()
+    assert after.json["garbage"] == ["packs/.mlx-tmp-fedcba9876543210"]

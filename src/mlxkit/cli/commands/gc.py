@@ -61,6 +61,7 @@ def _cloud(result: CloudGcResult, *, json: bool) -> None:
         render.line(f"would remove {digest}")
     verb = "Would remove" if result.dry_run else "Removed"
     packs = f", {render.plural(result.packs_deleted, 'pack')} deleted, {result.packs_rewritten} rewritten" if result.packs_deleted else ""
+    packs += f", {render.plural(result.temp_files, 'temp file')} of killed pushes" if result.temp_files else ""
     render.line(
         f"{verb} {render.plural(result.removed_objects, 'object')} from '{result.remote}' ({render.size(result.removed_bytes)} freed"
         f"{packs}); kept {result.kept_objects} ({render.size(result.kept_bytes)}) referenced by {render.plural(result.roots, 'root')}."

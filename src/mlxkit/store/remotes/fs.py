@@ -80,6 +80,11 @@ class RemoteFS:
         """Every file below `prefix`, recursively: name relative to `prefix` -> size (one listing)."""
         return self._retrying("list", prefix, self._list, _checked(prefix))
 
+    def temp_files(self) -> dict[str, tuple[int, float]]:
+        """Temp files anywhere on the remote (a directory's writes in progress, or left by a kill):
+        path -> (size, modification time). Object stores write each file whole and have none."""
+        return {}
+
     def exists(self, path: str) -> bool:
         return self.size(path) is not None
 
@@ -218,7 +223,15 @@ class LocalFS(RemoteFS):
         return os.path.join(self.root, path) if path else self.root
 
     def _list(self, prefix: str) -> dict[str, int]:
-        found: dict[str, int] = {}
+        return {name: found.st_size for name, found in self._walk(prefix, temp=False)}
+
+    def temp_files(self) -> dict[str, tuple[int, float]]:
+        found = self._retrying("list", "", lambda: list(self._walk("", temp=True)))
+        return {name: (info.st_size, info.st_mtime) for name, info in found}
+
+    def _walk(self, prefix: str, *, temp: bool) -> Iterator[tuple[str, os.stat_result]]:
+        """Every regular file below `prefix` (name relative to it, its lstat): the temp files of
+        writes in progress (or left by a kill) with `temp`, every other file without."""
         stack = [("", self._full(prefix))]
         while stack:
             relative, directory = stack.pop()
@@ -227,13 +240,14 @@ class LocalFS(RemoteFS):
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:
-                if is_temp_name(entry.name):  # a write in progress (or left by a kill)
-                    continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((f"{relative}{entry.name}/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found[relative + entry.name] = entry.stat(follow_symlinks=False).st_size
-        return found
+                elif entry.is_file(follow_symlinks=False) and is_temp_name(entry.name) == temp:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # renamed or removed since the directory was read
+                        continue
+                    yield relative + entry.name, info
 
     def _size(self, path: str) -> int | None:
         try:
