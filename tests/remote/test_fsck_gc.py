@@ -89,6 +89,46 @@ def test_gc_cloud_refuses_a_shallow_clone_which_cannot_see_older_commits(pushed,
     assert sorted(remote_url.open().list("packs")) == before
 
 
+SINGLE_BRANCH_HINT = (
+    "fetch every branch first: git config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*' && git fetch origin; "
+    "or pass --allow-single-branch if the remote has no other branch"
+)
+
+
+def test_gc_refuses_a_single_branch_clone_which_cannot_see_other_branches(pushed, mlx, remote_url, tmp_path):
+    pushed.git("checkout", "-q", "-b", "other")
+    pushed.gen({"data": {"f00.txt": "only on the other branch\n"}})
+    assert mlx("add", "data").code == 0
+    pushed.commit("other")
+    assert mlx("push").code == 0
+    pushed.git("checkout", "-q", "main")
+    single = tmp_path / "single"
+    git(tmp_path, "clone", "-q", "--single-branch", "-b", "main", str(pushed.path), str(single))
+    assert mlx("init", cwd=single).code == 0  # a cache for the local gc
+    assert mlx("fetch", "--all-commits", cwd=single).code == 0  # gc marks with the trees of the local cache
+    before = sorted(remote_url.open().list("packs"))
+
+    cloud = mlx("gc", "--cloud", "--all-commits", cwd=single)
+    local = mlx("gc", "--all-branches", cwd=single)
+    vouched = mlx("gc", "--cloud", "--all-commits", "--allow-single-branch", "--dry-run", cwd=single)
+
+    cloud.expect_error(
+        2, "this clone fetches only some branches of its git remote 'origin': gc --cloud would delete from the remote what "
+        "the other branches reference", SINGLE_BRANCH_HINT,
+    )
+    local.expect_error(
+        2, "this clone fetches only some branches of its git remote 'origin': gc would delete from the cache what the "
+        "other branches reference", SINGLE_BRANCH_HINT,
+    )
+    assert sorted(remote_url.open().list("packs")) == before
+    assert vouched.code == 0 and vouched.out.startswith("would remove blake3:"), vouched  # the other branch's file
+    git(single, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(single, "fetch", "-q", "origin")
+    assert mlx("fetch", "--all-commits", cwd=single).code == 0
+    fetched = mlx("gc", "--cloud", "--all-commits", "--dry-run", cwd=single)
+    assert fetched.code == 0 and fetched.out.startswith("Would remove 0 objects from 'origin'"), fetched
+
+
 def test_gc_cloud_removes_what_no_commit_references_and_every_commit_still_pulls(repo, mlx, remote_url, tmp_path):
     repo.gen({"data": FILES, "model.bin": "v1\n"}, old=True)
     assert mlx("add", "data", "model.bin").code == 0

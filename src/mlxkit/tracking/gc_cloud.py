@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mlxkit.errors import IntegrityError, RemoteError, UsageError
 from mlxkit.fs.atomic import unlink_quietly
@@ -58,15 +57,6 @@ class CloudGcResult:
     temp_files: int = 0  # a directory remote's temp files over a day old (their bytes are in removed_bytes)
 
 
-def _is_shallow(git_root: Path) -> bool:
-    """Whether this clone was made with --depth (or --shallow-since): git then records its cut-off
-    commits in a `shallow` file."""
-    import subprocess
-
-    found = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=git_root, capture_output=True, text=True, check=False)
-    return found.stdout.strip() == "true"
-
-
 def gc_cloud(
     repo: Repository, remote: str | None, scope: Scope, *, dry_run: bool = False, force: bool = False,
     progress: Progress = NULL_PROGRESS,
@@ -76,12 +66,7 @@ def gc_cloud(
             "gc --cloud deletes from a remote that every clone shares: it needs --all-commits",
             hint="run 'mlx gc --cloud --all-commits' (objects referenced by any commit are kept)",
         )
-    if repo.git_root is not None and _is_shallow(repo.git_root):
-        raise UsageError(
-            "this clone is shallow: gc --cloud would delete from the remote what the commits it lacks reference",
-            hint="fetch the whole history first: 'git fetch --unshallow'",
-        )
-    live, roots = live_objects(repo, scope)
+    live, roots = live_objects(repo, scope, action="gc --cloud would delete from the remote")
     connection = connect(repo, remote)
     fs, catalog = connection.fs, connection.catalog
     if connection.marker is None:

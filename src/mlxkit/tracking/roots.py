@@ -25,7 +25,7 @@ from mlxkit.pipeline.lockfile import parse_lock
 from mlxkit.pipeline.model import Lock
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
+from mlxkit.tracking.history import WORKSPACE, Scope, check_whole_history, history_blobs
 from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
@@ -63,10 +63,14 @@ class Root(NamedTuple):
     files: int = 0  # a directory's files, as its pointer or lockfile entry records them (for counts only)
 
 
-def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
+def live_objects(repo: Repository, scope: Scope = WORKSPACE, *, action: str = "gc would delete from the cache") -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace (and `scope`) references, and the
     number of roots. What gc keeps: in a git repository, every stash entry too, whatever the scope
-    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md)."""
+    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md). A clone that
+    cannot see all of a scope that spans branches is refused (history.check_whole_history);
+    `action` says what would happen, for that message."""
+    if repo.git_root is not None:
+        check_whole_history(repo.git_root, scope, action)
     if repo.is_git:
         scope = replace(scope, stash=True)
     live: set[str] = set()
