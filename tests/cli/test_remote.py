@@ -278,9 +278,11 @@ def test_a_password_in_a_url_is_never_printed(repo, mlx):
         mlx("config", "--list"),
         mlx("config", "--list", "--json"),
         mlx("config", "remotes.nas.url"),
+        mlx("config", "remotes.nas.url", "sftp://ada:hunter2@127.0.0.1/z"),
     ]
 
-    assert [result.code for result in outputs] == [12, 2, 2, 0, 0, 0, 0, 0]
+    assert [result.code for result in outputs] == [12, 2, 2, 0, 0, 0, 0, 0, 2]
+    assert outputs[8].err_lines[1] == "hint: run 'mlx config --local remotes.nas.url sftp://ada:***@127.0.0.1/z'"
     assert outputs[0].err_lines[1] == "hint: if you trust this url, run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/srv/mlx'"
     assert outputs[1].err_lines[1] == "hint: run 'mlx remote add --local bk sftp://ada:***@127.0.0.1/x' to keep it to this machine"
     assert outputs[2].err_lines[1] == "hint: run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/y' to keep it to this machine"

@@ -13,12 +13,10 @@ working directory mean the same folder.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.repo.config import (
@@ -29,6 +27,7 @@ from mlxkit.repo.config import (
     Config,
     check_remote_name,
     committed_url_problem,
+    mask_url,
     parse_value,
     read_config,
     read_layer,
@@ -43,7 +42,6 @@ REMOTES_DIR = "remotes"
 _S3_OPTIONS = {"profile": "profile", "access_key_id": "key", "secret_access_key": "secret", "session_token": "token"}
 _S3_CLIENT_OPTIONS = {"endpoint_url": "endpoint_url", "region": "region_name"}
 SECRET_STORAGE_OPTIONS = frozenset(_S3_OPTIONS[option] for option in SECRET_OPTIONS)
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -66,23 +64,6 @@ class RemoteSettings:
     def public_options(self) -> dict[str, Any]:
         """The storage options with every credential replaced by '***', for output."""
         return {key: MASK if key in SECRET_STORAGE_OPTIONS else value for key, value in self.options.items()}
-
-
-def mask_url(url: str) -> str:
-    """`url` with the password of its user part (`sftp://user:pw@host/...`) replaced by '***', for
-    output: every message and hint that shows a remote's url shows this."""
-    if _SCHEME.match(url) is None:
-        return url
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:  # an unparsable authority ('[' without ']'): show none of it
-        return _SCHEME.match(url).group(0) + MASK  # type: ignore[union-attr]
-    user, at, _host = netloc.rpartition("@")
-    name, colon, password = user.partition(":")
-    if not at or not colon:
-        return url
-    start = url.index(netloc) + len(name) + 1  # the netloc follows the scheme's '//'
-    return url[:start] + MASK + url[start + len(password) :]
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ def config(
     """Get, set or list configuration (.mlx/config.yaml, or config.local.yaml with --local)."""
     from mlxkit import api
     from mlxkit.errors import UsageError
-    from mlxkit.repo.config import MASK, is_secret, split_key
-    from mlxkit.repo.remotes import mask_url
+    from mlxkit.repo.config import MASK, is_secret, mask_url, split_key
 
     def shown(key: str, value: object) -> object:
         """Credentials as '***', and a password inside a remote's url too."""
