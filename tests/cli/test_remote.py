@@ -65,7 +65,10 @@ def test_remote_list_json_masks_credentials(origin, mlx):
         {
             "name": "origin", "url": "s3://bucket/project", "default": True,
             "files": ["config.yaml", "config.local.yaml"], "jobs": None,
-            "options": {"key": "***", "secret": "***", "client_kwargs": {"endpoint_url": "http://127.0.0.1:5000"}},
+            "options": {
+                "key": "***", "secret": "***", "client_kwargs": {"endpoint_url": "http://127.0.0.1:5000"},
+                "config_kwargs": {"connect_timeout": 20, "read_timeout": 20},
+            },
         }
     ]  # fmt: skip
 

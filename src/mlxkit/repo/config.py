@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "remote.pack_threshold": 1024 * 1024,
     "remote.pack_size": 64 * 1024 * 1024,
     "remote.jobs": None,
+    "remote.timeout": 20,
 }
 
 

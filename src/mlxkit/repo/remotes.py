@@ -163,6 +163,11 @@ def _storage_options(config: Config, name: str, protocol: str) -> dict[str, Any]
     client = {target: value for option, target in _S3_CLIENT_OPTIONS.items() if (value := config.get(f"remotes.{name}.{option}"))}
     if client:
         options["client_kwargs"] = client
+    # botocore's read timeout is the wait for the next bytes of an answer (aiohttp's sock_read,
+    # started once a request's body is sent), not for a whole transfer: a large part on a slow link
+    # never hits it, a server that stopped answering does
+    timeout = config.get(f"remotes.{name}.timeout") or config.get("remote.timeout")
+    options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     return options
 
 

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
+from mlxkit.progress import warn
 from mlxkit.store.remotes.failures import (
     classify,
+    is_timeout,
     missing_package,
     quiet_orphaned_connection_errors,
     reason,
@@ -41,16 +43,21 @@ T = TypeVar("T")
 FILE_MODE = 0o644
 _BUCKETED = frozenset({"s3", "s3a", "gs", "gcs"})  # protocols whose root starts with a bucket
 # s3fs's and botocore's own retries are turned off so that this module's policy is the only one
-# (otherwise a refused connection took 6 s per call instead of one try).
-_S3_CONFIG = {"connect_timeout": 10, "read_timeout": 60, "retries": {"total_max_attempts": 1}}
+# (otherwise a refused connection took 6 s per call instead of one try). The timeouts are the
+# remote's `timeout` option (repo/remotes.py); these apply to a remote opened without it.
+DEFAULT_TIMEOUT = 20
+_S3_CONFIG = {"connect_timeout": DEFAULT_TIMEOUT, "read_timeout": DEFAULT_TIMEOUT, "retries": {"total_max_attempts": 1}}
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """`tries` attempts in all, sleeping `first_delay` seconds after the first failure, doubling."""
+    """`tries` attempts in all, sleeping `first_delay` seconds after the first failure, doubling;
+    `timeout_tries` in all for a request the remote did not answer in time, since each such try
+    costs the whole timeout (5 tries of 60 s stalled a pull for 5 minutes, silently)."""
 
     tries: int = 5
     first_delay: float = 0.2
+    timeout_tries: int = 2
 
     def delays(self) -> Iterator[float]:
         for attempt in range(self.tries - 1):
@@ -58,6 +65,30 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+class Attempts:
+    """The tries of one request: the caller counts each in `tries`, and after a failure asks
+    `failed` how long to wait before the next (None: give up). A retry after a timeout is said on
+    stderr (progress.warn), so that a stalled remote is never silent."""
+
+    def __init__(self, policy: RetryPolicy, remote: str, timeout: float | None) -> None:
+        self.tries = 0
+        self._policy = policy
+        self._delays = policy.delays()
+        self._remote = remote
+        self._timeout = timeout
+
+    def failed(self, exc: BaseException, kind: str) -> float | None:
+        if kind != "transient":
+            return None
+        timed_out = is_timeout(exc)
+        limit = self._policy.timeout_tries if timed_out else self._policy.tries
+        delay = next(self._delays, None) if self.tries < limit else None
+        if delay is not None and timed_out:
+            waited = f" in {self._timeout:g} s" if self._timeout else ""
+            warn(f"remote '{self._remote}' did not answer{waited}; retrying ({self.tries + 1} of {limit})")
+        return delay
 
 
 class RemoteNotFoundError(RemoteError):
@@ -70,11 +101,16 @@ class RemoteFS:
     is_local: ClassVar[bool]
     bucket: str | None = None  # for object stores: the first component of the root
 
-    def __init__(self, name: str, url: str, jobs: int, retry: RetryPolicy) -> None:
+    def __init__(self, name: str, url: str, jobs: int, retry: RetryPolicy, timeout: float | None = None) -> None:
         self.name = name
         self.url = url  # for messages: never holds a secret (location.display_url)
         self.jobs = jobs
         self.retry = retry
+        self.timeout = timeout  # seconds to connect, or for the next bytes of an answer (None: no limit)
+
+    def attempts(self) -> Attempts:
+        """A new request's tries, under this remote's policy."""
+        return Attempts(self.retry, self.name, self.timeout)
 
     def list(self, prefix: str) -> dict[str, int]:
         """Every file below `prefix`, recursively: name relative to `prefix` -> size (one listing)."""
@@ -137,19 +173,18 @@ class RemoteFS:
     # -- the retry loop and the messages ------------------------------------------------------
 
     def _retrying(self, verb: str, path: str, function: Callable[..., T], *args: Any) -> T:
-        delays = self.retry.delays()
-        tries = 0
+        attempts = self.attempts()
         while True:
-            tries += 1
+            attempts.tries += 1
             try:
                 return function(*args)
             except Exception as exc:  # classified: anything not a remote failure is re-raised as is
                 kind = classify(exc)
                 if kind is None:
                     raise
-                delay = next(delays, None) if kind == "transient" else None
+                delay = attempts.failed(exc, kind)
                 if delay is None:
-                    raise self._failure(verb, path, exc, kind, tries) from exc
+                    raise self._failure(verb, path, exc, kind, attempts.tries) from exc
             time.sleep(delay)
 
     def _failure(self, verb: str, path: str, exc: Exception, kind: str, tries: int) -> RemoteError:
@@ -172,6 +207,11 @@ class RemoteFS:
         endpoint = unreachable_endpoint(exc)
         if endpoint is not None:
             return RemoteError(f"cannot connect to '{endpoint}', the endpoint of remote '{self.name}'{gave_up}")
+        if is_timeout(exc) and self.timeout:
+            return RemoteError(
+                f"cannot {verb} '{path}' on {where}: no answer in {self.timeout:g} s{gave_up}",
+                hint=f"check the endpoint; a slow one may get more time: 'mlx remote modify {self.name} timeout SECONDS'",
+            )
         return RemoteError(f"cannot {verb} '{path}' on {where}: {reason(exc)}{gave_up}")
 
     # -- what an implementation provides (paths already checked) ------------------------------
@@ -352,9 +392,9 @@ class FsspecFS(RemoteFS):
 
     def __init__(
         self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *,
-        bucket: bool, uploader: S3Uploader | None = None,
+        bucket: bool, uploader: S3Uploader | None = None, timeout: float | None = None,
     ) -> None:
-        super().__init__(name, url, jobs, retry)
+        super().__init__(name, url, jobs, retry, timeout)
         self._fs = fs
         self._root = root.rstrip("/")
         self._uploader = uploader  # S3: pipelined parts in a shared memory budget (multipart.py)
@@ -482,11 +522,12 @@ def open_fsspec(
         raise RemoteError(f"the '{protocol}' protocol needs the package '{package}': pip install {install}") from None
     except (TypeError, ValueError) as exc:
         raise RemoteError(f"cannot open remote '{name}' ({display}): {reason(exc)}") from None
-    uploader = None
+    uploader = timeout = None
     if protocol in ("s3", "s3a"):
         fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
         quiet_orphaned_connection_errors(fs.loop)
         from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
 
-        uploader = S3Uploader(fs, retry.delays)
-    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader)
+        timeout = storage["config_kwargs"].get("read_timeout")
+        uploader = S3Uploader(fs, lambda: Attempts(retry, name, timeout))
+    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader, timeout=timeout)
