@@ -310,11 +310,11 @@ def pull(
     from mlxkit.parallel import in_background
     from mlxkit.pipeline import PIPELINE_FILE
     from mlxkit.tracking.pull import PullResult, checkout_fetched
-    from mlxkit.tracking.wanted import target_path
+    from mlxkit.tracking.wanted import target_paths
 
     with _writing(repo, command, wait) as opened:
         fetched = _fetch_into(opened, targets, remote, scope, jobs, run_cache, _cwd(repo), progress, durable=False)
-        within = [target_path(opened, text, _cwd(repo)) for text in targets or []]
+        within = target_paths(opened, targets, _cwd(repo))
         # the fetched objects reach the disk while the checkout works (a syncfs waits on the kernel)
         with in_background(opened.objects_barrier() if fetched.fetched else lambda: None):
             tracked = checkout_fetched(opened, within, force=force, progress=progress)

@@ -80,8 +80,8 @@ def test_config_unknown_key_suggests_the_closest(repo, mlx):
     mlx("config", "nothing").expect_error(
         2, "unknown config key 'nothing'",
         hint="known keys: cache.dir, cache.type, core.fsync, core.jobs, core.remote, remote.jobs, remote.pack_size, "
-        "remote.pack_threshold, remotes.NAME.OPTION (OPTION: url, endpoint_url, region, profile, jobs, access_key_id, "
-        "secret_access_key, session_token)",
+        "remote.pack_threshold, remote.timeout, remotes.NAME.OPTION (OPTION: url, endpoint_url, region, profile, jobs, "
+        "timeout, access_key_id, secret_access_key, session_token)",
     )
     assert (repo / ".mlx/config.yaml").read_text() == TEMPLATE
 

@@ -65,7 +65,10 @@ def test_remote_list_json_masks_credentials(origin, mlx):
         {
             "name": "origin", "url": "s3://bucket/project", "default": True,
             "files": ["config.yaml", "config.local.yaml"], "jobs": None,
-            "options": {"key": "***", "secret": "***", "client_kwargs": {"endpoint_url": "http://127.0.0.1:5000"}},
+            "options": {
+                "key": "***", "secret": "***", "client_kwargs": {"endpoint_url": "http://127.0.0.1:5000"},
+                "config_kwargs": {"connect_timeout": 20, "read_timeout": 20},
+            },
         }
     ]  # fmt: skip
 
@@ -262,3 +265,46 @@ def test_every_remote_subcommand_help_shows_examples(repo, mlx, subcommand):
     assert result.code == 0, result
     lines = [line.strip() for line in result.out.splitlines()]
     assert any(line.startswith(f"mlx remote {subcommand}") for line in lines[lines.index("Examples") + 1 :]), result.out
+
+
+def test_a_password_in_a_url_is_never_printed(repo, mlx):
+    """The hints that suggest a command repeat the url masked, as `remote list` and `config` show it."""
+    url = "sftp://ada:hunter2@127.0.0.1/srv/mlx"
+    with open(repo / ".mlx/config.yaml", "a") as config:  # a committed url of another protocol, by hand
+        config.write(f"remotes:\n  nas:\n    url: {url}\n")
+    outputs = [
+        mlx("fetch", "-r", "nas"),
+        mlx("remote", "add", "bk", "sftp://ada:hunter2@127.0.0.1/x"),
+        mlx("remote", "modify", "nas", "url", "sftp://ada:hunter2@127.0.0.1/y"),
+        mlx("remote", "list"),
+        mlx("remote", "list", "--json"),
+        mlx("config", "--list"),
+        mlx("config", "--list", "--json"),
+        mlx("config", "remotes.nas.url"),
+        mlx("config", "remotes.nas.url", "sftp://ada:hunter2@127.0.0.1/z"),
+    ]
+
+    assert [result.code for result in outputs] == [12, 2, 2, 0, 0, 0, 0, 0, 2]
+    assert outputs[8].err_lines[1] == "hint: run 'mlx config --local remotes.nas.url sftp://ada:***@127.0.0.1/z'"
+    assert outputs[0].err_lines[1] == "hint: if you trust this url, run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/srv/mlx'"
+    assert outputs[1].err_lines[1] == "hint: run 'mlx remote add --local bk sftp://ada:***@127.0.0.1/x' to keep it to this machine"
+    assert outputs[2].err_lines[1] == "hint: run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/y' to keep it to this machine"
+    assert outputs[7].out == "sftp://ada:***@127.0.0.1/srv/mlx\n"
+    for result in outputs:
+        assert "hunter2" not in result.out + result.err, result
+
+
+def test_file_localhost_means_the_local_path(repo, mlx, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    target = tmp_path / "lh-remote"
+    assert mlx("remote", "add", "-d", "lh", f"file://localhost{target}").code == 0
+    (repo / "f.txt").write_text("data\n")
+    assert mlx("add", "f.txt").code == 0
+
+    listed = mlx("remote", "list", "--json")
+    pushed = mlx("push")
+
+    assert listed.json[0]["url"] == f"file://{target}"
+    assert pushed.code == 0, pushed
+    assert (target / "mlx-store.json").is_file()
+    assert not (repo / "localhost").exists()

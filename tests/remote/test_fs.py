@@ -104,6 +104,15 @@ def test_reading_a_missing_file_names_it_and_the_remote(remote_url: RemoteSpec, 
         assert caught.value.exit_code == 22
 
 
+def test_a_read_with_a_limit_refuses_a_larger_file(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    fs.write("mlx-store.json", b"x" * 1000)
+
+    assert fs.read("mlx-store.json", limit=1000) == b"x" * 1000
+    with pytest.raises(RemoteError, match=r"^'mlx-store.json' on remote 'origin' \(.*\) is larger than 999 bytes: it is not mlx's$"):
+        fs.read("mlx-store.json", limit=999)
+
+
 def test_paths_that_climb_out_are_a_bug_not_a_request(remote_url: RemoteSpec):
     fs = remote_url.open()
 

@@ -89,6 +89,46 @@ def test_gc_cloud_refuses_a_shallow_clone_which_cannot_see_older_commits(pushed,
     assert sorted(remote_url.open().list("packs")) == before
 
 
+SINGLE_BRANCH_HINT = (
+    "fetch every branch first: git config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*' && git fetch origin; "
+    "or pass --allow-single-branch if the remote has no other branch"
+)
+
+
+def test_gc_refuses_a_single_branch_clone_which_cannot_see_other_branches(pushed, mlx, remote_url, tmp_path):
+    pushed.git("checkout", "-q", "-b", "other")
+    pushed.gen({"data": {"f00.txt": "only on the other branch\n"}})
+    assert mlx("add", "data").code == 0
+    pushed.commit("other")
+    assert mlx("push").code == 0
+    pushed.git("checkout", "-q", "main")
+    single = tmp_path / "single"
+    git(tmp_path, "clone", "-q", "--single-branch", "-b", "main", str(pushed.path), str(single))
+    assert mlx("init", cwd=single).code == 0  # a cache for the local gc
+    assert mlx("fetch", "--all-commits", cwd=single).code == 0  # gc marks with the trees of the local cache
+    before = sorted(remote_url.open().list("packs"))
+
+    cloud = mlx("gc", "--cloud", "--all-commits", cwd=single)
+    local = mlx("gc", "--all-branches", cwd=single)
+    vouched = mlx("gc", "--cloud", "--all-commits", "--allow-single-branch", "--dry-run", cwd=single)
+
+    cloud.expect_error(
+        2, "this clone fetches only some branches of its git remote 'origin': gc --cloud would delete from the remote what "
+        "the other branches reference", SINGLE_BRANCH_HINT,
+    )
+    local.expect_error(
+        2, "this clone fetches only some branches of its git remote 'origin': gc would delete from the cache what the "
+        "other branches reference", SINGLE_BRANCH_HINT,
+    )
+    assert sorted(remote_url.open().list("packs")) == before
+    assert vouched.code == 0 and vouched.out.startswith("would remove blake3:"), vouched  # the other branch's file
+    git(single, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(single, "fetch", "-q", "origin")
+    assert mlx("fetch", "--all-commits", cwd=single).code == 0
+    fetched = mlx("gc", "--cloud", "--all-commits", "--dry-run", cwd=single)
+    assert fetched.code == 0 and fetched.out.startswith("Would remove 0 objects from 'origin'"), fetched
+
+
 def test_gc_cloud_removes_what_no_commit_references_and_every_commit_still_pulls(repo, mlx, remote_url, tmp_path):
     repo.gen({"data": FILES, "model.bin": "v1\n"}, old=True)
     assert mlx("add", "data", "model.bin").code == 0
@@ -181,3 +221,43 @@ def test_gc_cloud_rewrites_a_pack_that_is_mostly_dead(repo, mlx, remote_url, tmp
     copy = clone(repo, tmp_path)
     assert mlx("pull", cwd=copy.path).code == 0
     assert (copy / "keep.txt").read_text() == "keep me\n"
+
+
+def test_temp_files_of_a_killed_push_are_garbage_and_gc_cloud_removes_the_old_ones(repo: Repo, mlx, tmp_path):
+    """A push killed while writing to a directory remote leaves `.mlx-tmp-*` files: fsck reports them
+    all (count and bytes), gc --cloud removes those over a day old (a live push's are younger)."""
+    import os
+    import time
+
+    repo.gen({"data": FILES}, old=True)
+    assert mlx("add", "data").code == 0
+    assert mlx("remote", "add", "--default", "origin", str(tmp_path / "remote")).code == 0
+    repo.commit("data")
+    assert mlx("push").code == 0
+    remote = tmp_path / "remote"
+    (remote / "objects/ab").mkdir(parents=True)
+    old, young = remote / "objects/ab/.mlx-tmp-0123456789abcdef", remote / "packs/.mlx-tmp-fedcba9876543210"
+    old.write_bytes(b"x" * 3000)
+    young.write_bytes(b"y" * 1000)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+
+    checked = mlx("fsck", "--remote", "origin")
+    checked_json = mlx("fsck", "--remote", "origin", "--json")
+    dry = mlx("gc", "--cloud", "--all-commits", "--dry-run")
+    kept_by_the_dry_run = old.exists()
+    collected = mlx("gc", "--cloud", "--all-commits")
+    after = mlx("fsck", "--remote", "origin", "--json")
+
+    assert checked.code == 0, checked
+    assert "garbage: objects/ab/.mlx-tmp-0123456789abcdef" in checked.out.splitlines()
+    assert "garbage: packs/.mlx-tmp-fedcba9876543210" in checked.out.splitlines()
+    assert "2 garbage files (3.9 KiB): 'mlx gc --cloud --all-commits' removes them (temp files once a day old)" in checked.out
+    assert checked_json.json["garbage_bytes"] == 4000
+    assert "would remove objects/ab/.mlx-tmp-0123456789abcdef" in dry.out.splitlines()
+    assert "would remove packs/.mlx-tmp-fedcba9876543210" not in dry.out
+    assert kept_by_the_dry_run
+    assert collected.code == 0, collected
+    assert collected.out.startswith("Removed 0 objects from 'origin' (2.9 KiB freed, 1 temp file of killed pushes); kept 21")
+    assert not old.exists() and young.exists()
+    assert after.json["garbage"] == ["packs/.mlx-tmp-fedcba9876543210"]

@@ -127,7 +127,7 @@ def test_parse_value_refuses_a_non_integer_for_an_integer_key():
 def test_known_keys_come_from_the_schema():
     assert sorted(known_keys()) == [
         "cache.dir", "cache.type", "core.fsync", "core.jobs", "core.remote", "remote.jobs", "remote.pack_size",
-        "remote.pack_threshold",
+        "remote.pack_threshold", "remote.timeout",
     ]  # fmt: skip
     assert set(DEFAULTS) == set(known_keys())
 
@@ -141,8 +141,8 @@ def test_check_key_refuses_an_unknown_key_with_a_hint():
         check_key("zzz")
     assert info.value.hint == (
         "known keys: cache.dir, cache.type, core.fsync, core.jobs, core.remote, remote.jobs, remote.pack_size, "
-        "remote.pack_threshold, remotes.NAME.OPTION (OPTION: url, endpoint_url, region, profile, jobs, access_key_id, "
-        "secret_access_key, session_token)"
+        "remote.pack_threshold, remote.timeout, remotes.NAME.OPTION (OPTION: url, endpoint_url, region, profile, jobs, "
+        "timeout, access_key_id, secret_access_key, session_token)"
     )
 
 

@@ -242,7 +242,7 @@ def test_resolve_remote_maps_options_to_s3fs_storage_options(mlx_dir):
         mlx_dir,
         "core:\n  remote: origin\nremote:\n  pack_size: 2097152\n  jobs: 3\n"
         "remotes:\n  origin:\n    url: s3://b/p\n    endpoint_url: http://127.0.0.1:5000\n    region: eu-west-1\n"
-        "    profile: ml\n    jobs: 16\n  other:\n    url: s3://o\n",
+        "    profile: ml\n    jobs: 16\n    timeout: 5\n  other:\n    url: s3://o\n",
         "remotes:\n  origin:\n    access_key_id: AKIA\n    secret_access_key: s3cr3t\n    session_token: tok\n",
     )
     settings = resolve_remote(read_config(mlx_dir), None)
@@ -252,19 +252,21 @@ def test_resolve_remote_maps_options_to_s3fs_storage_options(mlx_dir):
     assert settings.options == {
         "profile": "ml", "key": "AKIA", "secret": "s3cr3t", "token": "tok",
         "client_kwargs": {"endpoint_url": "http://127.0.0.1:5000", "region_name": "eu-west-1"},
+        "config_kwargs": {"connect_timeout": 5, "read_timeout": 5},
     }  # fmt: skip
     assert (settings.jobs, settings.pack_threshold, settings.pack_size) == (16, 1048576, 2097152)
     assert settings.url_is_local_config is False
     assert settings.defined_in == ("config.yaml", "config.local.yaml")
     assert settings.is_default is True
     assert resolve_remote(read_config(mlx_dir), "other").jobs == 3
+    assert resolve_remote(read_config(mlx_dir), "other").options["config_kwargs"]["read_timeout"] == 20  # remote.timeout
 
 
 def test_settings_never_show_credentials(mlx_dir):
     write(mlx_dir, "remotes:\n  origin:\n    url: s3://b/p\n", "remotes:\n  origin:\n    secret_access_key: s3cr3t\n")
     settings = resolve_remote(read_config(mlx_dir), "origin")
     assert "s3cr3t" not in repr(settings)
-    assert settings.public_options() == {"secret": "***"}
+    assert settings.public_options() == {"secret": "***", "config_kwargs": {"connect_timeout": 20, "read_timeout": 20}}
 
 
 def test_public_url_hides_a_password():
@@ -460,7 +462,7 @@ def test_modify_remote_refusals(mlx_dir):
         (("ghost", "region", "x", False), "no such remote 'ghost'", "known remotes: origin"),
         (("origin", "regoin", "x", False), "unknown remote option 'regoin'", "did you mean 'region'?"),
         (("origin", "zzz", "x", False), "unknown remote option 'zzz'",
-         "known options: url, endpoint_url, region, profile, jobs, access_key_id, secret_access_key, session_token"),
+         "known options: url, endpoint_url, region, profile, jobs, timeout, access_key_id, secret_access_key, session_token"),
         (("origin", "access_key_id", "A", False), "'access_key_id' is a credential: it may only be set in .mlx/config.local.yaml",
          "run 'mlx remote modify --local origin access_key_id ...'"),
         (("origin", "url", "gs://x", False),

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from mlxkit import progress
 from mlxkit.cli import render
 from mlxkit.cli.signals import Signalled, raise_on_signals
 from mlxkit.errors import MlxError
@@ -54,6 +55,7 @@ def _root(
 ) -> None:
     render.settings.verbose = verbose
     render.settings.quiet = quiet
+    progress.set_warning_handler(render.warning)
 
 
 # Command name -> the module in mlxkit.cli.commands that registers it, in the order `--help` lists them.

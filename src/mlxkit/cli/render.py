@@ -45,6 +45,10 @@ def warnings(items: list[str]) -> None:
         sys.stderr.write(f"warning: {item}\n")
 
 
+def warning(item: str) -> None:
+    sys.stderr.write(f"warning: {item}\n")
+
+
 def as_data(value: Any) -> Any:
     if isinstance(value, (RepoPath, Digest)):  # values that are their text
         return str(value)

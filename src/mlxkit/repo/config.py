@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlxkit.errors import InvalidFileError, UsageError
 from mlxkit.formats.schema import conforms, load_schema, validate
@@ -30,6 +31,7 @@ REMOTE_NAME_RULE = "letters, digits, '_', '.' and '-', at most 64, starting with
 # A committed url may name a plain path, file:// or s3:// only: any other fsspec protocol would make a
 # teammate's mlx talk to whatever the commit chose (a url in config.local.yaml was typed on this machine).
 COMMITTABLE_PROTOCOLS = frozenset({"", "file", "s3"})
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 DEFAULTS: dict[str, Any] = {
     "core.fsync": "batch",
     "core.jobs": None,
@@ -39,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "remote.pack_threshold": 1024 * 1024,
     "remote.pack_size": 64 * 1024 * 1024,
     "remote.jobs": None,
+    "remote.timeout": 20,
 }
 
 
@@ -87,6 +90,23 @@ def url_protocol(url: str) -> str:
     if "://" in url or "::" in url:
         return url.partition("://")[0]
     return "data" if url.startswith("data:") else ""
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its user part (`sftp://user:pw@host/...`) replaced by '***', for
+    output: every message and hint that shows a remote's url shows this."""
+    if _URL_SCHEME.match(url) is None:
+        return url
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:  # an unparsable authority ('[' without ']'): show none of it
+        return _URL_SCHEME.match(url).group(0) + MASK  # type: ignore[union-attr]
+    user, at, _host = netloc.rpartition("@")
+    name, colon, password = user.partition(":")
+    if not at or not colon:
+        return url
+    start = url.index(netloc) + len(name) + 1  # the netloc follows the scheme's '//'
+    return url[:start] + MASK + url[start + len(password) :]
 
 
 def committed_url_problem(url: str) -> str | None:
@@ -293,7 +313,7 @@ def set_value(mlx_dir: Path, key: str, value: Any, *, local: bool) -> None:
     path = split_key(key)
     problem = committed_url_problem(value) if path[-1] == "url" and isinstance(value, str) and not local else None
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx config --local {key} {value}'")
+        raise UsageError(problem, hint=f"run 'mlx config --local {key} {mask_url(value)}'")
     data = copy.deepcopy(_read_layer(mlx_dir, name))
     if value is None:
         _unset(data, path)

@@ -13,7 +13,6 @@ working directory mean the same folder.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from mlxkit.repo.config import (
     Config,
     check_remote_name,
     committed_url_problem,
+    mask_url,
     parse_value,
     read_config,
     read_layer,
@@ -42,7 +42,6 @@ REMOTES_DIR = "remotes"
 _S3_OPTIONS = {"profile": "profile", "access_key_id": "key", "secret_access_key": "secret", "session_token": "token"}
 _S3_CLIENT_OPTIONS = {"endpoint_url": "endpoint_url", "region": "region_name"}
 SECRET_STORAGE_OPTIONS = frozenset(_S3_OPTIONS[option] for option in SECRET_OPTIONS)
-_PASSWORD = re.compile(r"^([^:/]+://[^/@:]*:)[^/@]*@")
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class RemoteSettings:
     @property
     def public_url(self) -> str:
         """The url with a password in it (`sftp://user:pw@host/...`) replaced by '***', for output."""
-        return _PASSWORD.sub(rf"\1{MASK}@", self.url)
+        return mask_url(self.url)
 
     def public_options(self) -> dict[str, Any]:
         """The storage options with every credential replaced by '***', for output."""
@@ -101,7 +100,7 @@ def resolve_remote(config: Config, name: str | None) -> RemoteSettings:
     if problem:
         raise InvalidFileError(
             f".mlx/{CONFIG_FILE}", f"remote '{name}': {problem}",
-            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {settings.url}'",
+            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {settings.public_url}'",
         )  # fmt: skip
     return settings
 
@@ -164,15 +163,23 @@ def _storage_options(config: Config, name: str, protocol: str) -> dict[str, Any]
     client = {target: value for option, target in _S3_CLIENT_OPTIONS.items() if (value := config.get(f"remotes.{name}.{option}"))}
     if client:
         options["client_kwargs"] = client
+    # botocore's read timeout is the wait for the next bytes of an answer (aiohttp's sock_read,
+    # started once a request's body is sent), not for a whole transfer: a large part on a slow link
+    # never hits it, a server that stopped answering does
+    timeout = config.get(f"remotes.{name}.timeout") or config.get("remote.timeout")
+    options["config_kwargs"] = {"connect_timeout": timeout, "read_timeout": timeout}
     return options
 
 
 def _absolute(url: str, root: Path | None) -> str:
     protocol = url_protocol(url)
-    if protocol not in ("", "file"):
+    if protocol not in ("", "file", "local"):
         return url
-    prefix = "file://" if protocol == "file" else ""
-    path = os.path.expanduser(url.removeprefix(prefix))
+    prefix = f"{protocol}://" if protocol else ""
+    path = url.removeprefix(prefix)
+    if prefix and path.startswith("localhost/"):  # file://localhost/tmp/x is /tmp/x (RFC 8089)
+        path = path.removeprefix("localhost")
+    path = os.path.expanduser(path)
     if root is not None and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(root, path))
     return prefix + path
@@ -200,7 +207,7 @@ def add_remote(mlx_dir: Path, name: str, url: str, *, local: bool, default: bool
         )
     problem = None if local else committed_url_problem(url)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {url}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {mask_url(url)}' to keep it to this machine")
     data = read_layer(mlx_dir, local=local)
     if default:
         data.setdefault("core", {})["remote"] = name
@@ -292,7 +299,7 @@ def modify_remote(mlx_dir: Path, name: str, key: str, value: str | None, *, loca
         )
     problem = None if local or key != "url" else committed_url_problem(value)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {value}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {mask_url(value)}' to keep it to this machine")
     set_value(mlx_dir, full, parse_value(full, value), local=local)
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
-from mlxkit.fs.confine import RepoPath
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
@@ -25,7 +24,7 @@ from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import remote_sizes
 from mlxkit.tracking.roots import all_roots
 from mlxkit.tracking.trees import load_tree
-from mlxkit.tracking.wanted import refuse_unmatched, target_path
+from mlxkit.tracking.wanted import Selection, target_paths
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def cloud_status(
     repo: Repository, remote: str | None = None, targets: list[str] | None = None, *, scope: Scope = WORKSPACE,
     cwd: Path | None = None,
 ) -> CloudStatusReport:
-    groups, unknown_trees = _groups(repo, [target_path(repo, text, cwd) for text in targets or []], scope)
+    groups, unknown_trees = _groups(repo, Selection(target_paths(repo, targets, cwd)), scope)
     connection = connect(repo, remote)
     warnings: list[str] = []
     remote_has: set[Digest] = set()
@@ -80,22 +79,16 @@ def cloud_status(
     )
 
 
-def _groups(repo: Repository, filters: list[RepoPath], scope: Scope) -> tuple[dict[str, list[Digest]], dict[str, Digest]]:
+def _groups(repo: Repository, selection: Selection, scope: Scope) -> tuple[dict[str, list[Digest]], dict[str, Digest]]:
     """Each tracked path's (or stage output's) objects, as far as the local cache knows them, and
     the directories whose tree is not in the cache (label -> tree). Refuses a target that matches
     nothing, as every other command does."""
     groups: dict[str, list[Digest]] = {}
     unknown_trees: dict[str, Digest] = {}
-    matched: set[int] = set()
     for root in all_roots(repo, scope):
         label = root.path or root.source
-        if root.optional:
+        if root.optional or not selection.admits(root):
             continue
-        if filters:
-            hits = [i for i, target in enumerate(filters) if root.path and RepoPath(root.path).is_within(target)]
-            if not hits:
-                continue
-            matched.update(hits)
         if label in groups and root.digest in groups[label]:
             continue
         digests = groups.setdefault(label, [])
@@ -106,7 +99,7 @@ def _groups(repo: Repository, filters: list[RepoPath], scope: Scope) -> tuple[di
                 unknown_trees[label] = root.digest
             else:
                 digests.extend(entry.digest for entry in tree.entries)
-    refuse_unmatched(filters, matched)
+    selection.refuse_unmatched()
     return groups, unknown_trees
 
 

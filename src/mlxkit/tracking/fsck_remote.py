@@ -6,7 +6,8 @@ copy's), and every pack an index names must exist with the size the index says. 
 every index is downloaded again and checked against its name, and every pack and loose object is
 read back (packs as a few large ranges) and every object re-hashed; nothing is written on the
 remote. Packs no index names (left by an interrupted push) are garbage, not errors: the next
-`gc --cloud` removes them. A place without a marker is not an mlx remote: it is refused, as a cache
+`gc --cloud` removes them. So are a directory remote's temp files, which `gc --cloud` removes
+once they are a day old. A place without a marker is not an mlx remote: it is refused, as a cache
 without one is.
 """
 
@@ -38,7 +39,8 @@ class RemoteFsckResult:
     objects_checked: int  # re-hashed (with read_data)
     bytes_checked: int
     problems: list[FsckProblem]
-    garbage: list[str] = field(default_factory=list)  # packs no index names, stray names
+    garbage: list[str] = field(default_factory=list)  # packs no index names, stray names, temp files
+    garbage_bytes: int = 0
 
     @property
     def is_clean(self) -> bool:
@@ -71,19 +73,22 @@ def fsck_remote(
             else:
                 named.setdefault(pack.hex, (size, []))[1].extend(pack.entries)
     restorable = {pack for packs in catalog.restorable().values() for pack in packs}  # not garbage: push writes their index back
-    garbage = [pack_path(hex_) for hex_ in sorted(set(listed) - set(named) - restorable)]
+    garbage = {pack_path(hex_): listed[hex_] for hex_ in sorted(set(listed) - set(named) - restorable)}
     loose = {}
     for name, size in connection.fs.list(OBJECTS).items():
         digest = parse_loose_name(name)
         if digest is None:
-            garbage.append(f"{OBJECTS}/{name}")
+            garbage[f"{OBJECTS}/{name}"] = size
         else:
             loose[digest] = size
+    # a directory remote's temp files: left by a killed push (or being written by one running now)
+    garbage.update((name, size) for name, (size, _mtime) in sorted(connection.fs.temp_files().items()))
     checked = checked_bytes = 0
     if read_data:
         checked, checked_bytes = _read_data(connection, named, loose, problems, progress)
     return RemoteFsckResult(
-        connection.name, read_data, len(catalog.indexes()), len(named), len(loose), checked, checked_bytes, problems, garbage
+        connection.name, read_data, len(catalog.indexes()), len(named), len(loose), checked, checked_bytes, problems,
+        list(garbage), sum(garbage.values()),
     )
 
 

@@ -17,8 +17,8 @@ live objects; after it, only new ones, and an undeleted pack is garbage for the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mlxkit.errors import IntegrityError, RemoteError, UsageError
 from mlxkit.fs.atomic import unlink_quietly
@@ -36,6 +36,9 @@ from mlxkit.tracking.history import Scope
 from mlxkit.tracking.roots import live_objects
 
 REPACK_BELOW = 0.5  # a pack less than half alive is rewritten
+# A directory remote's temp file this old is a killed writer's: a live push's is younger (its writes
+# touch it), and one writing a lock file (before it holds the lock) lasts a moment.
+STALE_TEMP_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -51,15 +54,7 @@ class CloudGcResult:
     packs_deleted: int
     indexes_replaced: int
     removed: list[str] = field(default_factory=list)  # with dry_run: what would go
-
-
-def _is_shallow(git_root: Path) -> bool:
-    """Whether this clone was made with --depth (or --shallow-since): git then records its cut-off
-    commits in a `shallow` file."""
-    import subprocess
-
-    found = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=git_root, capture_output=True, text=True, check=False)
-    return found.stdout.strip() == "true"
+    temp_files: int = 0  # a directory remote's temp files over a day old (their bytes are in removed_bytes)
 
 
 def gc_cloud(
@@ -71,12 +66,7 @@ def gc_cloud(
             "gc --cloud deletes from a remote that every clone shares: it needs --all-commits",
             hint="run 'mlx gc --cloud --all-commits' (objects referenced by any commit are kept)",
         )
-    if repo.git_root is not None and _is_shallow(repo.git_root):
-        raise UsageError(
-            "this clone is shallow: gc --cloud would delete from the remote what the commits it lacks reference",
-            hint="fetch the whole history first: 'git fetch --unshallow'",
-        )
-    live, roots = live_objects(repo, scope)
+    live, roots = live_objects(repo, scope, action="gc --cloud would delete from the remote")
     connection = connect(repo, remote)
     fs, catalog = connection.fs, connection.catalog
     if connection.marker is None:
@@ -93,14 +83,15 @@ def gc_cloud(
         plan = _plan(indexes, listed, live)
         loose = {digest: size for name, size in fs.list(OBJECTS).items() if (digest := parse_loose_name(name))}
         dead_loose = sorted(digest for digest in loose if digest.hex not in live)
-        removed_bytes = sum(loose[d] for d in dead_loose) + plan.dead_bytes
+        stale_temps = _stale_temp_files(connection)
+        removed_bytes = sum(loose[d] for d in dead_loose) + plan.dead_bytes + sum(stale_temps.values())
         removed = [str(d) for d in dead_loose] + [f"blake3:{hex_}" for hex_ in sorted(plan.dead_objects)]
         kept_objects = len(loose) - len(dead_loose) + len(plan.live_entries)
         kept_bytes = sum(size for digest, size in loose.items() if digest.hex in live) + sum(e.length for e, _ in plan.live_entries)
         result = CloudGcResult(
             connection.name, dry_run, roots, kept_objects, kept_bytes, len(removed), removed_bytes,
             len(plan.repack), len(plan.drop) + len(plan.repack), len(indexes) if plan.changes else 0,
-            removed if dry_run else [],
+            [*removed, *sorted(stale_temps)] if dry_run else [], len(stale_temps),
         )
         if dry_run:
             return result
@@ -114,7 +105,14 @@ def gc_cloud(
             fs.delete([index_path(old) for old in sorted(indexes) if old != name])
             fs.delete([pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
         fs.delete([loose_path(digest) for digest in dead_loose])
+        fs.delete(sorted(stale_temps))
     return result
+
+
+def _stale_temp_files(connection: Connection) -> dict[str, int]:
+    """A directory remote's temp files over STALE_TEMP_SECONDS old (left by killed writers): path -> size."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    return {name: size for name, (size, mtime) in connection.fs.temp_files().items() if mtime < cutoff}
 
 
 @dataclass

@@ -35,6 +35,14 @@ class Scope:
     all_commits: bool = False
     revs: tuple[str, ...] = ()  # commits the user names (a branch, a tag, a sha), each on its own
     stash: bool = False  # every stash entry (--all-commits includes them): gc keeps them by default
+    # gc's --allow-single-branch: the user vouches that a clone fetching only some branches sees
+    # every branch whose data matters (check_whole_history)
+    single_branch_ok: bool = False
+
+    @property
+    def spans_branches(self) -> bool:
+        """Whether the scope means every branch, tag or commit: what a partial clone cannot see."""
+        return self.all_branches or self.all_tags or self.all_commits
 
     @property
     def is_workspace_only(self) -> bool:
@@ -61,6 +69,46 @@ def _git(git_root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr.decode(errors="replace").strip() if isinstance(exc, subprocess.CalledProcessError) else exc
         raise HistoryUnreadable(f"cannot read git's history, so nothing was done: {detail}") from exc
+
+
+def check_whole_history(git_root: Path, scope: Scope, action: str) -> None:
+    """Refuse, before `action` (gc deleting what `scope`'s history does not reference), a clone that cannot see all of it: a
+    shallow clone (`git clone --depth`, CI's default) lacks the older commits, and one that fetches
+    only some branches of a remote (`git clone --single-branch`) lacks the others. What they
+    reference would be taken for garbage (UsageError, exit 2)."""
+    if not scope.spans_branches:
+        return
+    if _git(git_root, "rev-parse", "--is-shallow-repository").strip() == b"true":
+        raise UsageError(
+            f"this clone is shallow: {action} what the commits it lacks reference",
+            hint="fetch the whole history first: 'git fetch --unshallow'",
+        )
+    if scope.single_branch_ok:
+        return
+    for remote in _partial_remotes(git_root):
+        raise UsageError(
+            f"this clone fetches only some branches of its git remote '{remote}': {action} what the other branches reference",
+            hint=f"fetch every branch first: git config remote.{remote}.fetch '+refs/heads/*:refs/remotes/{remote}/*' && "
+            f"git fetch {remote}; or pass --allow-single-branch if the remote has no other branch",
+        )
+
+
+def _partial_remotes(git_root: Path) -> list[str]:
+    """The git remotes whose fetch refspecs leave some branches out (`--single-branch` writes
+    `+refs/heads/main:refs/remotes/origin/main`; a full clone `+refs/heads/*:...`)."""
+    listing = subprocess.run(
+        ["git", "config", "--get-regexp", r"^remote\..*\.fetch$"], cwd=git_root, capture_output=True, check=False
+    ).stdout.decode("utf-8", "surrogateescape")  # exit 1: no remote fetches anything
+    refspecs: dict[str, list[str]] = {}
+    for line in listing.splitlines():
+        key, _space, refspec = line.partition(" ")
+        refspecs.setdefault(key[len("remote.") : -len(".fetch")], []).append(refspec.strip())
+    return sorted(remote for remote, specs in refspecs.items() if not _fetches_every_branch(specs))
+
+
+def _fetches_every_branch(refspecs: list[str]) -> bool:
+    sources = [spec.removeprefix("+").partition(":")[0] for spec in refspecs]
+    return any(source in ("refs/heads/*", "refs/*") for source in sources) and not any(s.startswith("^") for s in sources)
 
 
 def _revisions(git_root: Path, scope: Scope) -> list[str]:

@@ -25,7 +25,7 @@ from mlxkit.pipeline.lockfile import parse_lock
 from mlxkit.pipeline.model import Lock
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.tracking.history import WORKSPACE, Scope, history_blobs
+from mlxkit.tracking.history import WORKSPACE, Scope, check_whole_history, history_blobs
 from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
@@ -34,6 +34,22 @@ _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx rem
 
 
 class RootUnreadable(MlxError):
+    """A root that cannot be read: `cannot read WHAT: PROBLEM`. gc says that it deleted nothing
+    (`deleting_nothing`); push and fetch, which delete nothing anyway, do not."""
+
+    exit_code = 12
+
+    def __init__(self, what: str, problem: str | None = None, *, hint: str | None = None, consequence: str = "") -> None:
+        self.what, self.problem = what, problem
+        super().__init__(f"cannot read {what}{consequence}" + (f": {problem}" if problem else ""), hint=hint)
+
+    def deleting_nothing(self) -> RootUnreadable:
+        return RootUnreadable(self.what, self.problem, hint=self.hint, consequence=", so nothing was deleted")
+
+
+class RootTreeMissing(MlxError):
+    """A directory's tree that is not in the cache: gc cannot tell its files from garbage."""
+
     exit_code = 12
 
 
@@ -47,16 +63,20 @@ class Root(NamedTuple):
     files: int = 0  # a directory's files, as its pointer or lockfile entry records them (for counts only)
 
 
-def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], int]:
+def live_objects(repo: Repository, scope: Scope = WORKSPACE, *, action: str = "gc would delete from the cache") -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace (and `scope`) references, and the
     number of roots. What gc keeps: in a git repository, every stash entry too, whatever the scope
-    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md)."""
+    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md). A clone that
+    cannot see all of a scope that spans branches is refused (history.check_whole_history);
+    `action` says what would happen, for that message."""
+    if repo.git_root is not None:
+        check_whole_history(repo.git_root, scope, action)
     if repo.is_git:
         scope = replace(scope, stash=True)
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0
-    for root in all_roots(repo, scope):
+    for root in _gc_roots(repo, scope):
         roots += 1
         live.add(root.digest.hex)
         if not root.is_dir or root.digest.hex in expanded:
@@ -65,7 +85,7 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], 
         if tree is None:
             if root.optional:
                 continue
-            raise RootUnreadable(
+            raise RootTreeMissing(
                 f"the tree {root.digest.short} named by '{root.source}' is not in the cache, so its files cannot be "
                 "told apart from garbage: nothing was deleted",
                 hint=root.hint,
@@ -73,6 +93,14 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE) -> tuple[set[str], 
         expanded.add(root.digest.hex)
         live.update(entry.digest.hex for entry in tree.entries)
     return live, roots
+
+
+def _gc_roots(repo: Repository, scope: Scope) -> Iterator[Root]:
+    """all_roots, for gc: an unreadable root says that nothing was deleted."""
+    try:
+        yield from all_roots(repo, scope)
+    except RootUnreadable as exc:
+        raise exc.deleting_nothing() from exc
 
 
 def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
@@ -108,7 +136,7 @@ def _pointer_files(root: Path) -> Iterator[RepoPath]:
 
 def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
     problem = exc.problem if isinstance(exc, UnreadableError) else exc.message
-    return RootUnreadable(f"cannot read '{source}', so nothing was deleted: {problem}", hint=exc.hint)
+    return RootUnreadable(f"'{source}'", problem, hint=exc.hint)
 
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
@@ -151,7 +179,7 @@ def _staged_roots(root: Path) -> Iterator[Root]:
             cwd=root, capture_output=True, check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise RootUnreadable(f"cannot list git's index, so nothing was deleted: {exc}") from exc
+        raise RootUnreadable("git's index", str(exc)) from exc
     staged = []
     for record in listing.split(b"\0"):
         if not record:
@@ -170,13 +198,13 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
         capture_output=True, check=False,
     )
     if batch.returncode != 0:
-        raise RootUnreadable("cannot read git's objects, so nothing was deleted")
+        raise RootUnreadable("git's objects")
     output = batch.stdout
     for _blob, path, source in blobs:
         header, _nl, output = output.partition(b"\n")
         fields = header.split()
         if len(fields) != 3 or fields[1] != b"blob":
-            raise RootUnreadable(f"cannot read '{source}' from git, so nothing was deleted")
+            raise RootUnreadable(f"'{source}' from git")
         size = int(fields[2])
         content, output = output[:size], output[size + 1 :]
         if path == LOCKFILE or path.endswith(f"/{LOCKFILE}"):
@@ -185,5 +213,5 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
         try:
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
-            raise RootUnreadable(f"cannot read '{source}', so nothing was deleted: {exc.message}") from exc
+            raise RootUnreadable(f"'{source}'", exc.message) from exc
         yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix, files=pointer.files or 0)

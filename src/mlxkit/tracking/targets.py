@@ -18,7 +18,7 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     found: set[RepoPath] = set()
     every: list[RepoPath] | None = None
     for text in given:
-        if _is_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
+        if is_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
             every = every if every is not None else sorted(find_pointer_files(repo.root))
             found.update(every)
             continue
@@ -34,12 +34,25 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
             every = sorted(find_pointer_files(repo.root))
         below = [p for p in every if p.is_within(path)]
         if not below:
+            ancestor = tracking_ancestor(repo, path)
+            if ancestor is not None:
+                raise inside_directory(text, ancestor.posix)
             raise UsageError(f"'{text}' is not tracked by mlx", hint=f"run 'mlx add {text}' to track it")
         found.update(below)
     return sorted(found)
 
 
-def _is_root(root: Path, text: str, cwd: Path | None) -> bool:
+def inside_directory(text: str, directory: str) -> UsageError:
+    """A target that names a file inside a tracked directory: commands take such a directory whole
+    (its pointer records one tree), so the target is refused with the directory to name instead."""
+    return UsageError(
+        f"'{text}' is inside the tracked directory '{directory}', which mlx handles whole",
+        hint=f"name the directory instead: '{directory}'",
+    )
+
+
+def is_root(root: Path, text: str, cwd: Path | None) -> bool:
+    """Whether the user's `text` names the repository's root (`.` at the top): every tracked path."""
     where = os.path.normpath((cwd or Path.cwd()) / text)
     return where == str(root) or os.path.realpath(where) == os.path.realpath(root)
 

@@ -20,6 +20,7 @@ from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.pointer import SUFFIX
 from mlxkit.tracking.roots import Root, all_roots
+from mlxkit.tracking.targets import inside_directory, is_root
 from mlxkit.tracking.trees import load_tree
 
 
@@ -60,28 +61,42 @@ def wanted_objects(
     """Stage dependencies are left out: each is a tracked path or another stage's output, which are
     roots of their own, or a file (code) that mlx never stores. `extra`: more roots (the run cache's).
     Without `expand`, every tree stays in `unexpanded` for the caller to expand."""
-    filters = [target_path(repo, text, cwd) for text in targets or []]
-    matched: set[int] = set()
+    selection = Selection(target_paths(repo, targets, cwd))
     wanted = Wanted()
     for root in chain(all_roots(repo, scope), extra):
-        if root.optional:
-            continue
-        if filters:
-            hits = [i for i, target in enumerate(filters) if root.path and RepoPath(root.path).is_within(target)]
-            if not hits:
-                continue
-            matched.update(hits)
-        _want(wanted, root)
-    refuse_unmatched(filters, matched)
+        if not root.optional and selection.admits(root):
+            _want(wanted, root)
+    selection.refuse_unmatched()
     if expand:
         wanted.expand(repo)
     return wanted
 
 
-def refuse_unmatched(filters: list[RepoPath], matched: set[int]) -> None:
-    """A target that no root is at or below (a typo, a file inside a tracked directory) is an error."""
-    for i, target in enumerate(filters):
-        if i not in matched:
+class Selection:
+    """Which roots the targets select (all when there are none). A target that selects none is an
+    error: a typo, or a file inside a tracked directory, which is then named."""
+
+    def __init__(self, targets: list[RepoPath]) -> None:
+        self.targets = targets
+        self._matched: set[int] = set()
+        self._containing: dict[int, str] = {}  # a target inside a tracked directory -> that directory
+
+    def admits(self, root: Root) -> bool:
+        if not self.targets:
+            return True
+        hits = [i for i, target in enumerate(self.targets) if root.path and RepoPath(root.path).is_within(target)]
+        if not hits and root.is_dir and root.path:
+            directory = RepoPath(root.path)
+            self._containing.update((i, root.path) for i, target in enumerate(self.targets) if target.is_within(directory))
+        self._matched.update(hits)
+        return bool(hits)
+
+    def refuse_unmatched(self) -> None:
+        for i, target in enumerate(self.targets):
+            if i in self._matched:
+                continue
+            if i in self._containing:
+                raise inside_directory(target.posix, self._containing[i])
             raise UsageError(
                 f"'{target.posix}' is not tracked by mlx and no stage writes it", hint=f"run 'mlx add {target.posix}' to track it"
             )
@@ -95,6 +110,14 @@ def _want(wanted: Wanted, root: Root) -> None:
         wanted.trees[root.digest] = label
         wanted.unexpanded[root.digest] = label
         wanted.tree_files[root.digest] = root.files
+
+
+def target_paths(repo: Repository, targets: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
+    """The paths `targets` name; none, which means everything, when one of them is the repository's
+    root (`mlx push .` at the top, as `mlx status .`)."""
+    if any(is_root(repo.root, text, cwd) for text in targets or []):
+        return []
+    return [target_path(repo, text, cwd) for text in targets or []]
 
 
 def target_path(repo: Repository, text: str, cwd: Path | None = None) -> RepoPath:

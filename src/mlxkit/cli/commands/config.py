@@ -20,10 +20,16 @@ def config(
     """Get, set or list configuration (.mlx/config.yaml, or config.local.yaml with --local)."""
     from mlxkit import api
     from mlxkit.errors import UsageError
-    from mlxkit.repo.config import MASK, is_secret
+    from mlxkit.repo.config import MASK, is_secret, mask_url, split_key
+
+    def shown(key: str, value: object) -> object:
+        """Credentials as '***', and a password inside a remote's url too."""
+        if is_secret(key) and value is not None:
+            return MASK
+        return mask_url(value) if split_key(key)[-1:] == ("url",) and isinstance(value, str) else value
 
     if list_ or key is None:
-        rows = [(k, MASK if is_secret(k) else v, f) for k, v, f in api.config_list()]
+        rows = [(k, shown(k, v), f) for k, v, f in api.config_list()]
         if json:
             render.emit_json([{"key": k, "value": v, "file": f} for k, v, f in rows])
         else:
@@ -35,9 +41,7 @@ def config(
             raise UsageError("--unset takes a key and no value")
         api.config_set(key, None if unset else value, local=local, wait=wait)
         return
-    current = api.config_get(key)
-    if is_secret(key) and current is not None:  # credentials are never printed
-        current = MASK
+    current = shown(key, api.config_get(key))  # credentials are never printed
     if json:
         render.emit_json({"key": key, "value": current})
     else:

@@ -62,6 +62,9 @@ def _remote(result: RemoteFsckResult, *, json: bool) -> None:
             render.line(_problem_line(problem))
         for name in result.garbage:
             render.line(f"garbage: {name}")
+        if result.garbage:
+            render.line(f"{render.plural(len(result.garbage), 'garbage file')} ({render.size(result.garbage_bytes)}): "
+                        "'mlx gc --cloud --all-commits' removes them (temp files once a day old)")
         what = (f"{render.plural(result.indexes, 'index file')}, {render.plural(result.packs, 'pack')}, "
                 f"{result.loose} loose")
         read = f"; re-hashed {render.plural(result.objects_checked, 'object')} ({render.size(result.bytes_checked)})" if result.read_data else ""

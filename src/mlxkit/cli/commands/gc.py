@@ -26,13 +26,18 @@ def gc(
     cloud: Annotated[bool, typer.Option("--cloud", "-c", help="Collect on a remote instead (needs --all-commits).")] = False,
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="The remote for --cloud (default: core.remote).")] = None,  # noqa: UP007
     force: Annotated[bool, typer.Option("--force", help="With --cloud: break a remote lock that is over an hour old.")] = False,
+    allow_single_branch: Annotated[bool, typer.Option(
+        "--allow-single-branch", help="Run in a clone that fetches only some branches of its git remote (git clone --single-branch).",
+    )] = False,
     json: Json = False,
     wait: Wait = None,
 ) -> None:
     """Delete cache objects that no pointer file or lockfile references, in the workspace (and git's index)
     and in the part of history the options name."""
     from mlxkit import api
-    scope = history_scope(all_branches, all_tags, all_commits, rev)
+    from dataclasses import replace
+
+    scope = replace(history_scope(all_branches, all_tags, all_commits, rev), single_branch_ok=allow_single_branch)
     if cloud or remote:
         if projects:
             raise UsageError("--projects is for the local cache, not --cloud", hint="a remote's gc keeps what every commit of this repository references")
@@ -61,6 +66,7 @@ def _cloud(result: CloudGcResult, *, json: bool) -> None:
         render.line(f"would remove {digest}")
     verb = "Would remove" if result.dry_run else "Removed"
     packs = f", {render.plural(result.packs_deleted, 'pack')} deleted, {result.packs_rewritten} rewritten" if result.packs_deleted else ""
+    packs += f", {render.plural(result.temp_files, 'temp file')} of killed pushes" if result.temp_files else ""
     render.line(
         f"{verb} {render.plural(result.removed_objects, 'object')} from '{result.remote}' ({render.size(result.removed_bytes)} freed"
         f"{packs}); kept {result.kept_objects} ({render.size(result.kept_bytes)}) referenced by {render.plural(result.roots, 'root')}."

@@ -52,6 +52,19 @@ def classify(exc: BaseException) -> str | None:
     return None
 
 
+def is_timeout(exc: BaseException) -> bool:
+    """Whether the remote did not answer in time (to connect, or with the next bytes of an answer),
+    as opposed to refusing or dropping the connection: each try of such a request costs the whole
+    timeout, so it is retried fewer times."""
+    botocore = sys.modules.get("botocore.exceptions")
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, TimeoutError):  # asyncio's too, and aiohttp's timeouts
+            return True
+        if botocore is not None and isinstance(candidate, (botocore.ReadTimeoutError, botocore.ConnectTimeoutError)):
+            return True
+    return False
+
+
 def _client_error(exc: BaseException) -> tuple[str | None, int | None]:
     """The error code and HTTP status of a botocore ClientError, raised or behind s3fs's OSError."""
     for candidate in (exc, exc.__cause__):

@@ -14,19 +14,22 @@ remote's root and `/`-separated; layout.py builds them from validated names only
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
+from mlxkit.progress import warn
 from mlxkit.store.remotes.failures import (
     classify,
+    is_timeout,
     missing_package,
     quiet_orphaned_connection_errors,
     reason,
@@ -40,16 +43,21 @@ T = TypeVar("T")
 FILE_MODE = 0o644
 _BUCKETED = frozenset({"s3", "s3a", "gs", "gcs"})  # protocols whose root starts with a bucket
 # s3fs's and botocore's own retries are turned off so that this module's policy is the only one
-# (otherwise a refused connection took 6 s per call instead of one try).
-_S3_CONFIG = {"connect_timeout": 10, "read_timeout": 60, "retries": {"total_max_attempts": 1}}
+# (otherwise a refused connection took 6 s per call instead of one try). The timeouts are the
+# remote's `timeout` option (repo/remotes.py); these apply to a remote opened without it.
+DEFAULT_TIMEOUT = 20
+_S3_CONFIG = {"connect_timeout": DEFAULT_TIMEOUT, "read_timeout": DEFAULT_TIMEOUT, "retries": {"total_max_attempts": 1}}
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """`tries` attempts in all, sleeping `first_delay` seconds after the first failure, doubling."""
+    """`tries` attempts in all, sleeping `first_delay` seconds after the first failure, doubling;
+    `timeout_tries` in all for a request the remote did not answer in time, since each such try
+    costs the whole timeout (5 tries of 60 s stalled a pull for 5 minutes, silently)."""
 
     tries: int = 5
     first_delay: float = 0.2
+    timeout_tries: int = 2
 
     def delays(self) -> Iterator[float]:
         for attempt in range(self.tries - 1):
@@ -57,6 +65,30 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+class Attempts:
+    """The tries of one request: the caller counts each in `tries`, and after a failure asks
+    `failed` how long to wait before the next (None: give up). A retry after a timeout is said on
+    stderr (progress.warn), so that a stalled remote is never silent."""
+
+    def __init__(self, policy: RetryPolicy, remote: str, timeout: float | None) -> None:
+        self.tries = 0
+        self._policy = policy
+        self._delays = policy.delays()
+        self._remote = remote
+        self._timeout = timeout
+
+    def failed(self, exc: BaseException, kind: str) -> float | None:
+        if kind != "transient":
+            return None
+        timed_out = is_timeout(exc)
+        limit = self._policy.timeout_tries if timed_out else self._policy.tries
+        delay = next(self._delays, None) if self.tries < limit else None
+        if delay is not None and timed_out:
+            waited = f" in {self._timeout:g} s" if self._timeout else ""
+            warn(f"remote '{self._remote}' did not answer{waited}; retrying ({self.tries + 1} of {limit})")
+        return delay
 
 
 class RemoteNotFoundError(RemoteError):
@@ -69,15 +101,25 @@ class RemoteFS:
     is_local: ClassVar[bool]
     bucket: str | None = None  # for object stores: the first component of the root
 
-    def __init__(self, name: str, url: str, jobs: int, retry: RetryPolicy) -> None:
+    def __init__(self, name: str, url: str, jobs: int, retry: RetryPolicy, timeout: float | None = None) -> None:
         self.name = name
         self.url = url  # for messages: never holds a secret (location.display_url)
         self.jobs = jobs
         self.retry = retry
+        self.timeout = timeout  # seconds to connect, or for the next bytes of an answer (None: no limit)
+
+    def attempts(self) -> Attempts:
+        """A new request's tries, under this remote's policy."""
+        return Attempts(self.retry, self.name, self.timeout)
 
     def list(self, prefix: str) -> dict[str, int]:
         """Every file below `prefix`, recursively: name relative to `prefix` -> size (one listing)."""
         return self._retrying("list", prefix, self._list, _checked(prefix))
+
+    def temp_files(self) -> dict[str, tuple[int, float]]:
+        """Temp files anywhere on the remote (a directory's writes in progress, or left by a kill):
+        path -> (size, modification time). Object stores write each file whole and have none."""
+        return {}
 
     def exists(self, path: str) -> bool:
         return self.size(path) is not None
@@ -86,8 +128,14 @@ class RemoteFS:
         """The size of the file at `path`, or None when there is none."""
         return self._retrying("check", path, self._size, _checked(path))
 
-    def read(self, path: str) -> bytes:
-        return self._retrying("read", path, self._read, _checked(path))
+    def read(self, path: str, limit: int | None = None) -> bytes:
+        """The whole file; with `limit`, a file of more than `limit` bytes is refused (RemoteError)
+        after reading at most `limit` + 1 of them (a small metadata file: a hostile remote could
+        put a huge one there)."""
+        data = self._retrying("read", path, self._read, _checked(path), limit)
+        if limit is not None and len(data) > limit:
+            raise RemoteError(f"'{path}' on remote '{self.name}' ({self.url}) is larger than {limit} bytes: it is not mlx's")
+        return data
 
     def read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """The bytes [start, end) of each range; fewer where the file ends first (callers verify)."""
@@ -125,19 +173,18 @@ class RemoteFS:
     # -- the retry loop and the messages ------------------------------------------------------
 
     def _retrying(self, verb: str, path: str, function: Callable[..., T], *args: Any) -> T:
-        delays = self.retry.delays()
-        tries = 0
+        attempts = self.attempts()
         while True:
-            tries += 1
+            attempts.tries += 1
             try:
                 return function(*args)
             except Exception as exc:  # classified: anything not a remote failure is re-raised as is
                 kind = classify(exc)
                 if kind is None:
                     raise
-                delay = next(delays, None) if kind == "transient" else None
+                delay = attempts.failed(exc, kind)
                 if delay is None:
-                    raise self._failure(verb, path, exc, kind, tries) from exc
+                    raise self._failure(verb, path, exc, kind, attempts.tries) from exc
             time.sleep(delay)
 
     def _failure(self, verb: str, path: str, exc: Exception, kind: str, tries: int) -> RemoteError:
@@ -160,6 +207,11 @@ class RemoteFS:
         endpoint = unreachable_endpoint(exc)
         if endpoint is not None:
             return RemoteError(f"cannot connect to '{endpoint}', the endpoint of remote '{self.name}'{gave_up}")
+        if is_timeout(exc) and self.timeout:
+            return RemoteError(
+                f"cannot {verb} '{path}' on {where}: no answer in {self.timeout:g} s{gave_up}",
+                hint=f"check the endpoint; a slow one may get more time: 'mlx remote modify {self.name} timeout SECONDS'",
+            )
         return RemoteError(f"cannot {verb} '{path}' on {where}: {reason(exc)}{gave_up}")
 
     # -- what an implementation provides (paths already checked) ------------------------------
@@ -170,7 +222,7 @@ class RemoteFS:
     def _size(self, path: str) -> int | None:
         raise NotImplementedError
 
-    def _read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int | None) -> bytes:
         raise NotImplementedError
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
@@ -211,7 +263,15 @@ class LocalFS(RemoteFS):
         return os.path.join(self.root, path) if path else self.root
 
     def _list(self, prefix: str) -> dict[str, int]:
-        found: dict[str, int] = {}
+        return {name: found.st_size for name, found in self._walk(prefix, temp=False)}
+
+    def temp_files(self) -> dict[str, tuple[int, float]]:
+        found = self._retrying("list", "", lambda: list(self._walk("", temp=True)))
+        return {name: (info.st_size, info.st_mtime) for name, info in found}
+
+    def _walk(self, prefix: str, *, temp: bool) -> Iterator[tuple[str, os.stat_result]]:
+        """Every regular file below `prefix` (name relative to it, its lstat): the temp files of
+        writes in progress (or left by a kill) with `temp`, every other file without."""
         stack = [("", self._full(prefix))]
         while stack:
             relative, directory = stack.pop()
@@ -220,30 +280,31 @@ class LocalFS(RemoteFS):
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:
-                if is_temp_name(entry.name):  # a write in progress (or left by a kill)
-                    continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((f"{relative}{entry.name}/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found[relative + entry.name] = entry.stat(follow_symlinks=False).st_size
-        return found
+                elif entry.is_file(follow_symlinks=False) and is_temp_name(entry.name) == temp:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # renamed or removed since the directory was read
+                        continue
+                    yield relative + entry.name, info
 
     def _size(self, path: str) -> int | None:
         try:
-            stat = os.stat(self._full(path))
+            found = os.stat(self._full(path))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return stat.st_size if S_ISREG(stat.st_mode) else None
+        return found.st_size if stat.S_ISREG(found.st_mode) else None
 
-    def _read(self, path: str) -> bytes:
-        with open(self._full(path), "rb") as handle:
-            return handle.read()
+    def _read(self, path: str, limit: int | None) -> bytes:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as handle:
+            return handle.read() if limit is None else handle.read(limit + 1)
 
     def open_local(self, path: str, scratch: Path) -> int:
-        return self._retrying("read", path, os.open, self._full(_checked(path)), os.O_RDONLY)
+        return self._retrying("read", path, _open_regular, self._full(_checked(path)))
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
-        with open(self._full(path), "rb") as handle:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as handle:
             pieces = []
             for start, end in ranges:
                 handle.seek(start)
@@ -274,7 +335,7 @@ class LocalFS(RemoteFS):
         fsync_dir(Path(directory))
 
     def _download(self, path: str, local_path: str) -> None:
-        with open(self._full(path), "rb") as source, open(local_path, "wb") as target:
+        with os.fdopen(_open_regular(self._full(path)), "rb") as source, open(local_path, "wb") as target:
             copy_fd(source.fileno(), target.fileno())
 
     def _delete(self, paths: list[str]) -> None:
@@ -300,6 +361,30 @@ class LocalFS(RemoteFS):
         return directory
 
 
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOT_REGULAR = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket",
+                stat.S_IFDIR: "a directory", stat.S_IFLNK: "a symbolic link"}  # fmt: skip
+
+
+def _open_regular(full: str) -> int:
+    """A descriptor for reading the regular file `full`. Anything else on a directory remote (a FIFO
+    that would block the read for ever, a symbolic link to /dev/zero that never ends) is refused
+    with an OSError saying what it is, without waiting: O_NONBLOCK opens a FIFO at once, and
+    O_NOFOLLOW refuses a link."""
+    try:
+        fd = os.open(full, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OSError(errno.ELOOP, "a symbolic link, not a regular file", full) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        raise OSError(errno.EINVAL, f"{what}, not a regular file", full)
+    return fd
+
+
 class FsspecFS(RemoteFS):
     """Any fsspec file system; object stores write each file in one request, so whole."""
 
@@ -307,9 +392,9 @@ class FsspecFS(RemoteFS):
 
     def __init__(
         self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *,
-        bucket: bool, uploader: S3Uploader | None = None,
+        bucket: bool, uploader: S3Uploader | None = None, timeout: float | None = None,
     ) -> None:
-        super().__init__(name, url, jobs, retry)
+        super().__init__(name, url, jobs, retry, timeout)
         self._fs = fs
         self._root = root.rstrip("/")
         self._uploader = uploader  # S3: pipelined parts in a shared memory budget (multipart.py)
@@ -350,7 +435,9 @@ class FsspecFS(RemoteFS):
             return None
         return int(info["size"]) if info.get("type", "file") == "file" else None
 
-    def _read(self, path: str) -> bytes:
+    def _read(self, path: str, limit: int | None) -> bytes:
+        if limit is not None:  # one ranged GET: a hostile file is never read whole
+            return bytes(self._fs.cat_file(self._full(path), start=0, end=limit + 1, **self._read_options))
         return bytes(self._fs.cat_file(self._full(path), **self._read_options))
 
     def _read_ranges(self, path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
@@ -435,11 +522,12 @@ def open_fsspec(
         raise RemoteError(f"the '{protocol}' protocol needs the package '{package}': pip install {install}") from None
     except (TypeError, ValueError) as exc:
         raise RemoteError(f"cannot open remote '{name}' ({display}): {reason(exc)}") from None
-    uploader = None
+    uploader = timeout = None
     if protocol in ("s3", "s3a"):
         fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
         quiet_orphaned_connection_errors(fs.loop)
         from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
 
-        uploader = S3Uploader(fs, retry.delays)
-    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader)
+        timeout = storage["config_kwargs"].get("read_timeout")
+        uploader = S3Uploader(fs, lambda: Attempts(retry, name, timeout))
+    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader, timeout=timeout)

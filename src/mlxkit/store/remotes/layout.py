@@ -32,6 +32,7 @@ REMOTE_FORMAT = 1
 MARKER = "mlx-store.json"
 MARKER_BYTES = json.dumps({"format": REMOTE_FORMAT, "hash": "blake3", "kind": "remote"}, sort_keys=True).encode() + b"\n"
 OBJECTS, PACKS, INDEX, LOCKS = "objects", "packs", "index", "locks"
+MAX_MARKER_BYTES = 1 << 20  # the marker is ~50 bytes: anything this large is not mlx's
 MAX_INDEX_BYTES = 1 << 30  # decompressed: a bound on what a hostile index can make us hold
 _HEX = re.compile(r"[0-9a-f]{64}")
 _LOOSE_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{62})")
@@ -67,7 +68,7 @@ def read_marker(fs: RemoteFS) -> int | None:
     readers find nothing, and `gc --cloud` must delete nothing). Refuses a newer format, and a
     marker that is not a remote's (an mlx cache)."""
     try:
-        data = fs.read(MARKER)
+        data = fs.read(MARKER, limit=MAX_MARKER_BYTES)
     except RemoteNotFoundError:
         return None
     source = f"{fs.url.rstrip('/')}/{MARKER}"

@@ -22,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlxkit.store.remotes.failures import classify
+
+if TYPE_CHECKING:
+    from mlxkit.store.remotes.fs import Attempts
 
 PART = 8 << 20  # boto3's part size: small enough to pipeline, large enough for few requests
 MAX_PARTS = 10_000  # S3's limit: a larger file gets larger parts
@@ -69,9 +72,9 @@ class _Budget:
 class S3Uploader:
     """Uploads local files to one s3fs file system; safe to call from many threads at once."""
 
-    def __init__(self, fs: Any, delays: Callable[[], Iterator[float]], *, part: int = PART, budget: int = BUDGET) -> None:
+    def __init__(self, fs: Any, attempts: Callable[[], Attempts], *, part: int = PART, budget: int = BUDGET) -> None:
         self._fs = fs
-        self._delays = delays
+        self._attempts = attempts  # each request's tries, under the remote's retry policy
         self._part = part
         self._budget = _Budget(budget)
 
@@ -159,10 +162,9 @@ class S3Uploader:
     async def _request(self, method: str, body: _Body | None, **kwargs: Any) -> Any:
         """One S3 request, retried on transient failures with the remote's backoff; `body` is read
         afresh for each try (the HTTP client closes the one it sent)."""
-        delays = self._delays()
-        tries = 0
+        attempts = self._attempts()
         while True:
-            tries += 1
+            attempts.tries += 1
             try:
                 if body is not None:
                     kwargs["Body"] = body.read()
@@ -171,9 +173,9 @@ class S3Uploader:
                 kind = classify(exc)
                 if kind is None:
                     raise
-                delay = next(delays, None) if kind == "transient" else None
+                delay = attempts.failed(exc, kind)
                 if delay is None:
-                    raise RequestFailed(exc, kind, tries) from exc
+                    raise RequestFailed(exc, kind, attempts.tries) from exc
             finally:
                 kwargs.pop("Body", None)
             await asyncio.sleep(delay)
