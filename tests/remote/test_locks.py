@@ -39,7 +39,8 @@ def test_a_lock_is_a_file_describing_the_holder_removed_on_exit(remote_url: Remo
         document = json.loads(fs.read(f"locks/{next(iter(listed))}"))
 
     assert fs.list("locks") == {}
-    assert document.keys() == {"command", "exclusive", "host", "pid", "started"}
+    assert document.keys() == {"command", "exclusive", "host", "pid", "refreshed", "started"}
+    assert document["refreshed"] == document["started"]
     assert (document["command"], document["exclusive"], document["host"], document["pid"]) == ("mlx gc --cloud", True, HOST, os.getpid())
     started = datetime.fromisoformat(document["started"])
     assert started.utcoffset() == timedelta(0) and document["started"].endswith("+00:00")
@@ -82,7 +83,7 @@ def test_a_stale_lock_blocks_until_forced(remote_url: RemoteSpec):
 
     assert caught.value.message == (
         f"remote 'origin' is locked by pid 4242 on other-host ('mlx gc --cloud', since {started_of(fs, path)}): "
-        "the lock is over an hour old"
+        "the lock has not been refreshed for over an hour"
     )
     assert caught.value.hint == "if that command is no longer running, run again with --force to break its lock"
 

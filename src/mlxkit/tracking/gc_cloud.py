@@ -17,6 +17,7 @@ live objects; after it, only new ones, and an undeleted pack is garbage for the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.layout import (
     OBJECTS, Entry, PackEntries, encode_index, index_path, loose_path, pack_path, parse_loose_name,
 )  # fmt: skip
-from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.locks import HeldLock, remote_lock
 from mlxkit.store.remotes.packs import Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import Scope
@@ -81,7 +82,7 @@ def gc_cloud(
     fs, catalog = connection.fs, connection.catalog
     if connection.marker is None:
         return CloudGcResult(connection.name, dry_run, roots, 0, 0, 0, 0, 0, 0, 0)
-    with remote_lock(fs, exclusive=True, command=repo.command, force=force):
+    with remote_lock(fs, exclusive=True, command=repo.command, force=force) as lock:
         catalog.sync()
         if catalog.problems:
             raise RemoteError(
@@ -107,14 +108,30 @@ def gc_cloud(
         new_packs = _repack(repo, connection, plan, progress) if plan.repack else []
         if plan.changes:
             kept = [PackEntries(hex_, listed[hex_], tuple(entries)) for hex_, entries in sorted(plan.keep.items())]
-            name = ""
-            if kept or new_packs:
-                name, data = encode_index([*kept, *new_packs])
-                fs.write(index_path(name), data)
-            fs.delete([index_path(old) for old in sorted(indexes) if old != name])
-            fs.delete([pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
-        fs.delete([loose_path(digest) for digest in dead_loose])
+            replace_indexes(connection, lock, indexes, [*kept, *new_packs])
+            _delete(connection, lock, [pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
+        _delete(connection, lock, [loose_path(digest) for digest in dead_loose])
     return result
+
+
+def replace_indexes(connection: Connection, lock: HeldLock, old: Iterable[str], packs: list[PackEntries]) -> None:
+    """Write one index naming `packs` (none when there are none), then delete the `old` indexes:
+    readers find every object of `packs` at every moment."""
+    name = ""
+    if packs:
+        name, data = encode_index(packs)
+        connection.fs.write(index_path(name), data)
+    _delete(connection, lock, [index_path(index) for index in sorted(old) if index != name])
+
+
+def _delete(connection: Connection, lock: HeldLock, paths: list[str]) -> None:
+    """Delete `paths`, if this command still holds its lock (whoever broke it may be writing what
+    this one is about to delete)."""
+    if paths:
+        lock.check(
+            "it deleted nothing more", hint=f"run 'mlx fsck --remote {connection.name}', then the command again"
+        )
+        connection.fs.delete(paths)
 
 
 @dataclass
