@@ -10,7 +10,7 @@ from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.tracking.connect import connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import remote_sizes
+from mlxkit.tracking.presence import cache_sizes, intact_on_remote
 from mlxkit.tracking.roots import all_roots
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import target_path
@@ -64,8 +64,9 @@ def cloud_status(
     connection = connect(repo, remote)
     connection.catalog.sync()
     everything = {digest for digests in groups.values() for digest in digests}
-    remote_has = set(remote_sizes(connection, everything))
-    local_missing = {digest for digest in everything if not repo.store.has(digest)}
+    local_sizes = cache_sizes(repo.store, everything)
+    remote_has = intact_on_remote(connection, local_sizes)  # a copy of another size is damaged: missing
+    local_missing = {digest for digest, size in local_sizes.items() if size is None}
     paths = []
     for label, digests in sorted(groups.items()):
         unique = set(digests)
