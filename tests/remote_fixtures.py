@@ -184,13 +184,15 @@ class FaultyProxy:
                 kept = [(key, value) for key, value in answer.getheaders()
                         if key.lower() not in ("transfer-encoding", "connection", "content-length")]
                 upstream.close()
-                self._answer(answer.status, kept, data)
+                # A HEAD's answer has no body, and its Content-Length is the object's size.
+                length = answer.getheader("Content-Length") if self.command == "HEAD" else None
+                self._answer(answer.status, kept, data, length)
 
-            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+            def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes, length: str | None = None) -> None:
                 self.send_response(status)
                 for key, value in headers:
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", length or str(len(data)))
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,10 +20,17 @@ from tests.remote_fixtures import RemoteSpec
 HOST = os.uname().nodename
 
 
-def foreign_lock(fs: RemoteFS, *, exclusive: bool, age: timedelta = timedelta(minutes=5), command: str = "mlx gc --cloud") -> str:
-    """A lock written by another process (pid 4242 on 'other-host'); returns its path."""
-    started = (datetime.now(timezone.utc) - age).isoformat(timespec="seconds")
+def foreign_lock(
+    fs: RemoteFS, *, exclusive: bool, age: timedelta = timedelta(minutes=5), command: str = "mlx gc --cloud",
+    refreshed: timedelta | None = None,
+) -> str:
+    """A lock written by another process (pid 4242 on 'other-host') `age` ago, last refreshed
+    `refreshed` ago (None: an mlx that wrote no `refreshed`); returns its path."""
+    now = datetime.now(timezone.utc)
+    started = (now - age).isoformat(timespec="seconds")
     document = {"command": command, "exclusive": exclusive, "host": "other-host", "pid": 4242, "started": started}
+    if refreshed is not None:
+        document["refreshed"] = (now - refreshed).isoformat(timespec="seconds")
     path = f"locks/{os.urandom(32).hex()}.json"
     fs.write(path, json.dumps(document).encode())
     return path
@@ -39,7 +49,8 @@ def test_a_lock_is_a_file_describing_the_holder_removed_on_exit(remote_url: Remo
         document = json.loads(fs.read(f"locks/{next(iter(listed))}"))
 
     assert fs.list("locks") == {}
-    assert document.keys() == {"command", "exclusive", "host", "pid", "started"}
+    assert document.keys() == {"command", "exclusive", "host", "pid", "refreshed", "started"}
+    assert document["refreshed"] == document["started"]
     assert (document["command"], document["exclusive"], document["host"], document["pid"]) == ("mlx gc --cloud", True, HOST, os.getpid())
     started = datetime.fromisoformat(document["started"])
     assert started.utcoffset() == timedelta(0) and document["started"].endswith("+00:00")
@@ -82,7 +93,7 @@ def test_a_stale_lock_blocks_until_forced(remote_url: RemoteSpec):
 
     assert caught.value.message == (
         f"remote 'origin' is locked by pid 4242 on other-host ('mlx gc --cloud', since {started_of(fs, path)}): "
-        "the lock is over an hour old"
+        "the lock has not been refreshed for over an hour"
     )
     assert caught.value.hint == "if that command is no longer running, run again with --force to break its lock"
 
@@ -144,3 +155,65 @@ def test_files_in_locks_that_are_not_lock_names_are_ignored(remote_url: RemoteSp
         pass
 
     assert fs.list("locks") == {"README": 10}
+
+
+def test_a_lock_refreshed_lately_is_not_stale_however_old(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=False, age=timedelta(days=2), refreshed=timedelta(minutes=4), command="mlx push")
+
+    with pytest.raises(LockedError) as caught:
+        with remote_lock(fs, exclusive=True, command="mlx gc --cloud", force=True):
+            pytest.fail("a running push's lock was broken")
+
+    assert caught.value.hint == "wait for that command to finish, then run again"
+    assert fs.exists(path)
+
+
+def test_a_lock_not_refreshed_for_an_hour_is_stale(remote_url: RemoteSpec):
+    fs = remote_url.open()
+    path = foreign_lock(fs, exclusive=False, age=timedelta(hours=3), refreshed=timedelta(minutes=61), command="mlx push")
+
+    with pytest.raises(LockedError) as caught:
+        with remote_lock(fs, exclusive=True, command="mlx gc --cloud"):
+            pass
+    assert caught.value.message.endswith(": the lock has not been refreshed for over an hour")
+
+    with remote_lock(fs, exclusive=True, command="mlx gc --cloud", force=True):
+        assert not fs.exists(path)
+
+
+HOLD = """
+import pathlib, sys, time
+from mlxkit.store.remotes.location import open_remote
+from mlxkit.store.remotes.locks import remote_lock
+
+fs = open_remote("origin", sys.argv[1], {}, None)
+with remote_lock(fs, exclusive=False, command="mlx push"):
+    print("held", flush=True)
+    while not pathlib.Path(sys.argv[2]).exists():
+        time.sleep(0.05)
+"""
+
+
+def test_a_held_lock_is_refreshed_until_released(tmp_path):
+    remote, stop = tmp_path / "remote", tmp_path / "stop"
+    environment = {**os.environ, "MLX_REMOTE_LOCK_REFRESH": "0.1"}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(remote), str(stop)], stdout=subprocess.PIPE, text=True, env=environment
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        (lock,) = (remote / "locks").iterdir()
+        first = json.loads(lock.read_text())
+        deadline = time.monotonic() + 60  # a bound on a hang, not a timing assertion
+        while json.loads(lock.read_text())["refreshed"] == first["refreshed"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        later = json.loads(lock.read_text())
+    finally:
+        stop.touch()
+        holder.wait(timeout=60)
+
+    assert later["refreshed"] > first["refreshed"]
+    assert {key: later[key] for key in later if key != "refreshed"} == {key: first[key] for key in first if key != "refreshed"}
+    assert holder.returncode == 0
+    assert list((remote / "locks").iterdir()) == []

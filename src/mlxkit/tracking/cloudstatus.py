@@ -21,7 +21,7 @@ from mlxkit.store.remotes.layout import loose_path, pack_path
 from mlxkit.store.tree import Tree
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import remote_sizes
+from mlxkit.tracking.presence import cache_sizes, intact_on_remote
 from mlxkit.tracking.roots import all_roots
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Selection, target_paths
@@ -61,7 +61,8 @@ def cloud_status(
     remote_has: set[Digest] = set()
     if not connection.unmarked:
         connection.catalog.sync()
-        remote_has = set(remote_sizes(connection, {digest for digests in groups.values() for digest in digests}))
+        everything = {digest for digests in groups.values() for digest in digests}
+        remote_has = intact_on_remote(connection, cache_sizes(repo.store, everything))  # a copy of another size: missing
         _count_remote_trees(connection, groups, unknown_trees, remote_has, warnings)
     everything = {digest for digests in groups.values() for digest in digests}
     local_missing = {digest for digest in everything if not repo.store.has(digest)}
@@ -110,7 +111,7 @@ def _count_remote_trees(
     """Read each unknown tree the remote has, add its files to its group (no longer unknown) and
     those the remote has to `remote_has`. A tree that cannot be read stays unknown, and counts as
     missing on the remote: no clone could fetch it."""
-    files: set[Digest] = set()
+    files: dict[Digest, int] = {}  # what the trees say of their files' sizes
     for label, digest in sorted(unknown_trees.items()):
         if digest not in remote_has:
             continue
@@ -123,9 +124,9 @@ def _count_remote_trees(
             continue
         del unknown_trees[label]
         groups[label].extend(entry.digest for entry in tree.entries)
-        files.update(entry.digest for entry in tree.entries)
-    if files:
-        remote_has.update(remote_sizes(connection, files - remote_has))
+        files.update((entry.digest, entry.size) for entry in tree.entries)
+    unknown = {digest: size for digest, size in files.items() if digest not in remote_has}
+    remote_has.update(intact_on_remote(connection, unknown))
 
 
 def _remote_tree(connection: Connection, digest: Digest) -> Tree | None:

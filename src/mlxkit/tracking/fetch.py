@@ -121,15 +121,24 @@ class _Fetcher:
         self._count_lock = threading.Lock()
 
     def get(self, objects: dict[Digest, str], what: str) -> None:
-        store = self.repo.store
+        store, catalog = self.repo.store, self.connection.catalog
         needed = {digest: path for digest, path in objects.items() if not store.has(digest)}
         self.present += len(objects) - len(needed)
         if self.connection.unmarked:  # the place holds nothing mlx knows of
             self.missing.extend(needed.values())
             return
-        if not needed:
-            return
-        reads = list(self._plan(needed))
+        copy, retried = 0, set()
+        while needed:  # an object in several packs whose copy was damaged is read from the next one
+            self._transfer(needed, what, copy)
+            copy += 1
+            needed = {digest: path for digest, path in needed.items() if len(catalog.locations(digest)) > copy and not store.has(digest)}
+            retried.update(needed)
+        recovered = {digest.short for digest in retried if store.has(digest)}
+        if recovered:  # its damaged copy was reported: not a problem after all
+            self.corrupt = [line for line in self.corrupt if line.split()[1] not in recovered]
+
+    def _transfer(self, needed: dict[Digest, str], what: str, copy: int) -> None:
+        reads = list(self._plan(needed, copy))
         whole = [read for read in reads if read.start is not None and read.size > MAX_READ]
         self.progress.start(f"fetching {what} from '{self.connection.name}'", sum(read.size for read in reads), unit="bytes")
         try:
@@ -179,12 +188,12 @@ class _Fetcher:
             for fd in fds:
                 os.close(fd)
 
-    def _plan(self, needed: dict[Digest, str]) -> Iterator[_Read]:
+    def _plan(self, needed: dict[Digest, str], copy: int = 0) -> Iterator[_Read]:
         catalog = self.connection.catalog
         by_pack: dict[str, list[tuple[Digest, int, int]]] = defaultdict(list)
         loose = []
         for digest in needed:
-            location = catalog.locate(digest)
+            location = catalog.locate(digest) if copy == 0 else catalog.locations(digest)[copy]
             if location is None:
                 loose.append(digest)
             else:

@@ -18,6 +18,7 @@ live objects; after it, only new ones, and an undeleted pack is garbage for the 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlxkit.errors import IntegrityError, RemoteError, UsageError
@@ -29,7 +30,7 @@ from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.layout import (
     OBJECTS, Entry, PackEntries, encode_index, index_path, loose_path, pack_path, parse_loose_name,
 )  # fmt: skip
-from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.locks import HeldLock, remote_lock
 from mlxkit.store.remotes.packs import Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import Scope
@@ -71,7 +72,7 @@ def gc_cloud(
     fs, catalog = connection.fs, connection.catalog
     if connection.marker is None:
         return CloudGcResult(connection.name, dry_run, roots, 0, 0, 0, 0, 0, 0, 0)
-    with remote_lock(fs, exclusive=True, command=repo.command, force=force):
+    with remote_lock(fs, exclusive=True, command=repo.command, force=force) as lock:
         catalog.sync()
         if catalog.problems:
             raise RemoteError(
@@ -98,14 +99,10 @@ def gc_cloud(
         new_packs = _repack(repo, connection, plan, progress) if plan.repack else []
         if plan.changes:
             kept = [PackEntries(hex_, listed[hex_], tuple(entries)) for hex_, entries in sorted(plan.keep.items())]
-            name = ""
-            if kept or new_packs:
-                name, data = encode_index([*kept, *new_packs])
-                fs.write(index_path(name), data)
-            fs.delete([index_path(old) for old in sorted(indexes) if old != name])
-            fs.delete([pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
-        fs.delete([loose_path(digest) for digest in dead_loose])
-        fs.delete(sorted(stale_temps))
+            replace_indexes(connection, lock, indexes, [*kept, *new_packs])
+            _delete(connection, lock, [pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
+        _delete(connection, lock, [loose_path(digest) for digest in dead_loose])
+        _delete(connection, lock, sorted(stale_temps))
     return result
 
 
@@ -113,6 +110,26 @@ def _stale_temp_files(connection: Connection) -> dict[str, int]:
     """A directory remote's temp files over STALE_TEMP_SECONDS old (left by killed writers): path -> size."""
     cutoff = time.time() - STALE_TEMP_SECONDS
     return {name: size for name, (size, mtime) in connection.fs.temp_files().items() if mtime < cutoff}
+
+
+def replace_indexes(connection: Connection, lock: HeldLock, old: Iterable[str], packs: list[PackEntries]) -> None:
+    """Write one index naming `packs` (none when there are none), then delete the `old` indexes:
+    readers find every object of `packs` at every moment."""
+    name = ""
+    if packs:
+        name, data = encode_index(packs)
+        connection.fs.write(index_path(name), data)
+    _delete(connection, lock, [index_path(index) for index in sorted(old) if index != name])
+
+
+def _delete(connection: Connection, lock: HeldLock, paths: list[str]) -> None:
+    """Delete `paths`, if this command still holds its lock (whoever broke it may be writing what
+    this one is about to delete)."""
+    if paths:
+        lock.check(
+            "it deleted nothing more", hint=f"run 'mlx fsck --remote {connection.name}', then the command again"
+        )
+        connection.fs.delete(paths)
 
 
 @dataclass

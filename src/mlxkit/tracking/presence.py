@@ -1,12 +1,18 @@
 """Which objects a remote has, and their sizes: the indexes answer for packed objects; loose objects
-are listed once when many are asked about, and probed one by one (in parallel) when few are."""
+are listed once when many are asked about, and probed one by one (in parallel) when few are.
+
+A copy on the remote whose size is not the object's is damaged (a truncated upload, or a corrupt
+object pushed by an older mlx): `intact_on_remote` does not count it, so that push sends the
+object again and `status --cloud` reports it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from mlxkit.store.digest import Digest
+from mlxkit.store.objects import ObjectStore
 from mlxkit.store.remotes.layout import loose_path
 from mlxkit.tracking.connect import Connection
 
@@ -16,7 +22,7 @@ PROBE_LIMIT = 64
 
 def remote_sizes(connection: Connection, digests: Iterable[Digest]) -> dict[Digest, int]:
     """The size of every object in `digests` that the remote has; absent ones are left out."""
-    catalog, fs = connection.catalog, connection.fs
+    catalog = connection.catalog
     sizes: dict[Digest, int] = {}
     rest: list[Digest] = []
     for digest in digests:
@@ -25,15 +31,46 @@ def remote_sizes(connection: Connection, digests: Iterable[Digest]) -> dict[Dige
             rest.append(digest)
         else:
             sizes[digest] = location.length
-    if len(rest) > PROBE_LIMIT:
-        listed = fs.list("objects")
-        sizes.update((digest, listed[digest.relpath]) for digest in rest if digest.relpath in listed)
-    elif rest:
-        with ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-probe") as pool:
-            answers = pool.map(lambda digest: fs.size(loose_path(digest)), rest)
-            sizes.update((digest, size) for digest, size in zip(rest, answers) if size is not None)
+    sizes.update(loose_sizes(connection, rest))
     return sizes
 
 
-def on_remote(connection: Connection, digests: Iterable[Digest]) -> set[Digest]:
-    return set(remote_sizes(connection, digests))
+def intact_on_remote(connection: Connection, sizes: Mapping[Digest, int | None]) -> set[Digest]:
+    """The objects of `sizes` (object -> its size, None where it is unknown: any size will do) that
+    the remote has in a pack, or loose, with that size."""
+    catalog = connection.catalog
+    found: set[Digest] = set()
+    rest: list[Digest] = []
+    for digest, size in sizes.items():
+        lengths = [location.length for location in catalog.locations(digest)]
+        if lengths and (size is None or size in lengths):
+            found.add(digest)
+        else:
+            rest.append(digest)
+    found.update(digest for digest, listed in loose_sizes(connection, rest).items() if sizes[digest] in (None, listed))
+    return found
+
+
+def cache_sizes(store: ObjectStore, digests: Iterable[Digest]) -> dict[Digest, int | None]:
+    """The size of each object in the local cache, None for those it lacks (what to compare the
+    remote's copies with)."""
+    sizes: dict[Digest, int | None] = {}
+    for digest in digests:
+        try:
+            sizes[digest] = os.stat(store.location(digest)).st_size
+        except FileNotFoundError:
+            sizes[digest] = None
+    return sizes
+
+
+def loose_sizes(connection: Connection, digests: list[Digest]) -> dict[Digest, int]:
+    """The size of each loose object of `digests` on the remote; absent ones are left out."""
+    fs = connection.fs
+    if len(digests) > PROBE_LIMIT:
+        listed = fs.list("objects")
+        return {digest: listed[digest.relpath] for digest in digests if digest.relpath in listed}
+    if not digests:
+        return {}
+    with ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-probe") as pool:
+        answers = pool.map(lambda digest: fs.size(loose_path(digest)), digests)
+        return {digest: size for digest, size in zip(digests, answers) if size is not None}

@@ -6,31 +6,39 @@ index, which makes the packed objects visible, and large tree objects last. Smal
 same packs, so nothing names a tree before the files it lists can be found. A tree whose files are
 neither in the local cache nor on the remote is not sent at all.
 
+Every object is hashed before it is sent (RELIABILITY.md §6): a corrupt cache object is not sent,
+nor a tree that lists one, and the push reports it. An object the remote holds with another size
+than the local one is damaged there, and is sent again.
+
 The push holds the remote's lock shared: pushes run side by side (every name is a content digest),
-and `gc --cloud` waits for them.
+and `gc --cloud` waits for them. Before it publishes the index (and again before the large trees),
+it checks that its lock was not broken and that what it uploaded is still there: a `gc --cloud
+--force` may have deleted it, and an index naming deleted packs would be a lie.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
+from mlxkit.errors import RemoteError
 from mlxkit.fs.atomic import unlink_quietly
 from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
+from mlxkit.store.hashing import hash_bytes, hash_path
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.layout import encode_index, index_path, loose_path, pack_path
-from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.layout import PACKS, PackEntries, encode_index, index_path, loose_path, pack_path
+from mlxkit.store.remotes.locks import HeldLock, remote_lock
 from mlxkit.store.remotes.packs import UNLIMITED, Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import on_remote
+from mlxkit.tracking.presence import cache_sizes, intact_on_remote, loose_sizes
 from mlxkit.tracking.roots import Root
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Wanted, wanted_objects
@@ -47,6 +55,7 @@ class PushResult:
     missing: list[str] = field(default_factory=list)  # tracked paths with objects in neither place
     run_cache_entries: int = 0  # with --run-cache: entries sent after their objects
     warnings: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)  # one line each: a cache object that was not sent
 
 
 def push(
@@ -62,23 +71,30 @@ def push(
 ) -> PushResult:
     wanted = wanted_objects(repo, targets, scope=scope, cwd=cwd, extra=extra_roots, expand=False)
     connection = connect(repo, remote, jobs=jobs, create=True)
-    with remote_lock(connection.fs, exclusive=False, command=repo.command):
+    with remote_lock(connection.fs, exclusive=False, command=repo.command) as lock:
         connection.catalog.sync()
         restored = connection.catalog.restore_damaged()  # indexes damaged on the remote, good here
         # A tree reaches the remote after every file it lists (the write order below), so the files
         # of a tree the remote has need no look: a push with nothing to send reads no tree.
-        trees_there = on_remote(connection, wanted.trees)
+        sizes = cache_sizes(repo.store, wanted.trees)
+        trees_there = intact_on_remote(connection, sizes)
         wanted.skip(trees_there)
         wanted.expand(repo)
-        unasked = [digest for digest in (*wanted.files, *wanted.trees) if digest not in trees_there]
-        present = trees_there | on_remote(connection, unasked)
-        plan = _plan(repo, wanted, present)
-        uploaded_bytes, packs = _send(repo, connection, plan, progress)
+        sizes.update(cache_sizes(repo.store, [digest for digest in wanted.files if digest not in sizes]))
+        unasked = {digest: sizes[digest] for digest in (*wanted.files, *wanted.trees) if digest not in trees_there}
+        present = trees_there | intact_on_remote(connection, unasked)
+        plan = _plan(repo, wanted, present, sizes)
+        sent = _send(repo, connection, lock, plan, progress)
+    corrupt = [f"{_corrupt_line(repo, digest, plan.path_of(digest))}" for digest in sorted(sent.corrupt)]
     return PushResult(
-        connection.name, wanted.count, len(plan.files) + len(plan.trees), uploaded_bytes, packs,
-        len(present) + wanted.skipped_files, sorted(set(plan.missing)),
+        connection.name, wanted.count, len(plan.files) + len(plan.trees) - len(sent.unsent), sent.bytes, sent.packs,
+        len(present) + wanted.skipped_files, sorted(set(plan.missing)), corrupt=corrupt,
         warnings=[f"index/{name} was damaged on '{connection.name}': wrote this clone's good copy back" for name in restored],
     )
+
+
+def _corrupt_line(repo: Repository, digest: Digest, path: str) -> str:
+    return f"'{path}': object {digest.short} in the cache ({repo.store.location(digest)}) does not match its hash: not pushed"
 
 
 @dataclass
@@ -86,15 +102,20 @@ class _Plan:
     files: dict[Digest, int] = field(default_factory=dict)  # object -> size
     trees: dict[Digest, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    listed: dict[Digest, frozenset[Digest]] = field(default_factory=dict)  # each tree sent -> its files
+    paths: dict[Digest, str] = field(default_factory=dict)  # object -> the tracked path naming it
+
+    def path_of(self, digest: Digest) -> str:
+        return self.paths.get(digest, digest.short)
 
 
-def _plan(repo: Repository, wanted: Wanted, present: set[Digest]) -> _Plan:
-    plan = _Plan()
+def _plan(repo: Repository, wanted: Wanted, present: set[Digest], sizes: dict[Digest, int | None]) -> _Plan:
+    plan = _Plan(paths={**wanted.files, **wanted.trees})
     absent: set[Digest] = set()
     for digest, path in wanted.files.items():
         if digest in present:
             continue
-        size = _size(repo, digest)
+        size = sizes[digest]
         if size is None:
             absent.add(digest)
             plan.missing.append(path)
@@ -107,21 +128,24 @@ def _plan(repo: Repository, wanted: Wanted, present: set[Digest]) -> _Plan:
         if tree is None:
             plan.missing.append(path)
         elif not any(entry.digest in absent for entry in tree.entries):
-            size = _size(repo, digest)
+            size = sizes[digest]
             assert size is not None  # load_tree just read it
             plan.trees[digest] = size
+            plan.listed[digest] = frozenset(entry.digest for entry in tree.entries)
     return plan
 
 
-def _size(repo: Repository, digest: Digest) -> int | None:
-    try:
-        return os.stat(repo.store.location(digest)).st_size
-    except FileNotFoundError:
-        return None
+@dataclass
+class _Sent:
+    bytes: int = 0
+    packs: int = 0
+    corrupt: set[Digest] = field(default_factory=set)  # cache objects that do not match their name
+    unsent: set[Digest] = field(default_factory=set)  # those, and the trees listing them
 
 
-def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progress) -> tuple[int, int]:
-    """Upload the plan in write order; returns the bytes sent and the number of packs."""
+def _send(repo: Repository, connection: Connection, lock: HeldLock, plan: _Plan, progress: Progress) -> _Sent:
+    """Upload the plan in write order, checking before each publication that the lock still holds
+    and that what it names is there."""
     settings, fs, store = connection.settings, connection.fs, repo.store
     threshold = settings.pack_threshold
     total = sum(plan.files.values()) + sum(plan.trees.values())
@@ -129,33 +153,79 @@ def _send(repo: Repository, connection: Connection, plan: _Plan, progress: Progr
     packed = [(digest, size) for digest, size in (*plan.files.items(), *plan.trees.items()) if size < threshold]
     late = [digest for digest, size in plan.trees.items() if size >= threshold]
     packs: list[Pack] = []
+    sent = _Sent()
     progress.start(f"pushing to '{connection.name}'", total, unit="bytes")
     try:
         with _Uploads(fs, progress) as uploads:
             for digest in loose:
-                uploads.add(store.location(digest), loose_path(digest), plan.files[digest])
+                uploads.add(store.location(digest), loose_path(digest), plan.files[digest], digest)
             try:
-                for pack in _build_packs(repo, packed, settings.pack_size):
-                    packs.append(pack)
-                    uploads.add(pack.path, pack_path(pack.hex), pack.size)
+                for built in _build_packs(repo, packed, settings.pack_size):
+                    sent.corrupt.update(built.corrupt)
+                    if built.pack is not None:
+                        packs.append(built.pack)
+                        uploads.add(built.pack.path, pack_path(built.pack.hex), built.pack.size)
                 uploads.wait()
             finally:
                 for pack in packs:
                     unlink_quietly(pack.path)
+            sent.corrupt.update(uploads.corrupt)
+        sent.unsent = sent.corrupt | {tree for tree, files in plan.listed.items() if files & sent.corrupt}
+        _check_still_there(connection, lock, packs, [digest for digest in loose if digest not in sent.corrupt], "the push's index")
         if packs:
-            name, data = encode_index(packs)
+            name, data = encode_index(_without(packs, sent.unsent))
             fs.write(index_path(name), data)
             connection.catalog.remember(name, data)
+        late = [digest for digest in late if digest not in sent.unsent]
         with _Uploads(fs, progress) as uploads:
             for digest in late:
-                uploads.add(store.location(digest), loose_path(digest), plan.trees[digest])
+                uploads.add(store.location(digest), loose_path(digest), plan.trees[digest], digest)
             uploads.wait()
+            sent.corrupt.update(uploads.corrupt)
+            sent.unsent.update(uploads.corrupt)
+        if late:
+            _check_still_there(connection, lock, [], [digest for digest in late if digest not in sent.corrupt], "its last step")
     finally:
         progress.finish()
-    return total, len(packs)
+    sent.bytes = total - sum(plan.files.get(digest) or plan.trees.get(digest) or 0 for digest in sent.unsent)
+    sent.packs = len(packs)
+    return sent
 
 
-def _build_packs(repo: Repository, packed: list[tuple[Digest, int]], pack_size: int) -> Iterator[Pack]:
+def _without(packs: list[Pack], unsent: set[Digest]) -> list[PackEntries]:
+    """The packs as the index names them: without the objects that must not become visible (their
+    bytes stay in the pack, dead, until `gc --cloud` rewrites it)."""
+    if not unsent:
+        return list(packs)
+    hexes = {digest.hex for digest in unsent}
+    return [PackEntries(pack.hex, pack.size, tuple(entry for entry in pack.entries if entry.hex not in hexes)) for pack in packs]
+
+
+def _check_still_there(connection: Connection, lock: HeldLock, packs: list[Pack], loose: list[Digest], publication: str) -> None:
+    """RemoteError (exit 22) when this push's lock was broken, or a file it uploaded is gone: a
+    `gc --cloud --force` took it for garbage. Nothing more is published; a new push sends it again."""
+    if not packs and not loose:
+        return
+    hint = "run the push again: it sends what is missing"
+    lock.check(f"{publication} was not written", hint)
+    listed = connection.fs.list(PACKS) if packs else {}
+    gone = [pack_path(pack.hex) for pack in packs if listed.get(f"{pack.hex}.pack") != pack.size]
+    there = loose_sizes(connection, loose)
+    gone += [loose_path(digest) for digest in loose if digest not in there]
+    if gone:
+        raise RemoteError(
+            f"{len(gone)} file(s) this push uploaded to remote '{connection.name}' are gone ({gone[0]}, ...), "
+            f"so {publication} was not written",
+            hint=hint,
+        )
+
+
+class _Built(NamedTuple):
+    pack: Pack | None  # None when every object of the group was corrupt
+    corrupt: list[Digest]
+
+
+def _build_packs(repo: Repository, packed: list[tuple[Digest, int]], pack_size: int) -> Iterator[_Built]:
     """The packs of `packed`, each as soon as it is complete. Reading 10^5 small objects costs ~30 us
     each in Python, so many objects are packed by forked workers, one group each: groups of a CPU's
     share of the bytes (at most `pack_size`), so that every CPU has a pack to build."""
@@ -175,21 +245,25 @@ def _build_packs(repo: Repository, packed: list[tuple[Digest, int]], pack_size: 
 
 
 class _PackGroups:
-    """Writes one pack per group of objects of the local cache (a job for parallel.map_chunks)."""
+    """Writes one pack per group of objects of the local cache, each object hashed as it is read
+    (a job for parallel.map_chunks)."""
 
     def __init__(self, store: ObjectStore, directory: Path) -> None:
         self.store, self.directory = store, directory
 
-    def __call__(self, groups: Sequence[list[tuple[Digest, int]]]) -> list[Pack]:
+    def __call__(self, groups: Sequence[list[tuple[Digest, int]]]) -> list[_Built]:
         return [self._pack(group) for group in groups]
 
-    def _pack(self, group: list[tuple[Digest, int]]) -> Pack:
+    def _pack(self, group: list[tuple[Digest, int]]) -> _Built:
+        corrupt = []
         with PackBuilder(self.directory, UNLIMITED) as builder:
             for digest, size in group:
-                builder.add(digest, self.store.read_small(digest, size))
-            pack = builder.finish()
-        assert pack is not None
-        return pack
+                data = self.store.read_small(digest, size)
+                if hash_bytes(data) == digest:
+                    builder.add(digest, data)
+                else:
+                    corrupt.append(digest)
+            return _Built(builder.finish(), corrupt)
 
 
 class _Uploads:
@@ -201,6 +275,7 @@ class _Uploads:
         self._pool = ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-push")
         self._futures: list[Future[None]] = []
         self._failure: BaseException | None = None
+        self.corrupt: list[Digest] = []
 
     def __enter__(self) -> _Uploads:
         return self
@@ -208,11 +283,18 @@ class _Uploads:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def add(self, local_path: str | Path, remote_path: str, size: int) -> None:
+    def add(self, local_path: str | Path, remote_path: str, size: int, digest: Digest | None = None) -> None:
+        """Upload a file; with `digest`, only if the file's bytes hash to it (else it goes to `corrupt`)."""
         self._raise_failure()
-        future = self._pool.submit(self._fs.upload, local_path, remote_path)
+        future = self._pool.submit(self._upload, local_path, remote_path, size, digest)
         future.add_done_callback(lambda done: self._finished(done, size))
         self._futures.append(future)
+
+    def _upload(self, local_path: str | Path, remote_path: str, size: int, digest: Digest | None) -> None:
+        if digest is not None and hash_path(local_path, size) != digest:
+            self.corrupt.append(digest)  # list.append is atomic: no lock needed between the threads
+            return
+        self._fs.upload(local_path, remote_path)
 
     def wait(self) -> None:
         for future in self._futures:

@@ -13,6 +13,7 @@ RunCache = Annotated[bool, typer.Option("--run-cache", help="Also the run cache'
 
 if TYPE_CHECKING:
     from mlxkit.tracking.fetch import FetchResult
+    from mlxkit.tracking.push import PushResult
 
 Targets = Annotated[
     Optional[list[str]],  # noqa: UP007
@@ -43,7 +44,7 @@ def push(
             f"{render.plural(result.uploaded, 'object')} pushed to '{result.remote}' ({render.size(result.uploaded_bytes)}"
             f"{', in ' + render.plural(result.packs, 'pack') if result.packs else ''}); {result.present} already there."
         )
-    _missing(result.missing, "neither in the cache nor on the remote, so not pushed")
+    _push_problems(result)
 
 
 def fetch(
@@ -91,6 +92,21 @@ def pull(
         from mlxkit.tracking.checkout import missing_error
 
         raise missing_error(result.missing)
+
+
+def _push_problems(result: PushResult) -> None:
+    from mlxkit.errors import IntegrityError
+
+    why = "neither in the cache nor on the remote, so not pushed"
+    if not result.corrupt:
+        _missing(result.missing, why)
+        return
+    render.warnings([*result.corrupt, *(f"'{path}': {why}" for path in result.missing)])
+    raise IntegrityError(
+        f"{render.plural(len(result.corrupt), 'object')} in the cache did not match "
+        + ("its hash and was not pushed" if len(result.corrupt) == 1 else "their hash and were not pushed"),
+        hint="run 'mlx fsck --repair', then re-add the data with 'mlx add' and push again",
+    )
 
 
 def _fetched_line(result: FetchResult) -> None:

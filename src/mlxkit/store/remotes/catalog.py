@@ -71,6 +71,7 @@ class Catalog:
         self._damaged_file = directory / "damaged"  # damaged on the remote, good here: one name a line
         self._restorable: set[str] = set()
         self._locations: dict[str, Location] = {}
+        self._other_locations: dict[str, list[Location]] = {}  # an object in several packs: the rest
         self._packs: dict[str, int] = {}
         self._indexes: dict[str, dict[str, PackEntries]] = {}
 
@@ -80,6 +81,12 @@ class Catalog:
 
     def locate(self, digest: Digest) -> Location | None:
         return self._locations.get(digest.hex)
+
+    def locations(self, digest: Digest) -> list[Location]:
+        """Every copy of the object in a pack (two pushes may both have sent it; a copy of the
+        wrong length is damaged, and a push sends the object again)."""
+        first = self._locations.get(digest.hex)
+        return [] if first is None else [first, *self._other_locations.get(digest.hex, ())]
 
     def packed(self) -> set[str]:
         """The hex of every object the remote holds in a (present, complete) pack."""
@@ -110,6 +117,7 @@ class Catalog:
         self._write_damaged()
         self._packs = {hex_: size for name, size in self.fs.list(PACKS).items() if (hex_ := parse_pack_name(name))}
         self._locations = {}
+        self._other_locations = {}
         self._indexes = {}
         self.ignored_entries = 0
         for name in sorted(listed):
@@ -259,8 +267,10 @@ class Catalog:
                 self.ignored_entries += len(pack.entries)
                 continue
             for entry in pack.entries:
-                if entry.hex not in self._locations:
-                    self._locations[entry.hex] = Location(pack.hex, entry.offset, entry.length)
+                location = Location(pack.hex, entry.offset, entry.length)
+                first = self._locations.setdefault(entry.hex, location)
+                if first != location and location not in self._other_locations.get(entry.hex, ()):
+                    self._other_locations.setdefault(entry.hex, []).append(location)
 
 
 def _size(path: Path) -> int | None:

@@ -4,8 +4,11 @@ running push is about to name).
 
 There is no flock on an object store, so a lock is a file, `locks/<64 random hex>.json`, as in
 restic: write our lock, then list `locks/`. Two lockers that race both see each other and both
-give up, never both proceed. A lock older than an hour is stale; it is broken only when asked
-(`force`), since its holder might still be running (restic#3126).
+give up, never both proceed. While the command runs, a thread rewrites its lock every
+`REFRESH_EVERY` with a new `refreshed` time; a lock not refreshed for `STALE_AFTER` is stale (its
+holder is most likely dead). It is broken only when asked (`force`), since its holder might still
+be running (restic#3126), so a holder checks that its lock is still there (`HeldLock.check`)
+before it makes visible what a breaker may have deleted meanwhile.
 """
 
 from __future__ import annotations
@@ -13,18 +16,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mlxkit.errors import InvalidFileError, LockedError, RemoteError
 from mlxkit.formats.jsonio import load_json
 from mlxkit.store.remotes.fs import RemoteFS, RemoteNotFoundError
 from mlxkit.store.remotes.layout import LOCKS
 
-STALE_AFTER = timedelta(hours=1)
+STALE_AFTER = timedelta(hours=1)  # without a refresh; an old lock (no `refreshed`) counts from `started`
+# Seconds between two refreshes of a held lock. The environment variable is for tests, which need
+# to see a refresh happen; a user has no reason to set it.
+REFRESH_EVERY = float(os.environ.get("MLX_REMOTE_LOCK_REFRESH", "300"))
 _LOCK_NAME = re.compile(r"[0-9a-f]{64}\.json")
+_IDENTITY = ("command", "exclusive", "host", "pid", "started")  # what a refresh never changes
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Holder:
     command: str
     started: datetime | None
     exclusive: bool
+    refreshed: datetime | None = None  # None: a lock of an mlx that did not refresh its locks
 
     def describe(self) -> str:
         if self.started is None:
@@ -44,25 +54,84 @@ class Holder:
         return f"pid {self.pid} on {self.host} ('{self.command}', since {_iso(self.started)})"
 
     def is_stale(self, now: datetime) -> bool:
-        return self.started is None or now - self.started > STALE_AFTER
+        if self.started is None:
+            return True
+        return now - (self.refreshed or self.started) > STALE_AFTER
+
+
+class HeldLock:
+    """Our lock while the command runs: refreshed by a thread of its own until `release`."""
+
+    def __init__(self, fs: RemoteFS, exclusive: bool, command: str) -> None:
+        self.fs = fs
+        self.path = f"{LOCKS}/{os.urandom(32).hex()}.json"
+        now = _iso(datetime.now(timezone.utc))
+        self._document: dict[str, Any] = {
+            "command": command, "exclusive": exclusive, "host": os.uname().nodename, "pid": os.getpid(), "started": now,
+            "refreshed": now,
+        }  # fmt: skip
+        self._lost = False
+        self._stop = threading.Event()
+        self._refresher = threading.Thread(target=self._refresh_until_released, name="mlx-lock", daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self.path.removeprefix(f"{LOCKS}/")
+
+    def write(self) -> None:
+        self.fs.write(self.path, json.dumps(self._document, sort_keys=True).encode())
+
+    def start_refreshing(self) -> None:
+        self._refresher.start()
+
+    def check(self, before: str, hint: str) -> None:
+        """RemoteError (exit 22) unless our lock file is still there as we wrote it: another
+        command broke it (`--force`), and may have deleted what this one wrote. `before` says what
+        is not done because of it."""
+        try:
+            document = None if self._lost else load_json(self.fs.read(self.path), self.path)
+        except (RemoteNotFoundError, InvalidFileError):
+            document = None
+        if not isinstance(document, dict) or any(document.get(key) != self._document[key] for key in _IDENTITY):
+            raise RemoteError(
+                f"the lock of this command on remote '{self.fs.name}' ({self.path}) was broken by another command, "
+                f"so {before}",
+                hint=hint,
+            )
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._refresher.is_alive():
+            self._refresher.join()
+        self.fs.delete([self.path])
+
+    def _refresh_until_released(self) -> None:
+        while not self._stop.wait(REFRESH_EVERY):
+            try:
+                if not self.fs.exists(self.path):  # broken: writing it again would hide that
+                    self._lost = True
+                    return
+                self._document["refreshed"] = _iso(datetime.now(timezone.utc))
+                self.write()
+            except Exception:  # noqa: BLE001 - a failed refresh is tried again; check() has the last word
+                continue
 
 
 @contextmanager
-def remote_lock(fs: RemoteFS, exclusive: bool, command: str, force: bool = False) -> Iterator[None]:
+def remote_lock(fs: RemoteFS, exclusive: bool, command: str, force: bool = False) -> Iterator[HeldLock]:
     """Hold the remote shared or `exclusive` while the block runs; LockedError (exit 11) naming
     the holder when another command's lock conflicts. `force` removes conflicting stale locks."""
-    now = datetime.now(timezone.utc)
-    name = f"{os.urandom(32).hex()}.json"
-    document = {"command": command, "exclusive": exclusive, "host": os.uname().nodename, "pid": os.getpid(), "started": _iso(now)}
-    fs.write(f"{LOCKS}/{name}", json.dumps(document, sort_keys=True).encode())
+    lock = HeldLock(fs, exclusive, command)
+    lock.write()
     try:
-        _check_others(fs, name, exclusive, force)
-        yield
+        _check_others(fs, lock.name, exclusive, force)
+        lock.start_refreshing()
+        yield lock
     except BaseException:
         with suppress(RemoteError):  # the first failure is the one to report
-            fs.delete([f"{LOCKS}/{name}"])
+            lock.release()
         raise
-    fs.delete([f"{LOCKS}/{name}"])
+    lock.release()
 
 
 def _check_others(fs: RemoteFS, mine: str, exclusive: bool, force: bool) -> None:
@@ -77,7 +146,7 @@ def _check_others(fs: RemoteFS, mine: str, exclusive: bool, force: bool) -> None
             if force:
                 fs.delete([f"{LOCKS}/{name}"])
                 continue
-            age = "" if holder.started is None else ": the lock is over an hour old"
+            age = "" if holder.started is None else ": the lock has not been refreshed for over an hour"
             raise LockedError(
                 f"remote '{fs.name}' is locked by {holder.describe()}{age}",
                 hint="if that command is no longer running, run again with --force to break its lock",
@@ -102,18 +171,24 @@ def _read_holder(fs: RemoteFS, name: str) -> Holder | None:
     if not isinstance(document, dict):
         return unreadable
     host, pid, command = document.get("host"), document.get("pid"), document.get("command")
-    started, exclusive = document.get("started"), document.get("exclusive")
+    exclusive = document.get("exclusive")
     if not (isinstance(host, str) and type(pid) is int and isinstance(command, str) and isinstance(exclusive, bool)):
         return unreadable
-    try:
-        when = datetime.fromisoformat(started) if isinstance(started, str) else None
-    except ValueError:
-        when = None
-    if when is None:
+    started = _moment(document.get("started"))
+    if started is None:
         return unreadable
-    if when.tzinfo is None:
+    return Holder(name, host, pid, command, started, exclusive, _moment(document.get("refreshed")))
+
+
+def _moment(text: object) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no zone), or None."""
+    try:
+        when = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return Holder(name, host, pid, command, when, exclusive)
+    return when
 
 
 def _iso(moment: datetime) -> str:
