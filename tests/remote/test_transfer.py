@@ -197,6 +197,9 @@ def test_a_fresh_clone_can_pull_and_repro_frozen(repo, mlx, tmp_path, remote_url
     frozen = mlx("repro", "--frozen", cwd=copy.path)
     assert frozen.code == 0, frozen
     assert mlx("status", cwd=copy.path).code == 0
+    # the cache the pull created is an mlx cache: gc and fsck work there without 'mlx init'
+    assert mlx("fsck", cwd=copy.path).code == 0
+    assert mlx("gc", cwd=copy.path).out.startswith("Removed 0 objects")
 
 
 def test_push_all_commits_sends_an_old_version_too(repo, mlx, tmp_path, remote_url):

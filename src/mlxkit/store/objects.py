@@ -113,9 +113,20 @@ class ObjectStore:
         prefix = digest.hex[:2]
         directory = f"{self._prefix}{prefix}"
         if prefix not in self._made_dirs:
-            os.makedirs(directory, exist_ok=True)
+            self._make_fanout_dir(directory)
             self._made_dirs.add(prefix)
         return directory
+
+    def _make_fanout_dir(self, directory: str) -> None:
+        """Make the directory of a new object's prefix. The first of a new cache (a clone's first
+        pull or run, where no 'mlx init' made the cache) comes with the marker, as add's does."""
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            self.create()
+            os.makedirs(directory, exist_ok=True)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -138,7 +149,7 @@ class ObjectStore:
         try:
             created = create_new(location, data, mode=OBJECT_MODE, durable=self.fsync_each)
         except FileNotFoundError:  # the first object of its fan-out directory (asking first would
-            os.makedirs(os.path.dirname(location), exist_ok=True)  # cost a mkdir per chunk and prefix)
+            self._make_fanout_dir(os.path.dirname(location))  # cost a mkdir per chunk and prefix)
             created = create_new(location, data, mode=OBJECT_MODE, durable=self.fsync_each)
         if created:
             return True
@@ -206,7 +217,8 @@ class ObjectStore:
 
     def download_path(self) -> str:
         """A temp name in the store for a large download, which `adopt` then checks and names."""
-        self.objects.mkdir(parents=True, exist_ok=True)
+        if not self.objects.is_dir():
+            self.create()
         return temp_name(self.objects)
 
     def adopt(self, temp: str, digest: Digest) -> None:
