@@ -1,14 +1,15 @@
 """mlx status --cloud: for each tracked path and stage output, how many of its objects are missing
 from the local cache and how many from the remote. Nothing is written, here or there.
 
-A directory whose tree is not in the local cache (a fresh clone) is read from the remote, one
-request per tree, so that its files are counted too; only a tree in neither place (or damaged on
+A directory whose tree is not in the local cache (a fresh clone) is read from the remote (one
+request per tree, in parallel), so that its files are counted too; only a tree in neither place (or damaged on
 the remote) leaves its files uncounted. A place without a marker holds nothing mlx knows of: every
 object is missing there.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,10 +113,10 @@ def _count_remote_trees(
     those the remote has to `remote_has`. A tree that cannot be read stays unknown, and counts as
     missing on the remote: no clone could fetch it."""
     files: dict[Digest, int] = {}  # what the trees say of their files' sizes
-    for label, digest in sorted(unknown_trees.items()):
-        if digest not in remote_has:
-            continue
-        tree = _remote_tree(connection, digest)
+    there = sorted((label, digest) for label, digest in unknown_trees.items() if digest in remote_has)
+    with ThreadPoolExecutor(max(1, connection.fs.jobs), thread_name_prefix="mlx-tree") as pool:
+        trees = list(pool.map(lambda item: _remote_tree(connection, item[1]), there))
+    for (label, digest), tree in zip(there, trees):
         if tree is None:
             remote_has.discard(digest)
             warnings.append(
