@@ -2,9 +2,9 @@
 from the local cache and how many from the remote. Nothing is written, here or there.
 
 A directory whose tree is not in the local cache (a fresh clone) is read from the remote (one
-request per tree, in parallel), so that its files are counted too; only a tree in neither place (or damaged on
-the remote) leaves its files uncounted. A place without a marker holds nothing mlx knows of: every
-object is missing there.
+request per tree, in parallel), so that its files are counted too; only a tree in neither place (or
+damaged on the remote) leaves its files uncounted. A place without a marker holds nothing mlx knows
+of: every object is missing there.
 """
 
 from __future__ import annotations
