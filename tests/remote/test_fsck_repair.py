@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from blake3 import blake3
 
+from mlxkit.store.remotes.layout import Entry, PackEntries, encode_index
 from tests.conftest import Repo
 from tests.remote.test_transfer import _overwrite, clone, configure, remote_files
 
@@ -138,3 +139,36 @@ def test_repair_refuses_while_another_command_holds_the_remote(repo, mlx, remote
     assert "pid 4242 on ci-7 ('mlx push'" in held.err_lines[0]
     assert remote_files(remote_url) == before
     assert mlx("fsck", "--remote", "origin", "--read-data").code == 21  # still there, still found
+    assert mlx("fsck", "--remote", "origin", "--repair", "--force").code == 11  # a live lock is never broken
+
+    old = dict(lock, started=(datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _overwrite(remote_url, f"locks/{'1' * 64}.json", json.dumps(old).encode())
+    assert mlx("fsck", "--remote", "origin", "--repair").code == 11
+    broken = mlx("fsck", "--remote", "origin", "--repair", "--force")
+    assert broken.code == 0, broken
+    assert remote_url.open().list("locks") == {}
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+
+
+def test_an_object_with_an_intact_copy_left_keeps_its_tree(repo, mlx, remote_url, tmp_path):
+    pushed_repo(repo, mlx, remote_url)
+    good = FILES["a.csv"].encode()
+    pack = PackEntries(hex_of(good), len(good), (Entry(hex_of(good), 0, len(good)),))  # a second, intact copy
+    name, index = encode_index([pack])
+    fs = remote_url.open()
+    fs.write(f"packs/{pack.hex}.pack", good)
+    fs.write(f"index/{name}", index)
+    (first,) = set(fs.list("packs")) - {f"{pack.hex}.pack"}
+    flip_a_byte(remote_url, f"packs/{first}", good)
+
+    repaired = mlx("fsck", "--remote", "origin", "--read-data", "--repair", "--json")
+
+    assert repaired.code == 0, repaired
+    report = repaired.json["repaired"]
+    assert (report["objects"], report["trees"]) == ([f"blake3:{hex_of(good)}"], [])
+    assert (report["loose_deleted"], report["entries_dropped"], report["indexes_rewritten"]) == (0, 1, 1)
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+    assert mlx("push").out.startswith("0 objects pushed")  # nothing is missing
+    fresh = clone(repo, tmp_path)
+    assert mlx("pull", cwd=fresh.path).code == 0
+    assert (fresh / "data" / "a.csv").read_bytes() == good
