@@ -206,13 +206,17 @@ def fsck(
 
 
 def fsck_remote(
-    remote: str | None = None, *, read_data: bool = False, repo: PathLike | None = None, progress: Progress = NULL_PROGRESS
+    remote: str | None = None, *, read_data: bool = False, repair: bool = False, force: bool = False,
+    repo: PathLike | None = None, progress: Progress = NULL_PROGRESS,
 ) -> RemoteFsckResult:
-    """Check a remote's indexes and packs; with `read_data`, re-hash every object on it."""
+    """Check a remote's indexes and packs; with `read_data`, re-hash every object on it. `repair`
+    (which reads the data) holds the remote exclusively and removes what is damaged, and every tree
+    listing it, for a push to send them again; `force` breaks a stale lock."""
     from mlxkit.tracking.fsck_remote import fsck_remote as _fsck_remote
 
-    with _reading(repo, "mlx fsck --remote") as opened:
-        return _fsck_remote(opened, remote, read_data=read_data, progress=progress)
+    command = "mlx fsck --remote --repair" if repair else "mlx fsck --remote"
+    with _reading(repo, command) as opened:
+        return _fsck_remote(opened, remote, read_data=read_data, repair=repair, force=force, progress=progress)
 
 
 def unprotect(

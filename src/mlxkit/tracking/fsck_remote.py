@@ -9,13 +9,16 @@ remote. Packs no index names (left by an interrupted push) are garbage, not erro
 `gc --cloud` removes them. So are a directory remote's temp files, which `gc --cloud` removes
 once they are a day old. A place without a marker is not an mlx remote: it is refused, as a cache
 without one is.
+
+With `repair` (which reads the data), the check runs holding the remote's lock exclusively and
+what it found damaged is then removed (tracking/repair_remote.py), for a push to send it again.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mlxkit.errors import UnsupportedFormatError
 from mlxkit.progress import NULL_PROGRESS, Progress
@@ -23,10 +26,13 @@ from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.layout import MARKER, OBJECTS, Entry, loose_path, pack_path, parse_loose_name
+from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.fsck import FsckProblem
+from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, repair_remote
 
 READ_LIMIT = 8 << 20  # bytes of one pack read at a time
+TREE_START = b'{"entries":['  # what every tree object's bytes begin with (store/tree.py)
 
 
 @dataclass(frozen=True)
@@ -41,21 +47,39 @@ class RemoteFsckResult:
     problems: list[FsckProblem]
     garbage: list[str] = field(default_factory=list)  # packs no index names, stray names, temp files
     garbage_bytes: int = 0
+    repaired: RemoteRepair | None = None  # with repair: what was removed
 
     @property
     def is_clean(self) -> bool:
         return not self.problems
 
+    @property
+    def remaining(self) -> list[FsckProblem]:
+        """The problems a repair did not remove (all of them without one)."""
+        if self.repaired is None:
+            return self.problems
+        return [problem for problem in self.problems if problem.kind != "corrupt"]
+
 
 def fsck_remote(
-    repo: Repository, remote: str | None = None, *, read_data: bool = False, progress: Progress = NULL_PROGRESS
+    repo: Repository, remote: str | None = None, *, read_data: bool = False, repair: bool = False, force: bool = False,
+    progress: Progress = NULL_PROGRESS,
 ) -> RemoteFsckResult:
+    """`repair` implies `read_data`; `force` (with `repair`) breaks a stale lock."""
     connection = connect(repo, remote)
     if connection.unmarked:
         raise UnsupportedFormatError(
             f"remote '{connection.name}' ({connection.fs.url}) has no {MARKER}: it holds nothing mlx knows of",
             hint="'mlx push' writes the marker (and makes readable again what was pushed there before it was deleted)",
         )
+    if not repair:
+        return _check(connection, read_data, progress)[0]
+    with remote_lock(connection.fs, exclusive=True, command=repo.command, force=force) as lock:
+        result, scan = _check(connection, True, progress)
+        return replace(result, repaired=repair_remote(connection, lock, scan))
+
+
+def _check(connection: Connection, read_data: bool, progress: Progress) -> tuple[RemoteFsckResult, Scan]:
     catalog = connection.catalog
     catalog.sync(reread=read_data)
     problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(catalog.problems.items())]
@@ -84,18 +108,20 @@ def fsck_remote(
     # a directory remote's temp files: left by a killed push (or being written by one running now)
     garbage.update((name, size) for name, (size, _mtime) in sorted(connection.fs.temp_files().items()))
     checked = checked_bytes = 0
+    scan = Scan(named, loose)
     if read_data:
-        checked, checked_bytes = _read_data(connection, named, loose, problems, progress)
-    return RemoteFsckResult(
+        checked, checked_bytes = _read_data(connection, scan, problems, progress)
+    result = RemoteFsckResult(
         connection.name, read_data, len(catalog.indexes()), len(named), len(loose), checked, checked_bytes, problems,
         list(garbage), sum(garbage.values()),
     )
+    return result, scan
 
 
-def _read_data(
-    connection: Connection, packs: dict[str, tuple[int, list[Entry]]], loose: dict[Digest, int], problems: list[FsckProblem],
-    progress: Progress,
-) -> tuple[int, int]:
+def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], progress: Progress) -> tuple[int, int]:
+    """Re-hash every object of `scan`; a damaged copy is a problem and goes to `scan.damaged`, an
+    intact one that begins like a tree to `scan.trees` (which repair_remote reads again if need be)."""
+    packs, loose = scan.packs, scan.loose
     fs = connection.fs
     total = sum(size for size, _ in packs.values()) + sum(loose.values())
     progress.start(f"reading '{connection.name}'", total, unit="bytes")
@@ -116,12 +142,18 @@ def _read_data(
                 piece = data[entry.offset - start : entry.offset - start + entry.length]
                 if len(piece) != entry.length or hash_bytes(piece).hex != entry.hex:
                     problems.append(FsckProblem("corrupt", entry.hex, pack_path(pack), f"at offset {entry.offset}"))
+                    scan.damaged.append(Copy(entry.hex, pack, entry))
+                elif piece[: len(TREE_START)] == TREE_START:
+                    scan.trees.append(Copy(entry.hex, pack, entry))
             count(len(group), end - start)
 
     def check_loose(digest: Digest) -> None:
         data = fs.read(loose_path(digest))
         if hash_bytes(data) != digest:
             problems.append(FsckProblem("corrupt", digest.hex, loose_path(digest)))
+            scan.damaged.append(Copy(digest.hex))
+        elif data.startswith(TREE_START):
+            scan.trees.append(Copy(digest.hex))
         count(1, len(data))
 
     try:

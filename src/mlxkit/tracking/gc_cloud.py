@@ -100,9 +100,9 @@ def gc_cloud(
         if plan.changes:
             kept = [PackEntries(hex_, listed[hex_], tuple(entries)) for hex_, entries in sorted(plan.keep.items())]
             replace_indexes(connection, lock, indexes, [*kept, *new_packs])
-            _delete(connection, lock, [pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
-        _delete(connection, lock, [loose_path(digest) for digest in dead_loose])
-        _delete(connection, lock, sorted(stale_temps))
+            delete_locked(connection, lock, [pack_path(hex_) for hex_ in sorted(plan.drop | set(plan.repack))])
+        delete_locked(connection, lock, [loose_path(digest) for digest in dead_loose])
+        delete_locked(connection, lock, sorted(stale_temps))
     return result
 
 
@@ -119,10 +119,10 @@ def replace_indexes(connection: Connection, lock: HeldLock, old: Iterable[str], 
     if packs:
         name, data = encode_index(packs)
         connection.fs.write(index_path(name), data)
-    _delete(connection, lock, [index_path(index) for index in sorted(old) if index != name])
+    delete_locked(connection, lock, [index_path(index) for index in sorted(old) if index != name])
 
 
-def _delete(connection: Connection, lock: HeldLock, paths: list[str]) -> None:
+def delete_locked(connection: Connection, lock: HeldLock, paths: list[str]) -> None:
     """Delete `paths`, if this command still holds its lock (whoever broke it may be writing what
     this one is about to delete)."""
     if paths:

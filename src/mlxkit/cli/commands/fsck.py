@@ -14,9 +14,13 @@ if TYPE_CHECKING:
 
 
 def fsck(
-    repair: Annotated[bool, typer.Option("--repair", help="Move bad objects out of the cache; remove leftover temp files.")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help=(
+        "Move bad objects out of the cache; remove leftover temp files. With --remote (implies --read-data): "
+        "remove the damaged objects, and the trees that list them, from the remote, for 'mlx push' to send again."
+    ))] = False,  # fmt: skip
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="Check this remote instead of the cache.")] = None,  # noqa: UP007
     read_data: Annotated[bool, typer.Option("--read-data", help="With --remote: read back and re-hash every object.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --remote --repair: break a lock not refreshed for an hour.")] = False,
     json: Json = False,
     wait: Wait = None,
 ) -> None:
@@ -24,10 +28,15 @@ def fsck(
     from mlxkit import api
 
     if remote is not None:
-        _remote(api.fsck_remote(remote, read_data=read_data, progress=render.progress(not json)), json=json)
+        if force and not repair:
+            raise typer.BadParameter("--force goes with --remote --repair", param_hint="--force")
+        progress = render.progress(not json)
+        _remote(api.fsck_remote(remote, read_data=read_data, repair=repair, force=force, progress=progress), json=json)
         return
     if read_data:
         raise typer.BadParameter("--read-data goes with --remote", param_hint="--read-data")
+    if force:
+        raise typer.BadParameter("--force goes with --remote --repair", param_hint="--force")
     result = api.fsck(repair=repair, wait=wait, progress=render.progress(not json))
     if json:
         render.emit_json(result)
@@ -70,12 +79,41 @@ def _remote(result: RemoteFsckResult, *, json: bool) -> None:
         read = f"; re-hashed {render.plural(result.objects_checked, 'object')} ({render.size(result.bytes_checked)})" if result.read_data else ""
         verdict = "no problems." if result.is_clean else f"{render.plural(len(result.problems), 'problem')}."
         render.line(f"Remote '{result.remote}': {what}{read}: {verdict}")
-    if any(problem.kind in ("corrupt", "truncated pack", "missing pack", "invalid index") for problem in result.problems):
+        if result.repaired is not None:
+            _repair_lines(result)
+    remaining = {problem.kind for problem in result.remaining}
+    if "corrupt" in remaining:
+        raise IntegrityError(
+            f"remote '{result.remote}' is damaged",
+            hint=f"run 'mlx fsck --remote {result.remote} --read-data --repair', then 'mlx push' from a clone that has the objects",
+        )
+    if remaining & {"truncated pack", "missing pack", "invalid index"}:
         raise IntegrityError(
             f"remote '{result.remote}' is damaged",
             hint="push again from a clone that has the objects; 'mlx gc --cloud' then removes what no index names",
         )
 
 
+def _repair_lines(result: RemoteFsckResult) -> None:
+    repaired = result.repaired
+    assert repaired is not None
+    for digest in repaired.objects:
+        render.line(f"removed damaged: {digest}")
+    for digest in repaired.trees:
+        render.line(f"removed tree listing it: {digest}")
+    if not repaired.changed:
+        render.line("Nothing to repair.")
+        return
+    render.line(
+        f"Repaired '{result.remote}': removed {render.plural(len(repaired.objects), 'damaged object')} and "
+        f"{render.plural(len(repaired.trees), 'tree')} listing them ({repaired.loose_deleted} loose, "
+        f"{repaired.entries_dropped} packed; {render.plural(repaired.indexes_rewritten, 'index file')} rewritten)."
+    )
+    render.line("'mlx push' from a clone whose cache holds them sends them again; "
+                "'mlx gc --cloud --all-commits' frees what is left of them in packs.")
+
+
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("mlx fsck", "mlx fsck --repair", "mlx fsck --remote origin --read-data"))(fsck)
+    app.command(epilog=examples(
+        "mlx fsck", "mlx fsck --repair", "mlx fsck --remote origin --read-data", "mlx fsck --remote origin --read-data --repair"
+    ))(fsck)

@@ -126,7 +126,8 @@ def _fetch_problems(result: FetchResult) -> None:
         raise IntegrityError(
             f"{render.plural(len(result.corrupt), 'object')} on the remote did not match "
             + ("its hash and was not stored" if one else "their hash and were not stored"),
-            hint="run 'mlx fsck --remote NAME --read-data' to list every damaged object, and push them again from a clone that has them",
+            hint=(f"run 'mlx fsck --remote {result.remote} --read-data --repair' to remove every damaged object, "
+                  "then 'mlx push' from a clone that has them"),
         )
     hint = None
     if result.bad_indexes:  # what they list cannot be found: say so, not only "not on the remote"
