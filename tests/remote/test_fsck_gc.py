@@ -8,19 +8,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import Repo, git
-from tests.remote.test_transfer import _overwrite, clone, configure
+from tests.remote.test_transfer import _overwrite, clone, configure, push_directory
 
 FILES = {f"f{i:02}.txt": f"file {i}\n" * 20 for i in range(20)}
 
 
 @pytest.fixture
 def pushed(repo: Repo, mlx, remote_url):
-    repo.gen({"data": FILES}, old=True)
-    assert mlx("add", "data").code == 0
-    configure(mlx, repo.path, remote_url)
-    repo.commit("data")
-    assert mlx("push").code == 0
-    return repo
+    return push_directory(repo, mlx, remote_url, FILES)
 
 
 def only_pack(remote_url) -> str:

@@ -8,7 +8,7 @@ import pytest
 from blake3 import blake3
 
 from tests.conftest import Repo
-from tests.remote.test_transfer import _overwrite, clone, configure
+from tests.remote.test_transfer import _overwrite, clone, push_directory
 
 FILES = {f"f{i}.csv": f"row {i}\n" for i in range(1, 4)}
 
@@ -16,12 +16,7 @@ FILES = {f"f{i}.csv": f"row {i}\n" for i in range(1, 4)}
 @pytest.fixture
 def pushed(repo: Repo, mlx, remote_url):
     """A directory of three small files pushed to `origin`: one pack, one index."""
-    repo.gen({"data": FILES}, old=True)
-    assert mlx("add", "data").code == 0
-    configure(mlx, repo.path, remote_url)
-    repo.commit("data")
-    assert mlx("push").code == 0
-    return repo
+    return push_directory(repo, mlx, remote_url, FILES)
 
 
 def only_index(remote_url) -> tuple[str, bytes]:

@@ -34,6 +34,16 @@ def configure(mlx, where: Path, remote_url) -> None:
         assert mlx("remote", "modify", "origin", "endpoint_url", remote_url.endpoint_url, cwd=where).code == 0
 
 
+def push_directory(repo: Repo, mlx, remote_url, files: dict[str, str]) -> Repo:
+    """`files` as the tracked directory `data`, committed and pushed to `origin`."""
+    repo.gen({"data": files}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("data")
+    assert mlx("push").code == 0
+    return repo
+
+
 def clone(repo: Repo, tmp_path: Path, name: str = "clone") -> Repo:
     target = tmp_path / name
     git(tmp_path, "clone", "-q", str(repo.path), str(target))
