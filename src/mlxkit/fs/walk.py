@@ -41,7 +41,7 @@ IGNORE_FILE = ".mlxignore"
 NEVER_ENTER = frozenset({".git", ".mlx"})
 GROUP_SIZE = 4096  # a directory of more files is fingerprinted in shares, chosen by a hash of each name
 LIST_HERE = MIN_ITEMS_FOR_PROCESSES  # names this process lists before sharing out the rest of the tree
-_UNREADABLE_HINT = "give yourself read access to it, or list it in .mlxignore"
+UNREADABLE_HINT = "give yourself read access to it, or list it in .mlxignore"
 POINTER_SUFFIX = ".mlx"  # tracking/pointer.py's SUFFIX (this lower layer cannot import it)
 
 
@@ -241,7 +241,7 @@ def _list(
             return []
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
             raise
-        raise UnreadableError(f"{top}/{prefix}".rstrip("/"), exc, hint=_UNREADABLE_HINT) from None
+        raise UnreadableError(f"{top}/{prefix}".rstrip("/"), exc, hint=UNREADABLE_HINT) from None
     with entries:
         for entry in entries:
             name = entry.name
@@ -388,7 +388,7 @@ class _ScanJob:
                 except FileNotFoundError:  # removed since it was listed: it is not there
                     continue
                 except PermissionError as exc:  # a directory that can be listed but not searched
-                    raise UnreadableError(f"{self.top}/{prefix}{name}", exc, hint=_UNREADABLE_HINT) from None
+                    raise UnreadableError(f"{self.top}/{prefix}{name}", exc, hint=UNREADABLE_HINT) from None
                 # FIFOs, sockets and devices hold no content to track (git skips them too),
                 # and opening a FIFO to hash it would wait forever.
                 if is_reg(st.st_mode) or is_link(st.st_mode):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlxkit.errors import MlxError, UnreadableError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
+from mlxkit.fs.walk import UNREADABLE_HINT
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import add_ignore, read_gitignore
@@ -70,7 +71,7 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
         snapshots = [scanner.snapshot(target) for target in targets]
     except PermissionError as exc:  # a file the walk listed but this user cannot open
         where = os.path.relpath(exc.filename, repo.root) if exc.filename else "a file"
-        raise UnreadableError(where, exc, hint="give yourself read access to it, or list it in .mlxignore") from None
+        raise UnreadableError(where, exc, hint=UNREADABLE_HINT) from None
     if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
         repo.make_objects_durable()
 
