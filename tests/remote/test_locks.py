@@ -14,7 +14,7 @@ import pytest
 
 from mlxkit.errors import LockedError
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.locks import REFRESH_EVERY, _refresh_every, remote_lock
 from tests.remote_fixtures import RemoteSpec
 
 HOST = os.uname().nodename
@@ -185,7 +185,7 @@ def test_a_lock_not_refreshed_for_an_hour_is_stale(remote_url: RemoteSpec):
 HOLD = """
 import pathlib, sys, time
 from mlxkit.store.remotes.location import open_remote
-from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.remotes.locks import REFRESH_EVERY, _refresh_every, remote_lock
 
 fs = open_remote("origin", sys.argv[1], {}, None)
 with remote_lock(fs, exclusive=False, command="mlx push"):
@@ -217,3 +217,14 @@ def test_a_held_lock_is_refreshed_until_released(tmp_path):
     assert {key: later[key] for key in later if key != "refreshed"} == {key: first[key] for key in first if key != "refreshed"}
     assert holder.returncode == 0
     assert list((remote / "locks").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("0.1", 0.1), ("x", REFRESH_EVERY), ("0", REFRESH_EVERY), ("-5", REFRESH_EVERY), ("nan", REFRESH_EVERY), ("inf", REFRESH_EVERY)],
+)
+def test_the_refresh_interval_of_the_environment_is_taken_only_when_it_is_a_positive_number(monkeypatch, value, seconds):
+    # 'x' made every push and gc an internal error (the module parsed it on import); '0' a busy loop
+    monkeypatch.setenv("MLX_REMOTE_LOCK_REFRESH", value)
+
+    assert _refresh_every() == seconds

@@ -8,7 +8,9 @@ give up, never both proceed. While the command runs, a thread rewrites its lock 
 `REFRESH_EVERY` with a new `refreshed` time; a lock not refreshed for `STALE_AFTER` is stale (its
 holder is most likely dead). It is broken only when asked (`force`), since its holder might still
 be running (restic#3126), so a holder checks that its lock is still there (`HeldLock.check`)
-before it makes visible what a breaker may have deleted meanwhile.
+before it makes visible what a breaker may have deleted meanwhile. (A breaker that deletes the lock
+between the refresher's look and its write sees it come back; a push also checks that what it
+uploaded is still there before it publishes.)
 """
 
 from __future__ import annotations
@@ -29,9 +31,7 @@ from mlxkit.store.remotes.fs import RemoteFS, RemoteNotFoundError
 from mlxkit.store.remotes.layout import LOCKS
 
 STALE_AFTER = timedelta(hours=1)  # without a refresh; an old lock (no `refreshed`) counts from `started`
-# Seconds between two refreshes of a held lock. The environment variable is for tests, which need
-# to see a refresh happen; a user has no reason to set it.
-REFRESH_EVERY = float(os.environ.get("MLX_REMOTE_LOCK_REFRESH", "300"))
+REFRESH_EVERY = 300.0  # seconds between two refreshes of a held lock
 _LOCK_NAME = re.compile(r"[0-9a-f]{64}\.json")
 _IDENTITY = ("command", "exclusive", "host", "pid", "started")  # what a refresh never changes
 
@@ -70,7 +70,6 @@ class HeldLock:
             "command": command, "exclusive": exclusive, "host": os.uname().nodename, "pid": os.getpid(), "started": now,
             "refreshed": now,
         }  # fmt: skip
-        self._lost = False
         self._stop = threading.Event()
         self._refresher = threading.Thread(target=self._refresh_until_released, name="mlx-lock", daemon=True)
 
@@ -89,7 +88,7 @@ class HeldLock:
         command broke it (`--force`), and may have deleted what this one wrote. `before` says what
         is not done because of it."""
         try:
-            document = None if self._lost else load_json(self.fs.read(self.path), self.path)
+            document = load_json(self.fs.read(self.path), self.path)
         except (RemoteNotFoundError, InvalidFileError):
             document = None
         if not isinstance(document, dict) or any(document.get(key) != self._document[key] for key in _IDENTITY):
@@ -106,15 +105,24 @@ class HeldLock:
         self.fs.delete([self.path])
 
     def _refresh_until_released(self) -> None:
-        while not self._stop.wait(REFRESH_EVERY):
+        while not self._stop.wait(_refresh_every()):
             try:
                 if not self.fs.exists(self.path):  # broken: writing it again would hide that
-                    self._lost = True
                     return
                 self._document["refreshed"] = _iso(datetime.now(timezone.utc))
                 self.write()
             except Exception:  # noqa: BLE001 - a failed refresh is tried again; check() has the last word
                 continue
+
+
+def _refresh_every() -> float:
+    """REFRESH_EVERY, or MLX_REMOTE_LOCK_REFRESH where it is a number of seconds above 0: tests set
+    it to see a refresh happen; a user has no reason to."""
+    try:
+        seconds = float(os.environ.get("MLX_REMOTE_LOCK_REFRESH", REFRESH_EVERY))
+    except ValueError:
+        return REFRESH_EVERY
+    return seconds if 0 < seconds < float("inf") else REFRESH_EVERY
 
 
 @contextmanager
