@@ -119,3 +119,19 @@ def test_a_packed_copy_of_another_length_is_missing_sent_again_and_never_read(re
     pulled = mlx("pull", cwd=fresh.path)
     assert pulled.code == 0, pulled  # the good copy is read, whichever index comes first
     assert (fresh / "data" / "a.csv").read_text() == "good a\n"
+
+
+def test_a_pack_left_with_nothing_to_show_is_named_by_no_index(repo, mlx, remote_url):
+    # the directory's tree is packed, its only file (loose) is corrupt: the tree is held back too
+    repo.gen({"data": {"big.bin": BIG}}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, repo.path, remote_url)
+    assert mlx("config", "remote.pack_threshold", "100000").code == 0
+    repo.commit("data")
+    overwrite(cache_file(repo, BIG), BIG[:-1] + b"!")
+
+    pushed = mlx("push")
+
+    assert pushed.code == 21, pushed
+    assert pushed.out.startswith("0 objects pushed to 'origin' (0 B); "), pushed  # not "in 1 pack"
+    assert remote_url.open().list("index") == {}  # an index naming an empty pack was published

@@ -85,7 +85,7 @@ def push(
         present = trees_there | intact_on_remote(connection, unasked)
         plan = _plan(repo, wanted, present, sizes)
         sent = _send(repo, connection, lock, plan, progress)
-    corrupt = [f"{_corrupt_line(repo, digest, plan.path_of(digest))}" for digest in sorted(sent.corrupt)]
+    corrupt = [_corrupt_line(repo, digest, plan.path_of(digest)) for digest in sorted(sent.corrupt)]
     return PushResult(
         connection.name, wanted.count, len(plan.files) + len(plan.trees) - len(sent.unsent), sent.bytes, sent.packs,
         len(present) + wanted.skipped_files, sorted(set(plan.missing)), corrupt=corrupt,
@@ -172,8 +172,9 @@ def _send(repo: Repository, connection: Connection, lock: HeldLock, plan: _Plan,
             sent.corrupt.update(uploads.corrupt)
         sent.unsent = sent.corrupt | {tree for tree, files in plan.listed.items() if files & sent.corrupt}
         _check_still_there(connection, lock, packs, [digest for digest in loose if digest not in sent.corrupt], "the push's index")
-        if packs:
-            name, data = encode_index(_without(packs, sent.unsent))
+        published = _without(packs, sent.unsent)
+        if published:
+            name, data = encode_index(published)
             fs.write(index_path(name), data)
             connection.catalog.remember(name, data)
         late = [digest for digest in late if digest not in sent.unsent]
@@ -187,18 +188,19 @@ def _send(repo: Repository, connection: Connection, lock: HeldLock, plan: _Plan,
             _check_still_there(connection, lock, [], [digest for digest in late if digest not in sent.corrupt], "its last step")
     finally:
         progress.finish()
-    sent.bytes = total - sum(plan.files.get(digest) or plan.trees.get(digest) or 0 for digest in sent.unsent)
-    sent.packs = len(packs)
+    sizes = {**plan.files, **plan.trees}
+    sent.bytes = total - sum(sizes[digest] for digest in sent.unsent)
+    sent.packs = len(published)
     return sent
 
 
 def _without(packs: list[Pack], unsent: set[Digest]) -> list[PackEntries]:
     """The packs as the index names them: without the objects that must not become visible (their
-    bytes stay in the pack, dead, until `gc --cloud` rewrites it)."""
-    if not unsent:
-        return list(packs)
+    bytes stay in the pack, dead, until `gc --cloud` rewrites it), and without a pack left with none
+    (garbage, which `gc --cloud` removes)."""
     hexes = {digest.hex for digest in unsent}
-    return [PackEntries(pack.hex, pack.size, tuple(entry for entry in pack.entries if entry.hex not in hexes)) for pack in packs]
+    kept = [PackEntries(pack.hex, pack.size, tuple(entry for entry in pack.entries if entry.hex not in hexes)) for pack in packs]
+    return [pack for pack in kept if pack.entries]
 
 
 def _check_still_there(connection: Connection, lock: HeldLock, packs: list[Pack], loose: list[Digest], publication: str) -> None:
