@@ -45,3 +45,30 @@ def test_a_push_with_nothing_to_send_asks_about_each_loose_object_once(repo, mlx
     loose = [path for path, _ in asked if path.startswith(f"/{s3_bucket}/p/objects/")]
     assert len(loose) == 2
     assert max(asked.values()) == 1, asked
+
+
+def test_status_cloud_in_a_fresh_clone_lists_the_loose_objects_once(repo, mlx, s3_bucket, make_proxy, tmp_path):
+    # 70 loose files in a directory and 70 beside it (more than the 64 objects probed one by one):
+    # the clone first asks about the directory's tree alone, reads it, then about everything at once.
+    tops = {f"t{i:03}.bin": os.urandom(5_000) for i in range(70)}
+    repo.gen({"data": {f"f{i:03}.bin": os.urandom(5_000) for i in range(70)}, **tops}, old=True)
+    proxy = make_proxy()
+    for args in (
+        ("add", "data", *tops),
+        ("config", "remote.pack_threshold", "4096"),
+        ("remote", "add", "--default", "origin", f"s3://{s3_bucket}/p"),
+        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
+        ("push",),
+    ):
+        assert mlx(*args).code == 0
+    repo.commit("data")
+    copy = tmp_path / "clone"
+    repo.git("clone", "-q", str(repo.path), str(copy))
+    proxy.requests.clear()
+
+    status = mlx("status", "--cloud", cwd=copy)
+
+    assert status.code == 0, status
+    assert status.out.startswith("data: 71 missing locally (of 71 objects)\n"), status  # the tree and its 70 files
+    listings = [query["prefix"][0] for method, _path, query in proxy.requests if method == "GET" and "list-type" in query]
+    assert listings.count("p/objects/") == 1, listings

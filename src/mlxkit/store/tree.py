@@ -23,6 +23,7 @@ from mlxkit.store.hashing import hash_bytes
 TREE_FORMAT = 1
 Entry = tuple[str, str, int, bool]  # an entry as plain values: path, digest hex, size, executable
 _ENTRY = '{"hash":"blake3:%s","path":%s,"size":%d%s}'  # an entry's keys, sorted, compact
+TREE_HEAD = b'{"entries":['  # what the bytes of every tree object begin with
 
 
 def tree_data(entries: Iterable[Entry]) -> bytes:

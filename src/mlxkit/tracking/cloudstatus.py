@@ -13,16 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlxkit.errors import InvalidFileError, UnsafePathError, UnsupportedFormatError
+from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.fs import RemoteNotFoundError
-from mlxkit.store.remotes.layout import loose_path, pack_path
 from mlxkit.store.tree import Tree
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import cache_sizes, intact_on_remote
+from mlxkit.tracking.presence import cache_sizes, intact_on_remote, read_copy
 from mlxkit.tracking.roots import all_roots
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Selection, target_paths
@@ -62,9 +61,12 @@ def cloud_status(
     remote_has: set[Digest] = set()
     if not connection.unmarked:
         connection.catalog.sync()
-        everything = {digest for digests in groups.values() for digest in digests}
-        remote_has = intact_on_remote(connection, cache_sizes(repo.store, everything))  # a copy of another size: missing
-        _count_remote_trees(connection, groups, unknown_trees, remote_has, warnings)
+        trees_there = intact_on_remote(connection, dict.fromkeys(unknown_trees.values()))  # few: probed, not listed
+        listed = _read_remote_trees(connection, groups, unknown_trees, trees_there, warnings)
+        sizes = cache_sizes(repo.store, {digest for digests in groups.values() for digest in digests})
+        sizes.update((digest, size) for digest, size in listed.items() if sizes[digest] is None)
+        # a copy of another size is missing there, and so is a tree still unknown: absent, or unreadable
+        remote_has = intact_on_remote(connection, sizes) - set(unknown_trees.values())
     everything = {digest for digests in groups.values() for digest in digests}
     local_missing = {digest for digest in everything if not repo.store.has(digest)}
     paths = []
@@ -105,43 +107,40 @@ def _groups(repo: Repository, selection: Selection, scope: Scope) -> tuple[dict[
     return groups, unknown_trees
 
 
-def _count_remote_trees(
-    connection: Connection, groups: dict[str, list[Digest]], unknown_trees: dict[str, Digest], remote_has: set[Digest],
+def _read_remote_trees(
+    connection: Connection, groups: dict[str, list[Digest]], unknown_trees: dict[str, Digest], there: set[Digest],
     warnings: list[str],
-) -> None:
-    """Read each unknown tree the remote has, add its files to its group (no longer unknown) and
-    those the remote has to `remote_has`. A tree that cannot be read stays unknown, and counts as
-    missing on the remote: no clone could fetch it."""
-    files: dict[Digest, int] = {}  # what the trees say of their files' sizes
-    there = sorted((label, digest) for label, digest in unknown_trees.items() if digest in remote_has)
+) -> dict[Digest, int]:
+    """Read each unknown tree the remote has (`there`) and add its files to its group: it is no
+    longer unknown. Returns the sizes the trees give their files. A tree that cannot be read stays
+    unknown, with a warning."""
+    readable = sorted((label, digest) for label, digest in unknown_trees.items() if digest in there)
     with ThreadPoolExecutor(max(1, connection.fs.jobs), thread_name_prefix="mlx-tree") as pool:
-        trees = list(pool.map(lambda item: _remote_tree(connection, item[1]), there))
-    for (label, digest), tree in zip(there, trees):
+        trees = list(pool.map(lambda item: _remote_tree(connection, item[1]), readable))
+    sizes: dict[Digest, int] = {}
+    for (label, digest), tree in zip(readable, trees):
         if tree is None:
-            remote_has.discard(digest)
             warnings.append(
                 f"the listing of '{label}' on '{connection.name}' (tree {digest.short}) is damaged: its files are not counted"
             )
             continue
         del unknown_trees[label]
         groups[label].extend(entry.digest for entry in tree.entries)
-        files.update((entry.digest, entry.size) for entry in tree.entries)
-    unknown = {digest: size for digest, size in files.items() if digest not in remote_has}
-    remote_has.update(intact_on_remote(connection, unknown))
+        sizes.update((entry.digest, entry.size) for entry in tree.entries)
+    return sizes
 
 
 def _remote_tree(connection: Connection, digest: Digest) -> Tree | None:
-    """The tree object `digest` read from the remote (nothing is stored), verified and parsed; None
-    when its bytes do not match its name or it is not a tree."""
-    location = connection.catalog.locate(digest)
-    try:
-        if location is None:
-            data = connection.fs.read(loose_path(digest))
-        else:
-            end = location.offset + location.length
-            data = connection.fs.read_ranges(pack_path(location.pack), [(location.offset, end)])[0]
-        if hash_bytes(data) != digest:
-            return None
-        return Tree.parse(data, f"tree {digest.short}")
-    except (RemoteNotFoundError, InvalidFileError, UnsupportedFormatError, UnsafePathError):
-        return None
+    """The tree object `digest` read from the remote (nothing is stored): its first copy that hashes
+    to its name, parsed; None when there is none, or it is not a tree."""
+    for location in [*connection.catalog.locations(digest), None]:  # the packed copies, then a loose one
+        try:
+            data = read_copy(connection, digest, location)
+        except RemoteNotFoundError:
+            continue
+        if hash_bytes(data) == digest:
+            try:
+                return Tree.parse(data, f"tree {digest.short}")
+            except (InvalidFileError, UnsupportedFormatError):
+                return None
+    return None

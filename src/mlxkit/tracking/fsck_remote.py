@@ -27,12 +27,12 @@ from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.layout import MARKER, OBJECTS, Entry, loose_path, pack_path, parse_loose_name
 from mlxkit.store.remotes.locks import remote_lock
+from mlxkit.store.tree import TREE_HEAD
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.fsck import FsckProblem
 from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, repair_remote
 
 READ_LIMIT = 8 << 20  # bytes of one pack read at a time
-TREE_START = b'{"entries":['  # what every tree object's bytes begin with (store/tree.py)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
                 if len(piece) != entry.length or hash_bytes(piece).hex != entry.hex:
                     problems.append(FsckProblem("corrupt", entry.hex, pack_path(pack), f"at offset {entry.offset}"))
                     scan.damaged.append(Copy(entry.hex, pack, entry))
-                elif piece[: len(TREE_START)] == TREE_START:
+                elif piece[: len(TREE_HEAD)] == TREE_HEAD:
                     scan.trees.append(Copy(entry.hex, pack, entry))
             count(len(group), end - start)
 
@@ -152,7 +152,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
         if hash_bytes(data) != digest:
             problems.append(FsckProblem("corrupt", digest.hex, loose_path(digest)))
             scan.damaged.append(Copy(digest.hex))
-        elif data.startswith(TREE_START):
+        elif data.startswith(TREE_HEAD):
             scan.trees.append(Copy(digest.hex))
         count(1, len(data))
 

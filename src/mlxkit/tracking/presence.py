@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mlxkit.store.digest import Digest
 from mlxkit.store.objects import ObjectStore
-from mlxkit.store.remotes.layout import loose_path
+from mlxkit.store.remotes.catalog import Location
+from mlxkit.store.remotes.layout import loose_path, pack_path
 from mlxkit.tracking.connect import Connection
 
 # Above this many questions one listing of objects/ (1,000 names a request on S3) is cheaper.
@@ -74,3 +75,12 @@ def loose_sizes(connection: Connection, digests: list[Digest]) -> dict[Digest, i
     with ThreadPoolExecutor(max(1, fs.jobs), thread_name_prefix="mlx-probe") as pool:
         answers = pool.map(lambda digest: fs.size(loose_path(digest)), digests)
         return {digest: size for digest, size in zip(digests, answers) if size is not None}
+
+
+def read_copy(connection: Connection, digest: Digest, location: Location | None) -> bytes:
+    """The bytes of one copy of `digest` on the remote, unverified: at `location` in a pack, or the
+    loose one (None). RemoteNotFoundError when it is not there."""
+    if location is None:
+        return connection.fs.read(loose_path(digest))
+    end = location.offset + location.length
+    return connection.fs.read_ranges(pack_path(location.pack), [(location.offset, end)])[0]

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.store.digest import Digest
-from mlxkit.store.remotes.layout import Entry, PackEntries, loose_path, pack_path
+from mlxkit.store.remotes.catalog import Location
+from mlxkit.store.remotes.layout import Entry, PackEntries, loose_path
 from mlxkit.store.remotes.locks import HeldLock
 from mlxkit.store.tree import Tree
 from mlxkit.tracking.connect import Connection
 from mlxkit.tracking.gc_cloud import delete_locked, replace_indexes
+from mlxkit.tracking.presence import read_copy
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,8 @@ def _trees_listing(connection: Connection, candidates: list[Copy], lost: set[str
     first = {copy.hex: copy for copy in reversed(candidates)}  # one copy of each to read
     found = set()
     for copy in sorted(first.values(), key=lambda copy: (copy.pack or "", copy.hex)):
-        if copy.pack is None:
-            data = connection.fs.read(loose_path(Digest(copy.hex)))
-        else:
-            assert copy.entry is not None
-            (data,) = connection.fs.read_ranges(pack_path(copy.pack), [(copy.entry.offset, copy.entry.offset + copy.entry.length)])
+        location = None if copy.pack is None or copy.entry is None else Location(copy.pack, copy.entry.offset, copy.entry.length)
+        data = read_copy(connection, Digest(copy.hex), location)
         try:
             tree = Tree.parse(bytes(data), f"blake3:{copy.hex}")
         except (InvalidFileError, UnsupportedFormatError):

@@ -18,7 +18,7 @@ from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.objects import ObjectStore
-from mlxkit.store.tree import TREE_FORMAT, Entry, Tree, tree_data
+from mlxkit.store.tree import TREE_FORMAT, TREE_HEAD, Entry, Tree, tree_data
 from mlxkit.tracking.pointer import Pointer
 
 _recent: dict[tuple[str, Digest], Tree] = {}  # trees are immutable: one command reads each once
@@ -88,7 +88,7 @@ def changed_paths(store: ObjectStore, digest: Digest, now: Listing) -> tuple[lis
         data = store.read_verified(digest)
     except MissingObjectError:
         return None
-    head, tail = b'{"entries":[', b'],"format":%d}' % TREE_FORMAT
+    head, tail = TREE_HEAD, b'],"format":%d}' % TREE_FORMAT
     if not (data.startswith(head) and data.endswith(tail)):
         _malformed(data, digest)
     old, new = data[len(head) : -len(tail)], now.data[len(head) : -len(tail)]
