@@ -87,3 +87,16 @@ def test_remove_outs_that_cannot_delete_keeps_the_pointer_and_says_why(tracked, 
     assert mlx("remove", "--outs", "data").code == 0
     assert not (tracked / "data").exists()
     assert tracked.object_path(b3("b\n")).is_file()
+
+
+@pytest.mark.parametrize("command", [("remove", "--outs"), ("status",), ("push",)])
+def test_a_symbolic_link_to_the_top_is_not_the_repository_itself(tracked, mlx, command):
+    # '.' at the top selects everything; a link named 'self' pointing there did too, so that
+    # `mlx remove --outs self` untracked and deleted every tracked path
+    os.symlink(".", tracked / "self")
+
+    result = mlx(*command, "self")
+
+    assert result.code == 2, result
+    assert result.err_lines[0] == "mlx: 'self' is not tracked by mlx" + ("" if command[0] != "push" else " and no stage writes it")
+    assert (tracked / "data/a.csv").read_text() == "a\n" and (tracked / "data.mlx").is_file()

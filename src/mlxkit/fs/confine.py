@@ -64,6 +64,27 @@ def unsafe_reason(text: str) -> str | None:
     return None
 
 
+def is_repository_root(root: Path, given: str | os.PathLike[str], cwd: Path | None = None) -> bool:
+    """Whether the path the user typed names `root` itself (`.` at the top) -- never through a
+    symbolic link of that name, which is a path like any other (RepoPath.from_user's rule)."""
+    return _within_root(root, given, cwd) == Path(".")
+
+
+def _within_root(root: Path, given: str | os.PathLike[str], cwd: Path | None) -> Path | None:
+    """The typed path relative to `root`, or None when it lands outside."""
+    absolute = Path(os.path.normpath((cwd or Path.cwd()) / given))
+    try:
+        return absolute.relative_to(root)
+    except ValueError:
+        # The same place reached through a symbolic link above the repository (a symlinked home
+        # directory): resolve the directories on the way, never the final name.
+        physical = Path(os.path.realpath(absolute.parent)) / absolute.name
+        try:
+            return physical.relative_to(root)
+        except ValueError:
+            return None
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class RepoPath:
     """A relative, `/`-separated path that is lexically confined to the repository."""
@@ -80,20 +101,11 @@ class RepoPath:
     @classmethod
     def from_user(cls, root: Path, given: str | os.PathLike[str], cwd: Path | None = None) -> RepoPath:
         """A path typed by the user, relative to `cwd`, which must land inside `root`."""
-        base = cwd or Path.cwd()
-        absolute = Path(os.path.normpath(base / given))
-        try:
-            relative = absolute.relative_to(root)
-        except ValueError:
-            # The same place reached through a symbolic link above the repository (a symlinked home
-            # directory): resolve the directories on the way, never the final name.
-            physical = Path(os.path.realpath(absolute.parent)) / absolute.name
-            try:
-                relative = physical.relative_to(root)
-            except ValueError:
-                raise UnsafePathError(
-                    f"'{given}' is outside the repository at '{root}'", hint="mlx only tracks paths inside the repository"
-                ) from None
+        relative = _within_root(root, given, cwd)
+        if relative is None:
+            raise UnsafePathError(
+                f"'{given}' is outside the repository at '{root}'", hint="mlx only tracks paths inside the repository"
+            )
         if relative == Path("."):
             raise UnsafePathError(f"'{given}' is the repository itself", hint="name the files or directories inside it")
         return cls.parse(relative.as_posix())

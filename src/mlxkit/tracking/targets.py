@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mlxkit.errors import UsageError
-from mlxkit.fs.confine import RepoPath
+from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer
 
@@ -18,7 +17,7 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     found: set[RepoPath] = set()
     every: list[RepoPath] | None = None
     for text in given:
-        if is_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
+        if is_repository_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
             every = every if every is not None else sorted(find_pointer_files(repo.root))
             found.update(every)
             continue
@@ -49,12 +48,6 @@ def inside_directory(text: str, directory: str) -> UsageError:
         f"'{text}' is inside the tracked directory '{directory}', which mlx handles whole",
         hint=f"name the directory instead: '{directory}'",
     )
-
-
-def is_root(root: Path, text: str, cwd: Path | None) -> bool:
-    """Whether the user's `text` names the repository's root (`.` at the top): every tracked path."""
-    where = os.path.normpath((cwd or Path.cwd()) / text)
-    return where == str(root) or os.path.realpath(where) == os.path.realpath(root)
 
 
 def read_pointers(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[Pointer]:

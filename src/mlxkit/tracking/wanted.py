@@ -14,13 +14,13 @@ from itertools import chain
 from pathlib import Path
 
 from mlxkit.errors import UsageError
-from mlxkit.fs.confine import RepoPath
+from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.pointer import SUFFIX
 from mlxkit.tracking.roots import Root, all_roots
-from mlxkit.tracking.targets import inside_directory, is_root
+from mlxkit.tracking.targets import inside_directory
 from mlxkit.tracking.trees import load_tree
 
 
@@ -115,7 +115,7 @@ def _want(wanted: Wanted, root: Root) -> None:
 def target_paths(repo: Repository, targets: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
     """The paths `targets` name; none, which means everything, when one of them is the repository's
     root (`mlx push .` at the top, as `mlx status .`)."""
-    if any(is_root(repo.root, text, cwd) for text in targets or []):
+    if any(is_repository_root(repo.root, text, cwd) for text in targets or []):
         return []
     return [target_path(repo, text, cwd) for text in targets or []]
 
