@@ -82,6 +82,15 @@ class UnreadableError(MlxError):
         self.path = path
 
 
+def detail(exc: MlxError) -> str:
+    """What went wrong, for a message that names the file already: its line and problem where known."""
+    if isinstance(exc, InvalidFileError):
+        return exc.problem if exc.line is None else f"line {exc.line}: {exc.problem}"
+    if isinstance(exc, UnreadableError):
+        return exc.problem
+    return exc.message
+
+
 class WouldOverwriteError(MlxError):
     exit_code = 15
 

@@ -117,7 +117,7 @@ def test_fsck_reports_an_invalid_pointer(tracked, mlx):
     assert result.code == 1, result
     assert result.json["problems"] == [
         {"kind": "invalid pointer", "object": None, "where": "bad.mlx",
-         "detail": "invalid file 'bad.mlx:3': did not find expected node content"}
+         "detail": "line 3: did not find expected node content"}
     ]
 
 
@@ -177,4 +177,4 @@ def test_fsck_reports_a_lockfile_the_pipeline_refuses(repo):
     result = run_subprocess(("fsck",), repo.path)
 
     assert result.code == 1, result
-    assert result.out.splitlines()[0] == "invalid lockfile: mlx.lock invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"
+    assert result.out.splitlines()[0] == "invalid lockfile: mlx.lock line 5: at 'stages.train': unknown key 'out'"

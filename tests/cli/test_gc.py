@@ -146,7 +146,7 @@ def test_gc_fails_closed_on_a_malformed_pointer_anywhere(history, mlx, where):
 
     result.expect_error(
         12,
-        f"cannot read '{where}', so nothing was deleted: invalid file '{where}:3': "
+        f"cannot read '{where}', so nothing was deleted: line 3: "
         "did not find expected node content",
     )
     assert history.objects() == before
@@ -504,9 +504,26 @@ def test_gc_fails_closed_on_a_lockfile_the_pipeline_refuses(repo):
 
     result = run_subprocess(("gc",), repo.path)
 
-    invalid = "invalid file 'mlx.lock:5': at 'stages.train': unknown key 'out'"
-    run_subprocess(("repro", "--dry"), repo.path).expect_error(12, invalid, hint="did you mean 'outs'?")
-    result.expect_error(12, f"cannot read 'mlx.lock', so nothing was deleted: {invalid}", hint="did you mean 'outs'?")
+    problem = "at 'stages.train': unknown key 'out'"
+    run_subprocess(("repro", "--dry"), repo.path).expect_error(12, f"invalid file 'mlx.lock:5': {problem}", hint="did you mean 'outs'?")
+    result.expect_error(12, f"cannot read 'mlx.lock', so nothing was deleted: line 5: {problem}", hint="did you mean 'outs'?")
+    assert repo.objects() == before
+
+
+def test_gc_and_fsck_refuse_a_lockfile_behind_a_symbolic_link_as_repro_does(repo):
+    repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: echo weights > model.bin\n    outs: [model.bin]\n"})
+    assert run_subprocess(("run",), repo.path).code == 0
+    (repo / "mlx.lock").rename(repo / "real.lock")
+    (repo / "mlx.lock").symlink_to("real.lock")
+    before = repo.objects()
+
+    refused = [run_subprocess((command,), repo.path) for command in ("repro", "gc", "fsck")]
+
+    repro, gc, fsck = refused
+    link = "unsafe path 'mlx.lock': 'mlx.lock' is a symbolic link"
+    assert repro.code == 14 and repro.err_lines[0] == f"mlx: {link}", repro
+    assert gc.code == 12 and gc.err_lines[0] == f"mlx: cannot read 'mlx.lock', so nothing was deleted: {link}", gc
+    assert fsck.code == 1 and f"invalid lockfile: mlx.lock {link}" in fsck.out, fsck
     assert repo.objects() == before
 
 

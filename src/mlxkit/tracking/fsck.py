@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mlxkit.errors import MlxError
+from mlxkit.errors import MlxError, detail
 from mlxkit.fs.atomic import is_temp_name
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
@@ -116,13 +116,13 @@ def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], li
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
-            problems.append(FsckProblem("invalid pointer", None, str(pointer_file), exc.message))
+            problems.append(FsckProblem("invalid pointer", None, str(pointer_file), detail(exc)))
             continue
         named.append((pointer.digest, pointer.files, pointer.size, str(pointer.target), str(pointer_file)))
     try:
         outputs = [root for root in read_lockfile_roots(repo.root) if not root.optional]
     except MlxError as exc:
-        problems.append(FsckProblem("invalid lockfile", None, LOCKFILE, exc.message))
+        problems.append(FsckProblem("invalid lockfile", None, LOCKFILE, detail(exc)))
         outputs = []
     by_pointer = {digest.hex for digest, *_rest in named}
     named += [

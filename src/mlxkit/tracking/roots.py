@@ -16,12 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from mlxkit.errors import MlxError, UnreadableError
-from mlxkit.formats.yamlio import MAX_YAML_BYTES, load_yaml
+from mlxkit.errors import MlxError, detail
+from mlxkit.formats.yamlio import load_yaml
 from mlxkit.fs.confine import RepoPath
 # The lockfile's reader, not a second one that could accept what it refuses. It sits in pipeline/,
 # above tracking, but it and pipeline/model.py import only from the layers below tracking.
-from mlxkit.pipeline.lockfile import parse_lock
+from mlxkit.pipeline import LOCK_FILE
+from mlxkit.pipeline.lockfile import parse_lock, read_lock
 from mlxkit.pipeline.model import Lock
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
@@ -29,7 +30,7 @@ from mlxkit.tracking.history import WORKSPACE, Scope, check_whole_history, histo
 from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointer, read_pointer
 from mlxkit.tracking.trees import load_tree
 
-LOCKFILE = "mlx.lock"
+LOCKFILE = LOCK_FILE
 _READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
 
 
@@ -135,8 +136,7 @@ def _pointer_files(root: Path) -> Iterator[RepoPath]:
 
 
 def _unreadable(source: str, exc: MlxError) -> RootUnreadable:
-    problem = exc.problem if isinstance(exc, UnreadableError) else exc.message
-    return RootUnreadable(f"'{source}'", problem, hint=exc.hint)
+    return RootUnreadable(f"'{source}'", detail(exc), hint=exc.hint)
 
 
 def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
@@ -150,16 +150,13 @@ def lockfile_roots(data: bytes, source: str) -> Iterator[Root]:
 
 
 def read_lockfile_roots(root: Path) -> list[Root]:
-    """The roots of the workspace's mlx.lock (none without one); raises what its reader raises, or
-    Unreadable when it cannot be opened."""
+    """The roots of the workspace's mlx.lock (none without one), read as `mlx repro` reads it (never
+    through a symbolic link); raises what that reader raises, or Unreadable when it cannot be opened."""
     try:
-        with open(root / LOCKFILE, "rb") as handle:
-            data = handle.read(MAX_YAML_BYTES + 1)  # parse_lock refuses anything longer, by name
-    except FileNotFoundError:
-        return []
+        lock = read_lock(root)
     except OSError as exc:
         raise Unreadable(LOCKFILE, exc) from exc
-    return list(_lock_roots(parse_lock(data, LOCKFILE), LOCKFILE))
+    return list(_lock_roots(lock, LOCKFILE))
 
 
 def _lock_roots(lock: Lock, source: str) -> Iterator[Root]:
@@ -213,5 +210,5 @@ def _blob_roots(root: Path, blobs: list[tuple[str, str, str]]) -> Iterator[Root]
         try:
             pointer = parse_pointer(load_yaml(content, source), RepoPath.parse(path))
         except MlxError as exc:
-            raise RootUnreadable(f"'{source}'", exc.message) from exc
+            raise RootUnreadable(f"'{source}'", detail(exc)) from exc
         yield Root(pointer.digest, pointer.is_dir, source, _READD, path=pointer.target.posix, files=pointer.files or 0)
