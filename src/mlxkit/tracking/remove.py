@@ -35,19 +35,19 @@ class RemoveResult:
 def remove(repo: Repository, given: list[str], *, outs: bool = False, force: bool = False, cwd: Path | None = None) -> RemoveResult:
     pointers = read_pointers(repo, given, cwd)
     doomed: dict[str, list[str] | None] = {}  # what --outs deletes below each target; None: the whole path
-    if outs:
+    if outs and not force:  # with --force the whole path goes: nothing to plan, nothing to hash
         scanner, unsafe, holder = Scanner(repo, store=False), [], None
         for pointer in pointers:
             doomed[pointer.target.posix], refused = _tracked_files(repo, scanner, pointer)
             holder = holder or (str(pointer.target) if refused else None)
             unsafe += refused
-        if unsafe and not force:
+        if unsafe:
             raise WouldOverwriteError(unsafe, tracked=holder, verb="delete")
     removed, deleted, kept = [], [], {}
     for pointer in pointers:
         target = pointer.target
         if outs and os.path.lexists(target.on_disk(repo.root)):
-            left = _delete(repo.root / target.posix, None if force else doomed[target.posix])
+            left = _delete(repo.root / target.posix, doomed.get(target.posix))
             deleted.append(str(target))
             if left:
                 kept[str(target)] = left
