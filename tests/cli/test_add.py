@@ -747,3 +747,12 @@ def test_add_refuses_a_gitignore_file(repo, mlx):
     mlx("add", "s/.gitignore").expect_error(2, "'s/.gitignore' is git's own ignore file", hint="commit it to git; mlx tracks data")
     assert (repo / "s/.gitignore").read_text() == "*.pyc\n"
     assert not (repo / "s/.gitignore.mlx").exists()
+
+
+def test_add_of_many_files_names_their_pointers_by_folder_in_its_next_step(repo, mlx):
+    repo.gen({"data": {f"f{i:02}.csv": f"{i}\n" for i in range(12)}, "top.csv": "t\n"})
+
+    result = mlx("add", *[f"data/f{i:02}.csv" for i in range(12)], "top.csv")
+
+    assert result.code == 0, result
+    assert result.err_lines[-1] == "next: git add data/*.mlx *.mlx data/.gitignore .gitignore"

@@ -46,13 +46,16 @@ class AddResult:
 
 def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress: Progress = NULL_PROGRESS) -> AddResult:
     targets = [_check_target(repo, RepoPath.from_user(repo.root, text, cwd), text) for text in given]
-    twice = next((target for i, target in enumerate(targets) if target in targets[:i]), None)
-    if twice is not None:
-        raise UsageError(f"'{twice}' is named twice")
+    named: set[RepoPath] = set()
+    for target in targets:
+        if target in named:
+            raise UsageError(f"'{target}' is named twice")
+        named.add(target)
     shown = dict(zip(targets, given))
-    for outer in targets:
-        inner = next((target for target in targets if target != outer and target.is_within(outer)), None)
-        if inner is not None:  # the pointers on disk do not show it yet: nothing is written so far
+    for inner in targets:  # the pointers on disk do not show it yet: nothing is written so far
+        parts = inner.posix.split("/")
+        outer = next((above for depth in range(1, len(parts)) if (above := RepoPath("/".join(parts[:depth]))) in named), None)
+        if outer is not None:
             raise UsageError(
                 f"'{shown[inner]}' is inside '{shown[outer]}', which is also being added",
                 hint=f"add the whole directory alone: 'mlx add {shown[outer]}'",

@@ -27,7 +27,20 @@ def add(
         render.line(f"{item.change:9} {item.path} ({what}{render.size(item.size)}) -> {item.pointer}")
     to_stage = [item.pointer for item in result.paths if item.change != "unchanged"] + result.gitignores_changed
     if to_stage:
-        render.info(f"next: git add {' '.join(map(shlex.quote, to_stage))}")
+        render.info(f"next: git add {' '.join(_shell_words(to_stage))}")
+
+
+def _shell_words(paths: list[str], most: int = 10) -> list[str]:
+    """`paths` quoted for a shell; beyond `most`, the pointer files of a folder as one glob
+    (`mlx add data/*.csv` must not print 4,000 names back)."""
+    if len(paths) <= most:
+        return [shlex.quote(path) for path in paths]
+    words: dict[str, None] = {}
+    for path in paths:
+        folder, _slash, name = path.rpartition("/")
+        glob = f"{shlex.quote(folder + '/') if folder else ''}*.mlx"
+        words[glob if name.endswith(".mlx") else shlex.quote(path)] = None
+    return list(words)
 
 
 def register(app: typer.Typer) -> None:
