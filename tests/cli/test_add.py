@@ -756,3 +756,16 @@ def test_add_of_many_files_names_their_pointers_by_folder_in_its_next_step(repo,
 
     assert result.code == 0, result
     assert result.err_lines[-1] == "next: git add data/*.mlx *.mlx data/.gitignore .gitignore"
+
+
+def test_add_into_a_cache_it_cannot_write_names_the_cache_not_the_data(repo):
+    repo.gen({"d": {"f": "1\n"}})
+    objects = repo.cache / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    objects.chmod(0o555)
+
+    result = run_as_a_user(repo.path, "add", "d")
+
+    assert result.code == 3, result
+    assert result.err_lines[0].startswith("mlx: permission denied: '.mlx/cache/objects/"), result  # not "cannot read"
+    assert not (repo / "d.mlx").exists()

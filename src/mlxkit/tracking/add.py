@@ -73,6 +73,8 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     try:
         snapshots = [scanner.snapshot(target) for target in targets]
     except PermissionError as exc:  # a file the walk listed but this user cannot open
+        if exc.filename and os.path.abspath(exc.filename).startswith(f"{repo.store.root}{os.sep}"):
+            raise  # writing the cache, not reading the data: the CLI names the cache's file
         where = os.path.relpath(exc.filename, repo.root) if exc.filename else "a file"
         raise UnreadableError(where, exc, hint=UNREADABLE_HINT) from None
     if scanner.has_written_objects:  # objects found in the cache were made durable by whoever wrote them
