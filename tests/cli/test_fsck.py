@@ -87,7 +87,10 @@ def test_fsck_reports_missing_objects(tracked, mlx):
 
     result = mlx("fsck")
 
-    result.expect_error(20, "objects named by pointer files are missing", hint="re-add the data with 'mlx add' where you still have it")
+    result.expect_error(
+        20, "objects named by pointer files or mlx.lock are missing",
+        hint="fetch them ('mlx fetch'), re-add the data ('mlx add'), or run the stage that writes it again",
+    )
     assert f"missing: {digest} model.bin.mlx" in result.out.splitlines()
 
 

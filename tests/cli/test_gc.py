@@ -566,3 +566,11 @@ def test_gc_keeps_every_stash_entry_with_its_index_and_untracked_files(repo):
     assert repo.objects() == stashed
     repo.git("stash", "drop", "-q", "stash@{1}")
     assert run_subprocess(("gc",), repo.path).out.startswith("Removed 2 objects (22 B)")  # v2 and v3
+
+
+def test_gc_rev_dash_refuses_a_closed_stdin(repo):
+    # `--rev -` read sys.stdin, which is None when stdin is closed: an internal error (exit 70)
+    result = run_subprocess(("gc", "-n", "--rev", "-"), repo.path, wrapper=["bash", "-c", '"$0" "$@" <&-'])
+
+    assert result.code == 2, result
+    assert "'-' reads commit names from stdin: pipe them in" in result.err

@@ -52,6 +52,8 @@ def history_scope(all_branches: bool, all_tags: bool, all_commits: bool, rev: li
 
     revs: list[str] = []
     for name in rev or ():
+        if name == "-" and (sys.stdin is None or sys.stdin.isatty()):
+            raise typer.BadParameter("'-' reads commit names from stdin: pipe them in", param_hint="--rev")
         revs += [line.strip() for line in sys.stdin if line.strip()] if name == "-" else [name]
     return Scope(all_branches, all_tags, all_commits, tuple(revs))
 

@@ -42,7 +42,7 @@ def info(text: str) -> None:
 
 def warnings(items: list[str]) -> None:
     for item in items:
-        sys.stderr.write(f"warning: {item}\n")
+        warning(item)
 
 
 def warning(item: str) -> None:

@@ -72,7 +72,6 @@ def live_objects(repo: Repository, scope: Scope = WORKSPACE, *, action: str = "g
     `action` says what would happen, for that message."""
     if repo.git_root is not None:
         check_whole_history(repo.git_root, scope, action)
-    if repo.is_git:
         scope = replace(scope, stash=True)
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`

@@ -27,16 +27,14 @@ def fsck(
     """Re-hash every cache object and check that every pointer's objects are there; or check a remote."""
     from mlxkit import api
 
+    if force and not (remote is not None and repair):
+        raise typer.BadParameter("--force goes with --remote --repair", param_hint="--force")
     if remote is not None:
-        if force and not repair:
-            raise typer.BadParameter("--force goes with --remote --repair", param_hint="--force")
         progress = render.progress(not json)
         _remote(api.fsck_remote(remote, read_data=read_data, repair=repair, force=force, progress=progress), json=json)
         return
     if read_data:
         raise typer.BadParameter("--read-data goes with --remote", param_hint="--read-data")
-    if force:
-        raise typer.BadParameter("--force goes with --remote --repair", param_hint="--force")
     result = api.fsck(repair=repair, wait=wait, progress=render.progress(not json))
     if json:
         render.emit_json(result)
@@ -53,7 +51,8 @@ def fsck(
         raise IntegrityError("corrupt objects in the cache", hint="run 'mlx fsck --repair', then re-add the data")
     if any(p.kind == "missing" for p in result.remaining):
         raise MissingObjectError(
-            "objects named by pointer files are missing", hint="re-add the data with 'mlx add' where you still have it"
+            "objects named by pointer files or mlx.lock are missing",
+            hint="fetch them ('mlx fetch'), re-add the data ('mlx add'), or run the stage that writes it again",
         )
     if result.remaining:
         raise typer.Exit(1)
