@@ -268,7 +268,7 @@ def test_every_remote_subcommand_help_shows_examples(repo, mlx, subcommand):
 
 
 def test_a_password_in_a_url_is_never_printed(repo, mlx):
-    """The hints that suggest a command repeat the url masked, as `remote list` and `config` show it."""
+    """Lists show the url masked; hints that suggest a command say URL instead."""
     url = "sftp://ada:hunter2@127.0.0.1/srv/mlx"
     with open(repo / ".mlx/config.yaml", "a") as config:  # a committed url of another protocol, by hand
         config.write(f"remotes:\n  nas:\n    url: {url}\n")
@@ -285,10 +285,11 @@ def test_a_password_in_a_url_is_never_printed(repo, mlx):
     ]
 
     assert [result.code for result in outputs] == [12, 2, 2, 0, 0, 0, 0, 0, 2]
-    assert outputs[8].err_lines[1] == "hint: run 'mlx config --local remotes.nas.url sftp://ada:***@127.0.0.1/z'"
-    assert outputs[0].err_lines[1] == "hint: if you trust this url, run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/srv/mlx'"
-    assert outputs[1].err_lines[1] == "hint: run 'mlx remote add --local bk sftp://ada:***@127.0.0.1/x' to keep it to this machine"
-    assert outputs[2].err_lines[1] == "hint: run 'mlx remote modify --local nas url sftp://ada:***@127.0.0.1/y' to keep it to this machine"
+    # a command in a hint says URL: one with the password masked, run as printed, would store '***'
+    assert outputs[8].err_lines[1] == "hint: run 'mlx config --local remotes.nas.url URL'"
+    assert outputs[0].err_lines[1] == "hint: if you trust this url, run 'mlx remote modify --local nas url URL'"
+    assert outputs[1].err_lines[1] == "hint: run 'mlx remote add --local bk URL' to keep it to this machine"
+    assert outputs[2].err_lines[1] == "hint: run 'mlx remote modify --local nas url URL' to keep it to this machine"
     assert outputs[7].out == "sftp://ada:***@127.0.0.1/srv/mlx\n"
     for result in outputs:
         assert "hunter2" not in result.out + result.err, result

@@ -109,6 +109,12 @@ def mask_url(url: str) -> str:
     return url[:start] + MASK + url[start + len(password) :]
 
 
+def url_in_hint(url: str) -> str:
+    """`url` as a command in a hint shows it: itself, or `URL` when it holds a password (a masked
+    one, run as printed, would store '***' as the password)."""
+    return url if mask_url(url) == url else "URL"
+
+
 def committed_url_problem(url: str) -> str | None:
     """Why `url` may not come from config.yaml, or None when it may."""
     protocol = url_protocol(url)
@@ -313,7 +319,7 @@ def set_value(mlx_dir: Path, key: str, value: Any, *, local: bool) -> None:
     path = split_key(key)
     problem = committed_url_problem(value) if path[-1] == "url" and isinstance(value, str) and not local else None
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx config --local {key} {mask_url(value)}'")
+        raise UsageError(problem, hint=f"run 'mlx config --local {key} {url_in_hint(value)}'")
     data = copy.deepcopy(_read_layer(mlx_dir, name))
     if value is None:
         _unset(data, path)

@@ -28,6 +28,7 @@ from mlxkit.repo.config import (
     check_remote_name,
     committed_url_problem,
     mask_url,
+    url_in_hint,
     parse_value,
     read_config,
     read_layer,
@@ -100,7 +101,7 @@ def resolve_remote(config: Config, name: str | None) -> RemoteSettings:
     if problem:
         raise InvalidFileError(
             f".mlx/{CONFIG_FILE}", f"remote '{name}': {problem}",
-            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {settings.public_url}'",
+            hint=f"if you trust this url, run 'mlx remote modify --local {name} url {url_in_hint(settings.url)}'",
         )  # fmt: skip
     return settings
 
@@ -207,7 +208,7 @@ def add_remote(mlx_dir: Path, name: str, url: str, *, local: bool, default: bool
         )
     problem = None if local else committed_url_problem(url)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {mask_url(url)}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote add --local {name} {url_in_hint(url)}' to keep it to this machine")
     data = read_layer(mlx_dir, local=local)
     if default:
         data.setdefault("core", {})["remote"] = name
@@ -299,7 +300,7 @@ def modify_remote(mlx_dir: Path, name: str, key: str, value: str | None, *, loca
         )
     problem = None if local or key != "url" else committed_url_problem(value)
     if problem:
-        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {mask_url(value)}' to keep it to this machine")
+        raise UsageError(problem, hint=f"run 'mlx remote modify --local {name} url {url_in_hint(value)}' to keep it to this machine")
     set_value(mlx_dir, full, parse_value(full, value), local=local)
 
 
