@@ -55,7 +55,7 @@ def test_sync_locates_every_pushed_object_and_the_bytes_are_there(remote_url: Re
         assert isinstance(location, Location)
         start = location.offset
         assert fs.read_ranges(pack_path(location.pack), [(start, start + location.length)]) == [data]
-    assert (catalog.bad_indexes, catalog.ignored_entries) == ([], 0)
+    assert (sorted(catalog.problems), catalog.ignored_entries) == ([], 0)
 
 
 def test_the_union_of_several_indexes_is_found_with_parallel_downloads(remote_url: RemoteSpec, tmp_path):
@@ -83,7 +83,7 @@ def test_an_index_whose_pack_is_missing_is_ignored(remote_url: RemoteSpec, tmp_p
 
     assert catalog.packed() == {hash_bytes(data).hex for data in present}
     assert catalog.locate(hash_bytes(absent[0])) is None
-    assert (catalog.ignored_entries, catalog.bad_indexes) == (3, [])
+    assert (catalog.ignored_entries, sorted(catalog.problems)) == (3, [])
 
 
 def test_an_entry_whose_pack_has_another_size_is_ignored(remote_url: RemoteSpec, tmp_path):
@@ -114,8 +114,8 @@ def test_bad_indexes_are_reported_and_the_good_ones_still_used(remote_url: Remot
     catalog.sync()
 
     assert catalog.packed() == {hash_bytes(data).hex for data in good}
-    assert catalog.bad_indexes == sorted([wrong_name, hostile_name])
-    assert catalog.problems[wrong_name].startswith("its bytes do not match its name; a clone that has read it before")
+    assert sorted(catalog.problems) == sorted([wrong_name, hostile_name])
+    assert catalog.problems[wrong_name].startswith("its bytes do not match its name on the remote; in a clone that read it before")
     assert catalog.problems[hostile_name] == f"pack {pack_hex[:12]}: object {'b' * 12} overlaps the one before it"
     assert not (tmp_path / "catalog" / "index" / wrong_name).exists()  # never kept
 
@@ -227,7 +227,7 @@ def test_a_new_process_loads_what_an_index_decodes_to_and_survives_a_damaged_fil
         damaged = Catalog(tmp_path / "catalog", fs)
         damaged.sync()
         assert damaged.packed() == {hash_bytes(data).hex for data in objects}
-        assert damaged.bad_indexes == []
+        assert sorted(damaged.problems) == []
 
     fs.delete([index_path(name)])
     Catalog(tmp_path / "catalog", fs).sync()

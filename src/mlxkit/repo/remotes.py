@@ -154,8 +154,9 @@ def _settings(config: Config, name: str) -> RemoteSettings:
 
 
 def _storage_options(config: Config, name: str, protocol: str) -> dict[str, Any]:
-    """s3fs's options; other protocols get none (their credentials come from their environment)."""
-    if protocol != "s3":
+    """s3fs's options (s3:// and s3a://); other protocols get none (their credentials come from their
+    environment)."""
+    if protocol not in ("s3", "s3a"):
         return {}
     options: dict[str, Any] = {}
     for option, target in _S3_OPTIONS.items():

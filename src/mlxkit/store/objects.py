@@ -262,7 +262,7 @@ class ObjectStore:
 
     def read_small(self, digest: Digest, size: int) -> bytes:
         """An object of known `size`, read with two system calls (open() builds three objects per
-        file: ~15 us of 30 on small files). Unverified: for objects mlx itself is about to send."""
+        file: ~15 us of 30 on small files). Unverified: push hashes what it packs."""
         fd = os.open(self.location(digest), os.O_RDONLY)
         try:
             data = os.read(fd, size)

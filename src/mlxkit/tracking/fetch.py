@@ -31,7 +31,7 @@ from mlxkit.store.remotes.layout import loose_path, pack_path
 from mlxkit.store.remotes.packs import plan_reads
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import remote_sizes
+from mlxkit.tracking.presence import loose_sizes
 from mlxkit.tracking.roots import Root
 from mlxkit.tracking.wanted import wanted_objects
 
@@ -89,7 +89,7 @@ def fetch(
         _mark_complete(repo, wanted.trees)
     return FetchResult(
         connection.name, wanted.count, fetcher.fetched, fetcher.fetched_bytes, fetcher.present,
-        sorted(set(fetcher.missing)), fetcher.corrupt, warnings=connection.reader_warnings(),
+        sorted(set(fetcher.missing)), list(fetcher.corrupt.values()), warnings=connection.reader_warnings(),
         bad_indexes=len(connection.catalog.problems),
     )
 
@@ -117,7 +117,7 @@ class _Fetcher:
         self.repo, self.connection, self.progress = repo, connection, progress
         self.fetched = self.fetched_bytes = self.present = 0
         self.missing: list[str] = []
-        self.corrupt: list[str] = []
+        self.corrupt: dict[str, str] = {}  # hex digest -> a line saying which copy is corrupt
         self._count_lock = threading.Lock()
 
     def get(self, objects: dict[Digest, str], what: str) -> None:
@@ -133,9 +133,9 @@ class _Fetcher:
             copy += 1
             needed = {digest: path for digest, path in needed.items() if len(catalog.locations(digest)) > copy and not store.has(digest)}
             retried.update(needed)
-        recovered = {digest.short for digest in retried if store.has(digest)}
-        if recovered:  # its damaged copy was reported: not a problem after all
-            self.corrupt = [line for line in self.corrupt if line.split()[1] not in recovered]
+        for digest in retried:
+            if store.has(digest):  # its damaged copy was reported: not a problem after all
+                self.corrupt.pop(digest.hex, None)
 
     def _transfer(self, needed: dict[Digest, str], what: str, copy: int) -> None:
         reads = list(self._plan(needed, copy))
@@ -209,7 +209,7 @@ class _Fetcher:
                     yield read
                 else:
                     yield from _split(read)
-        found = remote_sizes(self.connection, loose) if loose else {}
+        found = loose_sizes(self.connection, loose)  # the catalog has none of them
         for digest in loose:
             if digest in found:
                 yield _Read(loose_path(digest), None, None, found[digest], [(digest, 0, found[digest])])
@@ -233,7 +233,7 @@ class _Fetcher:
             size = os.stat(temp).st_size
             self.repo.store.adopt(temp, digest)  # removes the temp file when the bytes do not match
         except IntegrityError:
-            self.corrupt.append(f"object {digest.short} at {read.path} is corrupt")
+            self.corrupt[digest.hex] = f"object {digest.short} at {read.path} is corrupt"
             return
         except BaseException:
             unlink_quietly(temp)
@@ -241,11 +241,11 @@ class _Fetcher:
         self._tally(1, size, [])
         self.progress.advance(size)
 
-    def _tally(self, stored: int, stored_bytes: int, corrupt: list[str]) -> None:
+    def _tally(self, stored: int, stored_bytes: int, corrupt: list[tuple[str, str]]) -> None:
         with self._count_lock:  # called from the pool's threads
             self.fetched += stored
             self.fetched_bytes += stored_bytes
-            self.corrupt.extend(corrupt)
+            self.corrupt.update(corrupt)
 
 
 class _Unpack:
@@ -255,9 +255,9 @@ class _Unpack:
     def __init__(self, store: ObjectStore, fd: int, pack: str) -> None:
         self.store, self.fd, self.pack = store, fd, pack
 
-    def __call__(self, objects: Sequence[tuple[Digest, int, int]]) -> tuple[int, int, int, list[str]]:
+    def __call__(self, objects: Sequence[tuple[Digest, int, int]]) -> tuple[int, int, int, list[tuple[str, str]]]:
         stored = stored_bytes = span = 0
-        corrupt: list[str] = []
+        corrupt: list[tuple[str, str]] = []
         first = 0
         while first < len(objects):
             start, last = objects[first][1], first
@@ -274,9 +274,9 @@ class _Unpack:
 
 def store_objects(
     store: ObjectStore, view: memoryview, start: int, objects: Sequence[tuple[Digest, int, int]], pack: str
-) -> tuple[int, int, list[str]]:
+) -> tuple[int, int, list[tuple[str, str]]]:
     """Store the objects that `view` (the pack's bytes from `start`) holds, each re-hashed first;
-    returns how many were stored, their bytes, and a line for each one that is corrupt."""
+    returns how many were stored, their bytes, and (hex digest, a line) for each one that is corrupt."""
     stored = stored_bytes = 0
     corrupt = []
     for digest, offset, length in objects:
@@ -286,7 +286,7 @@ def store_objects(
                 raise IntegrityError("short read")
             store.put_expected(digest, piece)
         except IntegrityError:
-            corrupt.append(f"object {digest.short} in {pack} at offset {offset} is corrupt")
+            corrupt.append((digest.hex, f"object {digest.short} in {pack} at offset {offset} is corrupt"))
             continue
         stored += 1
         stored_bytes += length

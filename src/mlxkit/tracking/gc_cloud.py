@@ -70,7 +70,7 @@ def gc_cloud(
     live, roots = live_objects(repo, scope, action="gc --cloud would delete from the remote")
     connection = connect(repo, remote)
     fs, catalog = connection.fs, connection.catalog
-    if connection.marker is None:
+    if connection.unmarked:
         return CloudGcResult(connection.name, dry_run, roots, 0, 0, 0, 0, 0, 0, 0)
     with remote_lock(fs, exclusive=True, command=repo.command, force=force) as lock:
         catalog.sync()

@@ -21,21 +21,6 @@ from mlxkit.tracking.connect import Connection
 PROBE_LIMIT = 64
 
 
-def remote_sizes(connection: Connection, digests: Iterable[Digest]) -> dict[Digest, int]:
-    """The size of every object in `digests` that the remote has; absent ones are left out."""
-    catalog = connection.catalog
-    sizes: dict[Digest, int] = {}
-    rest: list[Digest] = []
-    for digest in digests:
-        location = catalog.locate(digest)
-        if location is None:
-            rest.append(digest)
-        else:
-            sizes[digest] = location.length
-    sizes.update(loose_sizes(connection, rest))
-    return sizes
-
-
 def intact_on_remote(connection: Connection, sizes: Mapping[Digest, int | None]) -> set[Digest]:
     """The objects of `sizes` (object -> its size, None where it is unknown: any size will do) that
     the remote has in a pack, or loose, with that size."""

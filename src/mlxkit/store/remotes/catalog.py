@@ -48,8 +48,8 @@ from mlxkit.store.remotes.layout import (
 _DECODED: dict[str, dict[str, PackEntries] | str] = {}
 _MISMATCH = "its bytes do not match its name"
 _NO_COPY = (  # {remote}: the remote's name
-    _MISMATCH + "; a clone that has read it before keeps a good copy: "
-    "'mlx fsck --remote {remote} --read-data', then 'mlx push', there write it back"
+    _MISMATCH + " on the remote; in a clone that read it before, 'mlx fsck --remote {remote} --read-data' "
+    "then 'mlx push' write its good copy back"
 )
 _RESTORABLE = f"{_MISMATCH} on the remote; this clone has a good copy: 'mlx push' writes it back"
 
@@ -74,10 +74,6 @@ class Catalog:
         self._other_locations: dict[str, list[Location]] = {}  # an object in several packs: the rest
         self._packs: dict[str, int] = {}
         self._indexes: dict[str, dict[str, PackEntries]] = {}
-
-    @property
-    def bad_indexes(self) -> list[str]:
-        return sorted(self.problems)
 
     def locate(self, digest: Digest) -> Location | None:
         return self._locations.get(digest.hex)
