@@ -94,7 +94,9 @@ def test_status_of_a_file_pointer_that_claims_to_be_a_directory_says_which_line_
 
     assert result.code == 12, result
     assert result.err_lines[0].startswith(f"mlx: invalid file 'tree {tracked.pointer('a.csv')['hash'][7:19]}': not a JSON tree object")
-    assert result.err_lines[1] == "hint: a pointer with a 'files:' line names a directory; if its path is a file, remove that line"
+    assert result.err_lines[1] == (
+        "hint: 'a.csv' is recorded as a directory (a 'files:' line in its pointer or in mlx.lock), but its object is a file"
+    )
 
 
 def test_status_exit_code_is_1_only_when_dirty(tracked, mlx):

@@ -61,12 +61,7 @@ def load_tree(store: ObjectStore, digest: Digest, *, missing_ok: bool = False) -
         raise MissingObjectError(
             f"the tree object {digest.short} is not in the cache", hint="re-add the directory with 'mlx add' where you still have it"
         ) from None
-    try:
-        tree = Tree.parse(data, f"tree {digest.short}")
-    except InvalidFileError as exc:  # its bytes match its name: what calls it a directory is wrong
-        raise InvalidFileError(
-            exc.source, exc.problem, hint="a pointer with a 'files:' line names a directory; if its path is a file, remove that line"
-        ) from None
+    tree = Tree.parse(data, f"tree {digest.short}")
     if len(_recent) >= 8:
         _recent.pop(next(iter(_recent)))
     _recent[key] = tree
@@ -159,7 +154,14 @@ def missing_objects(repo: Repository, pointer: Pointer, *, generation: int | Non
         generation = store.generation()
     if repo.state.is_complete(pointer.digest, generation):
         return 0
-    tree = load_tree(store, pointer.digest, missing_ok=True)
+    try:
+        tree = load_tree(store, pointer.digest, missing_ok=True)
+    except InvalidFileError as exc:  # its bytes match its name: what calls it a directory is wrong
+        raise InvalidFileError(
+            exc.source, exc.problem,
+            hint=f"'{pointer.target}' is recorded as a directory (a 'files:' line in its pointer or in mlx.lock), "
+            "but its object is a file",
+        ) from None
     if tree is None:
         return 1 + (pointer.files or 0)
     missing = sum(1 for entry in tree.entries if not store.has(entry.digest))
