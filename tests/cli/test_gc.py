@@ -493,6 +493,18 @@ def test_gc_ignores_a_symbolic_link_to_a_directory_without_pointer_files(history
     assert result.out.startswith("Removed 1 object (11 B)")
 
 
+def test_gc_reads_through_no_link_to_a_directory_of_the_workspace_and_needs_none(history):
+    # `current -> releases/v2`: its pointers are read where they are, so the link hides nothing
+    history.gen({"releases": {"v2": {"raw.csv": "raw\n"}}}, old=True)
+    assert run_subprocess(("add", "releases/v2/raw.csv"), history.path).code == 0
+    (history / "current").symlink_to("releases/v2")
+
+    result = run_subprocess(("gc",), history.path)
+
+    assert result.code == 0, result
+    assert b3("raw\n")[7:] in history.objects()
+
+
 def test_gc_fails_closed_on_a_lockfile_the_pipeline_refuses(repo):
     """A misspelt key ('out:') makes mlx.lock invalid to `mlx repro`; gc must not read it as 'no outputs'."""
     repo.gen({"mlx.yaml": "stages:\n  train:\n    cmd: echo weights > model.bin\n    outs: [model.bin]\n"})

@@ -190,7 +190,7 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
                 if os.path.isdir(os.path.join(entry.path, ".mlx")):
                     continue
                 stack.append(f"{prefix}{entry.name}/")
-            elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names:
+            elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names and not _leads_inside(entry.path, root):
                 found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}")
                 if found is not None:
                     raise Unreadable(
@@ -204,6 +204,12 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
                     yield RepoPath.parse(f"{prefix}{entry.name}")
                 except UnsafePathError:
                     continue
+
+
+def _leads_inside(link: str, root: Path) -> bool:
+    """Whether `link` leads into the workspace itself, whose pointers the walk reads where they are."""
+    target, top = os.path.realpath(link), os.path.realpath(root)
+    return target == top or target.startswith(f"{top}{os.sep}")
 
 
 def _pointer_behind_link(link: str, shown: str) -> str | None:
