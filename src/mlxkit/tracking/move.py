@@ -8,6 +8,7 @@ finishes the move. Such a re-run finds the source's data missing and the destina
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
     if dest == pointer.target:
         raise UsageError("source and destination are the same")
     dest_path = dest.on_disk(repo.root)
-    if dest_path.is_dir() and not dest_path.is_symlink() and (has_data or not _holds(repo, dest, pointer)):
+    holds = functools.cache(lambda path: _holds(repo, path, pointer))  # a re-run asks twice of one path
+    if dest_path.is_dir() and not dest_path.is_symlink() and (has_data or not holds(dest)):
         dest = dest.join(pointer.target.name)  # like mv: into an existing directory
         dest_path = dest.on_disk(repo.root)
     if dest.name.endswith(SUFFIX):
@@ -57,7 +59,7 @@ def move(repo: Repository, source: str, destination: str, *, cwd: Path | None = 
         ignore_line(dest.name)  # refuses a name .gitignore cannot hold, before anything moves
     moved = Pointer(dest, pointer.digest, pointer.size, pointer.files, pointer.executable)
     # A re-run of an interrupted move (the data gone from the source) may find its own work done.
-    if os.path.lexists(dest_path) and (has_data or not _holds(repo, dest, pointer)):
+    if os.path.lexists(dest_path) and (has_data or not holds(dest)):
         raise UsageError(f"'{dest}' already exists", hint="move or remove it first")
     if os.path.lexists(pointer_file_for(dest).on_disk(repo.root)) and (has_data or not _is_pointer(repo, moved)):
         raise UsageError(f"'{dest}' is already tracked by mlx", hint=f"move it first, or stop tracking it: 'mlx remove {dest}'")
