@@ -20,7 +20,7 @@ from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.walk import UNREADABLE_HINT
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.gitignore import add_ignore, read_gitignore
+from mlxkit.tracking.gitignore import add_ignore, check_gitignore
 from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
 from mlxkit.tracking.targets import tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
@@ -107,7 +107,7 @@ def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     if repo.is_git:
         if target.name == ".gitignore":  # mlx would append a line to what it just hashed
             raise UsageError(f"'{given}' is git's own ignore file", hint="commit it to git; mlx tracks data")
-        read_gitignore(repo.root, target)  # refuses a name it cannot hold, or a file mlx cannot read, before writing
+        check_gitignore(repo.root, target)
     ancestor = tracking_ancestor(repo, target)
     if ancestor is not None:
         raise UsageError(

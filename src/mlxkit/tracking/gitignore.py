@@ -46,10 +46,10 @@ def _gitignore_of(root: Path, target: RepoPath) -> tuple[Path, bytes]:
     return root / relative, ignore_line(target.name).encode("utf-8", "surrogateescape")
 
 
-def read_gitignore(root: Path, target: RepoPath) -> bytes:
-    """The bytes of the .gitignore that holds `target`'s line (git reads it as bytes, in any
-    encoding); b"" when there is none. `mlx add` calls this before it writes anything."""
-    return _read(root, _gitignore_of(root, target)[0])
+def check_gitignore(root: Path, target: RepoPath) -> None:
+    """Refuse, before `mlx add` writes anything, what add_ignore would fail on later: a name the
+    .gitignore cannot hold, or a .gitignore mlx cannot read."""
+    _read(root, _gitignore_of(root, target)[0])
 
 
 def _read(root: Path, path: Path) -> bytes:
