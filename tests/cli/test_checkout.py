@@ -733,12 +733,32 @@ def test_symlink_checkout_relinks_after_the_repository_moved(tracked, mlx, tmp_p
     moved = tmp_path / "moved"
     os.rename(tracked.path, moved)  # every link now names the cache where it used to be
 
-    assert mlx("status", cwd=moved).out.startswith("modified: a.csv (symbolic links: 'a.csv')\n")
+    assert mlx("status", cwd=moved).out.startswith("modified: a.csv (links into the cache's old location: 'a.csv')\n")
+    mlx("add", "data", cwd=moved).expect_error(
+        14,
+        "'data' contains links into the cache's old location: 'data/a.csv', 'data/b.csv', 'data/sub/c.csv'",
+        hint="the repository moved: run 'mlx checkout' to link them again"
+    )
     result = mlx("checkout", "--relink", cwd=moved)
 
     assert result.code == 0, result
     assert result.out == "updated   a.csv\nupdated   data\n4 files placed (4 by symlink), 0 deleted, 0 unchanged.\n"
     assert os.readlink(moved / "data/sub/c.csv").startswith(str(moved))
+    assert mlx("status", cwd=moved).out == "Everything is up to date (2 tracked paths).\n"
+
+
+def test_unprotect_copies_the_object_of_a_link_made_before_the_repository_moved(tracked, mlx, tmp_path):
+    assert mlx("config", "cache.type", "symlink").code == 0
+    assert mlx("checkout", "--relink").code == 0
+    moved = tmp_path / "moved"
+    os.rename(tracked.path, moved)  # the links are dangling now; the objects moved with the cache
+
+    result = mlx("unprotect", "a.csv", "data", cwd=moved)
+
+    assert result.code == 0, result
+    assert result.out == "4 files made editable (0 already were).\n"
+    assert not (moved / "data/sub/c.csv").is_symlink()
+    assert (moved / "a.csv").read_text() == CSV
     assert mlx("status", cwd=moved).out == "Everything is up to date (2 tracked paths).\n"
 
 

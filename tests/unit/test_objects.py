@@ -414,3 +414,14 @@ def test_iter_strays_reports_a_file_directly_below_objects(tmp_path: Path) -> No
     (store.objects / "README").write_bytes(b"not an object")
     (store.objects / ".mlx-tmp-0123456789abcdef").write_bytes(b"half")
     assert sorted(p.name for p in store.iter_strays()) == [".mlx-tmp-0123456789abcdef", "README"]
+
+
+def test_digest_moved_reads_a_link_into_a_cache_elsewhere_only_when_this_cache_holds_the_object(store):
+    digest, _ = store.put_bytes(b"x")
+    fanout, rest = digest.hex[:2], digest.hex[2:]
+
+    assert store.digest_moved(f"/old/place/.mlx/cache/objects/{fanout}/{rest}") == digest
+    assert store.digest_moved(f"../../objects/{fanout}/{rest}") == digest
+    assert store.digest_moved(f"/old/objects/{rest[:2]}/{fanout}{rest[2:]}") is None  # not an object here
+    assert store.digest_moved(f"/old/objects/{fanout}/{rest}/") is None
+    assert store.digest_moved(f"/old/objects/{fanout}/{rest.upper()}") is None

@@ -25,6 +25,7 @@ STORE_FORMAT = 1
 OBJECT_MODE = 0o444
 _FANOUT = re.compile(r"[0-9a-f]{2}")
 _REST = re.compile(r"[0-9a-f]{62}")
+_ANY_OBJECT_PATH = re.compile(r"/objects/([0-9a-f]{2})/([0-9a-f]{62})\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,15 @@ class ObjectStore:
             return None
         fanout, _, rest = location[len(self._prefix) :].partition(os.sep)
         return Digest(fanout + rest) if _FANOUT.fullmatch(fanout) and _REST.fullmatch(rest) else None
+
+    def digest_moved(self, location: str) -> Digest | None:
+        """The digest a link names that points into the objects of a cache somewhere else (where
+        this one was before the repository or its cache moved), if this cache holds that object;
+        None for any other text. Callers read the object at this store's own `path()`, never at
+        the link's text."""
+        found = _ANY_OBJECT_PATH.search(location)
+        digest = Digest(found[1] + found[2]) if found else None
+        return digest if digest is not None and self.has(digest) else None
 
     def generation(self) -> int:
         """A number that changes whenever an object is added or deleted: a hash of the mtimes of

@@ -9,7 +9,6 @@ file is replaced whole, and records the result in the stat cache.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 from collections import defaultdict
@@ -31,9 +30,6 @@ from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree, missing_objects
 from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
-
-
-_OBJECT_PATH = re.compile(r"/objects/([0-9a-f]{2})/([0-9a-f]{62})\Z")
 
 
 @dataclass(frozen=True)
@@ -272,11 +268,9 @@ def _moved_cache_link(repo: Repository, path: Path) -> Digest | None:
     one holds too: a link `cache.type symlink` made before the repository (or its cache) moved.
     Replacing it loses nothing."""
     try:
-        found = _OBJECT_PATH.search(os.readlink(path))
+        return repo.store.digest_moved(os.readlink(path))
     except OSError:
         return None
-    digest = Digest.from_hex(found[1] + found[2]) if found else None
-    return digest if digest is not None and repo.store.has(digest) else None
 
 
 def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool | None]]:

@@ -80,7 +80,8 @@ def _copy_source(repo: Repository, file: Path) -> tuple[Path, bool] | None:
 
 def _object_linked(repo: Repository, file: Path) -> tuple[Path, bool]:
     """The object a link that mlx made points to, and whether it is executable."""
-    digest = repo.store.digest_at(os.readlink(file))
+    text = os.readlink(file)
+    digest = repo.store.digest_at(text) or repo.store.digest_moved(text)  # moved: the repository moved since
     if digest is None:
         raise UsageError(f"'{file.relative_to(repo.root)}' is a symbolic link that mlx did not make")
     source = repo.store.path(digest)

@@ -352,12 +352,21 @@ class Scanner:
 
     def _refuse_links(self, target: RepoPath, links: list[str]) -> Snapshot:
         listed = ", ".join(f"'{link}'" for link in links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
+        if all(self._moved_link(link) for link in links):
+            what, refused = "links into the cache's old location", "links into the cache's old location"
+            hint = "the repository moved: run 'mlx checkout' to link them again"
+        else:
+            what, refused = "symbolic links", "symbolic links, which mlx does not follow"
+            hint = "replace them with the files they point to, or list them in .mlxignore"
         if self.store_mode:
-            raise UnsafePathError(
-                f"'{target}' contains symbolic links, which mlx does not follow: {listed}",
-                hint="replace them with the files they point to, or list them in .mlxignore",
-            )
-        return Snapshot(target, None, problem=f"symbolic links: {listed}")
+            raise UnsafePathError(f"'{target}' contains {refused}: {listed}", hint=hint)
+        return Snapshot(target, None, problem=f"{what}: {listed}")
+
+    def _moved_link(self, relpath: str) -> bool:
+        try:
+            return self.repo.store.digest_moved(os.readlink(f"{self.root}/{relpath}")) is not None
+        except OSError:
+            return False
 
 
 class _HashChunk:
