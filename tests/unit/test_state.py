@@ -254,6 +254,21 @@ def test_state_corrupt_db_is_rebuilt_with_a_warning_and_never_raises(tmp_path, g
         cache.close()
 
 
+def test_state_that_cannot_be_rebuilt_says_so_once_and_never_raises(tmp_path):
+    path = tmp_path / "state.db"
+    path.write_bytes(b"garbage" * 1000)
+    (tmp_path / "state.db-journal").mkdir()  # sqlite cannot open a database beside this
+    cache = StatCache(path)
+    try:
+        assert cache.file_rows_for(["f"]) == {}
+        cache.record_files([("f", old_file(tmp_path / "f"), A)])
+        assert len(cache.warnings) == 1, cache.warnings
+        pattern = r"the stat cache 'state.db' is unreadable \(.+\) and cannot be rebuilt \(.+\): every file is hashed"
+        assert re.fullmatch(pattern, cache.warnings[0])
+    finally:
+        cache.close()
+
+
 def test_state_corrupted_pages_after_a_valid_header_are_rebuilt(tmp_path):
     path = tmp_path / "state.db"
     st = old_file(tmp_path / "f")

@@ -22,6 +22,7 @@ from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.links import DEFAULT_LINK_TYPES
 from mlxkit.repo.root import CONFIG_FILE, LOCAL_CONFIG_FILE
+from mlxkit.store.remotes import DEFAULT_TIMEOUT
 
 LOCAL_ONLY = frozenset({"cache.dir"})
 SECRET_OPTIONS = frozenset({"access_key_id", "secret_access_key", "session_token"})
@@ -41,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "remote.pack_threshold": 1024 * 1024,
     "remote.pack_size": 64 * 1024 * 1024,
     "remote.jobs": None,
-    "remote.timeout": 20,
+    "remote.timeout": DEFAULT_TIMEOUT,
 }
 
 
