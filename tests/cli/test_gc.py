@@ -261,6 +261,30 @@ def test_gc_all_branches_and_all_tags_keep_what_their_tips_reference(repo, mlx):
     assert repo.objects() == {b3(V1)[7:], b3("weights v3\n")[7:], b3(V2)[7:]}
 
 
+def test_gc_all_branches_in_a_clone_keeps_what_the_remote_tracking_branches_reference(repo, mlx, tmp_path):
+    import shutil
+
+    from tests.conftest import git
+
+    repo.gen({"model.bin": V1}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v1")
+    repo.git("checkout", "-q", "-b", "side")
+    repo.gen({"model.bin": V2}, old=True)
+    assert mlx("add", "model.bin").code == 0
+    repo.commit("v2")
+    repo.git("checkout", "-q", "-")
+    git(tmp_path, "clone", "-q", str(repo.path), "clone")  # 'side' is origin/side there, no branch of its own
+    clone = tmp_path / "clone"
+    shutil.copytree(repo.cache, clone / ".mlx/cache")
+
+    result = mlx("gc", "--all-branches", cwd=clone)
+
+    assert result.code == 0, result
+    assert result.out.startswith("Removed 0 objects"), result
+    assert mlx("gc", cwd=clone).out.startswith("Removed 1 object (11 B)")  # without -a, the workspace's only
+
+
 def test_gc_rev_keeps_what_the_named_commits_reference_and_refuses_a_name_that_is_none(repo, mlx):
     repo.gen({"model.bin": V1}, old=True)
     assert mlx("add", "model.bin").code == 0

@@ -35,6 +35,7 @@ class Scope:
     all_commits: bool = False
     revs: tuple[str, ...] = ()  # commits the user names (a branch, a tag, a sha), each on its own
     stash: bool = False  # every stash entry (--all-commits includes them): gc keeps them by default
+    remote_branches: bool = False  # with all_branches, the remote-tracking ones too (gc: keep what others pushed)
     # gc's --allow-single-branch: the user vouches that a clone fetching only some branches sees
     # every branch whose data matters (check_whole_history)
     single_branch_ok: bool = False
@@ -128,7 +129,8 @@ def _revisions(git_root: Path, scope: Scope) -> list[str]:
     commits = {*named, *_saved_commits(stashed)}
     if head and (scope.all_branches or scope.all_tags or scope.revs):
         commits.add(head)
-    refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
+    refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/remotes", scope.all_branches and scope.remote_branches),
+                                  ("refs/tags", scope.all_tags)) if on]  # fmt: skip
     if refs:
         listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
         # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
