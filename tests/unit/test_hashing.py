@@ -120,3 +120,25 @@ def test_copy_hashed_raises_the_copy_error_and_leaves_no_thread_or_descriptor(tm
     assert copier_threads() == []
     assert open_descriptors() == descriptors
     assert (tmp_path / "dst").read_bytes() == b""
+
+
+def test_copy_hashed_starts_the_writeback_of_every_window_it_copied_and_only_those(tmp_path):
+    from mlxkit.fs.atomic import writeback_starter
+
+    start = writeback_starter()
+    assert start is not None  # Linux has sync_file_range
+    size = 2 * COPY_WINDOW + 4097
+    content = pattern(size)
+    (tmp_path / "src").write_bytes(content)
+    started: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, count: int) -> None:
+        started.append((offset, count))
+        start(fd, offset, count)  # the real system call, on the copy's descriptor
+
+    with open(tmp_path / "src", "rb") as src, open(tmp_path / "dst", "xb") as dst:
+        digest, copied = copy_hashed(src.fileno(), dst.fileno(), str(tmp_path / "dst"), size, writeback=record)
+
+    assert (digest, copied) == (hash_bytes(content), size)
+    assert started == [(0, COPY_WINDOW), (COPY_WINDOW, COPY_WINDOW), (2 * COPY_WINDOW, 4097)]
+    assert (tmp_path / "dst").read_bytes() == content
