@@ -281,6 +281,36 @@ def unlink_quietly(path: str | Path) -> None:
         os.unlink(path)
 
 
+def writeback_starter() -> Callable[[int, int, int], None] | None:
+    """A function `start(fd, offset, count)` that asks the kernel to begin writing those bytes of
+    `fd` to disk now, without waiting (sync_file_range's SYNC_FILE_RANGE_WRITE), or None where
+    there is none. For a large file that a barrier will make durable: its writeback then overlaps
+    the copy instead of following it (1 GiB: 0.5-0.8 s for copy, hash and syncfs, 0.8 s without).
+    A hint: a refusal changes nothing, the barrier still writes everything.
+
+    Loaded once per process, by its first caller: that must be the process that forks workers, before
+    it forks them (they inherit it), and not a thread beside a fork (see filesystem_syncer)."""
+    global _writeback_loaded, _writeback
+    if not _writeback_loaded:
+        import ctypes
+
+        sync_file_range = _libc_function("sync_file_range")
+        if sync_file_range is not None:
+            sync_file_range.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
+
+            def start(fd: int, offset: int, count: int) -> None:
+                sync_file_range(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
+
+            _writeback = start
+        _writeback_loaded = True
+    return _writeback
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+_writeback: Callable[[int, int, int], None] | None = None
+_writeback_loaded = False
+
+
 def filesystem_syncer(directory: Path) -> Callable[[], None]:
     """A function that flushes every dirty page of the file system holding `directory` (git's
     fsyncMethod=batch).

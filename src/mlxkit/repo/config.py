@@ -10,6 +10,7 @@ a remote's credentials. The two files merge key by key, remotes included.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from mlxkit.formats.yamlio import YamlDocument, dump_yaml, load_yaml
 from mlxkit.fs.atomic import write_atomic
 from mlxkit.fs.links import DEFAULT_LINK_TYPES
 from mlxkit.repo.root import CONFIG_FILE, LOCAL_CONFIG_FILE
+from mlxkit.store.remotes import DEFAULT_TIMEOUT
 
 LOCAL_ONLY = frozenset({"cache.dir"})
 SECRET_OPTIONS = frozenset({"access_key_id", "secret_access_key", "session_token"})
@@ -41,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "remote.pack_threshold": 1024 * 1024,
     "remote.pack_size": 64 * 1024 * 1024,
     "remote.jobs": None,
-    "remote.timeout": 20,
+    "remote.timeout": DEFAULT_TIMEOUT,
 }
 
 
@@ -227,7 +229,50 @@ def _check_remote_names(document: YamlDocument) -> None:
 
 
 def _is_tracked_by_git(path: Path) -> bool:
-    """Whether git's index holds `path` (force-added, committed): then a commit chose its content."""
+    """Whether git's index holds `path` (force-added, committed): then a commit chose its content.
+    Remembered in this process while git's index file keeps its stat (a command opens the
+    repository more than once: `mlx status` for the data and for the pipeline)."""
+    stamp = _index_stamp(path.parent)
+    known = _TRACKED.get(str(path))
+    if stamp is not None and known is not None and known[0] == stamp:
+        return known[1]
+    tracked = _ask_git_whether_tracked(path)
+    if stamp is not None:
+        _TRACKED[str(path)] = (stamp, tracked)
+    return tracked
+
+
+_TRACKED: dict[str, tuple[tuple[int, ...], bool]] = {}
+
+
+def _index_stamp(directory: Path) -> tuple[int, ...] | None:
+    """The stat of the git index that holds `directory`'s files, or None when it cannot be told
+    without asking git (GIT_DIR or GIT_INDEX_FILE set, a `.git` file that names no git directory)."""
+    if "GIT_DIR" in os.environ or "GIT_INDEX_FILE" in os.environ:
+        return None
+    for parent in (directory, *directory.parents):
+        dot_git = parent / ".git"
+        if dot_git.is_dir():
+            index = dot_git / "index"
+            break
+        if dot_git.is_file():  # a worktree or a submodule: 'gitdir: <its own git directory>'
+            text = dot_git.read_text(errors="replace").strip()
+            if not text.startswith("gitdir: "):
+                return None
+            index = parent / text.removeprefix("gitdir: ") / "index"
+            break
+    else:
+        return ()  # not in git: nothing can have committed it, until a .git appears (then not ())
+    try:
+        st = os.stat(index)
+    except FileNotFoundError:
+        return (0,)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def _ask_git_whether_tracked(path: Path) -> bool:
     import subprocess
 
     try:

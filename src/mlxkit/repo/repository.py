@@ -51,7 +51,8 @@ class Repository:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return ObjectStore(self.cache_dir, fsync_each=self.config.get("core.fsync") == "always")
+        fsync = self.config.get("core.fsync")
+        return ObjectStore(self.cache_dir, fsync_each=fsync == "always", durable=fsync != "never")
 
     @cached_property
     def state(self) -> StatCache:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import mmap
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from blake3 import blake3
@@ -53,7 +54,9 @@ def hash_path(path: Path | str, size: int | None = None, *, mapped: bool = True)
         os.close(fd)
 
 
-def copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) -> tuple[Digest, int]:
+def copy_hashed(
+    src_fd: int, dst_fd: int, dst_path: str, size: int, *, writeback: Callable[[int, int, int], None] | None = None
+) -> tuple[Digest, int]:
     """Copy the first `size` bytes of `src_fd` into the empty file `dst_fd` (at `dst_path`) in the
     kernel, and hash the copy's bytes as they land; returns their digest and how many were copied
     (fewer than `size` when the source ended early).
@@ -62,12 +65,13 @@ def copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) -> tuple[Dig
     stored bytes even if something rewrote the source meanwhile (the caller re-stats the source to
     refuse such a file). A thread copies while this one hashes: on two cores the copy and the hash
     overlap, and the copy, the slower of the two, sets the pace, so one hashing thread is enough.
+    `writeback` (fs.atomic.writeback_starter) starts writing each window to disk once it is copied.
     """
     hasher = blake3()
     hashed = 0
     view_fd = os.open(dst_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        copier = _Copier(src_fd, dst_fd, size)
+        copier = _Copier(src_fd, dst_fd, size, writeback)
         try:
             copier.start()
             while (copied := copier.wait_beyond(hashed)) > hashed:
@@ -100,11 +104,12 @@ class _Copier(threading.Thread):
     temp file it was given; it stops at the next window once `stop` is set.
     """
 
-    def __init__(self, src_fd: int, dst_fd: int, size: int) -> None:
+    def __init__(self, src_fd: int, dst_fd: int, size: int, writeback: Callable[[int, int, int], None] | None) -> None:
         super().__init__(name="mlx-copy", daemon=True)
         self._src = os.dup(src_fd)
         self._dst = os.dup(dst_fd)
         self._size = size
+        self._writeback = writeback
         self._progress = threading.Condition()
         self._copied = 0
         self._done = False
@@ -126,6 +131,8 @@ class _Copier(threading.Thread):
                 count = self._copy(copied, min(COPY_WINDOW, self._size - copied))
                 if count == 0:  # the source is shorter than it was
                     break
+                if self._writeback is not None:
+                    self._writeback(self._dst, copied, count)
                 copied += count
                 with self._progress:
                     self._copied = copied

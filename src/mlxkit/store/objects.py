@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import ChangedWhileReadingError, IntegrityError, MissingObjectError, UnsupportedFormatError
-from mlxkit.fs.atomic import create_new, open_temp, temp_name, unlink_quietly, write_atomic
+from mlxkit.fs.atomic import create_new, open_temp, temp_name, unlink_quietly, write_atomic, writeback_starter
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import MMAP_THRESHOLD, copy_hashed, hash_bytes, hash_path
 
@@ -42,10 +42,13 @@ def same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 class ObjectStore:
-    def __init__(self, root: Path, *, fsync_each: bool = False) -> None:
+    def __init__(self, root: Path, *, fsync_each: bool = False, durable: bool = False) -> None:
+        """`fsync_each`: every object is fsynced as it is written; `durable`: a barrier will make
+        the objects durable later (a large object's writeback starts as it is copied)."""
         self.root = root
         self.objects = root / "objects"
         self.fsync_each = fsync_each
+        self.durable = durable or fsync_each
         self._made_dirs: set[str] = set()
         self._prefix = f"{self.objects}{os.sep}"  # hot paths build str paths: pathlib costs ~7 us a join
 
@@ -200,7 +203,7 @@ class ObjectStore:
         tmp_fd, tmp = open_temp(self.objects, OBJECT_MODE)
         try:
             try:
-                digest, copied = _clone_or_copy_hashed(fd, tmp_fd, tmp, before.st_size)
+                digest, copied = _clone_or_copy_hashed(fd, tmp_fd, tmp, before.st_size, durable=self.durable)
             except BaseException:
                 os.close(tmp_fd)
                 raise
@@ -320,9 +323,10 @@ class ObjectStore:
                     yield fanout.name, (entry.name if good else None), entry.path
 
 
-def _clone_or_copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) -> tuple[Digest, int]:
+def _clone_or_copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int, *, durable: bool) -> tuple[Digest, int]:
     """A reflink where the file system has them (no bytes copied: hash the clone on every core),
-    else a kernel copy hashed as it lands. Returns the digest and the size of what was stored."""
+    else a kernel copy hashed as it lands (written to disk as it lands when it must be `durable`).
+    Returns the digest and the size of what was stored."""
     import fcntl
 
     from mlxkit.fs.links import FICLONE
@@ -330,5 +334,5 @@ def _clone_or_copy_hashed(src_fd: int, dst_fd: int, dst_path: str, size: int) ->
     try:
         fcntl.ioctl(dst_fd, FICLONE, src_fd)
     except OSError:
-        return copy_hashed(src_fd, dst_fd, dst_path, size)
+        return copy_hashed(src_fd, dst_fd, dst_path, size, writeback=writeback_starter() if durable else None)
     return hash_path(dst_path, size), os.fstat(dst_fd).st_size

@@ -120,8 +120,11 @@ class StatCache:
             if self._reset(exc):
                 try:
                     return self._connect(self.path)
-                except sqlite3.DatabaseError as again:
-                    self.warnings.append(f"cannot use the stat cache '{self.path.name}' ({again}): every file is hashed")
+                except sqlite3.DatabaseError as again:  # in place of _reset's "has been rebuilt"
+                    self.warnings[-1] = (
+                        f"the stat cache '{self.path.name}' is unreadable ({exc}) and cannot be rebuilt ({again}): "
+                        "every file is hashed"
+                    )
         return self._connect(":memory:")  # carry on without it: a cache, never a reason to fail
 
     def _connect(self, path: Path | str) -> sqlite3.Connection:

@@ -35,6 +35,7 @@ class Scope:
     all_commits: bool = False
     revs: tuple[str, ...] = ()  # commits the user names (a branch, a tag, a sha), each on its own
     stash: bool = False  # every stash entry (--all-commits includes them): gc keeps them by default
+    remote_branches: bool = False  # with all_branches, the remote-tracking ones too (gc: keep what others pushed)
     # gc's --allow-single-branch: the user vouches that a clone fetching only some branches sees
     # every branch whose data matters (check_whole_history)
     single_branch_ok: bool = False
@@ -114,6 +115,8 @@ def _fetches_every_branch(refspecs: list[str]) -> bool:
 def _revisions(git_root: Path, scope: Scope) -> list[str]:
     """The commits `git rev-list` starts from: the named ones and every stash entry, and, but for
     --all-commits (which walks from every ref), the tips of the scope's branches and tags, and HEAD."""
+    if not (scope.revs or scope.all_branches or scope.all_tags or scope.all_commits):  # the stash alone (plain gc)
+        return sorted(_saved_commits(_stash(git_root)))
     head, *found = _commits(git_root, ["HEAD", *scope.revs])
     named = []
     for rev, commit in zip(scope.revs, found, strict=True):
@@ -123,12 +126,11 @@ def _revisions(git_root: Path, scope: Scope) -> list[str]:
     stashed = _stash(git_root) if scope.all_commits or scope.stash else []
     if scope.all_commits:  # the walk reaches each entry's index and untracked-files commits
         return named + [entry[0] for entry in stashed]
-    # an entry's work-tree commit, its index commit and its untracked-files commit; not the commit it
-    # was made on, which is history like any other
-    commits = {*named, *(commit for entry in stashed for commit in entry[:1] + entry[2:])}
+    commits = {*named, *_saved_commits(stashed)}
     if head and (scope.all_branches or scope.all_tags or scope.revs):
         commits.add(head)
-    refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/tags", scope.all_tags)) if on]
+    refs = [name for name, on in (("refs/heads", scope.all_branches), ("refs/remotes", scope.all_branches and scope.remote_branches),
+                                  ("refs/tags", scope.all_tags)) if on]  # fmt: skip
     if refs:
         listing = _git(git_root, "for-each-ref", "--format=%(objectname) %(*objectname)", *refs).decode()
         # an annotated tag peels to its commit (the second field); a branch or a lightweight tag is one
@@ -141,6 +143,12 @@ def _stash(git_root: Path) -> list[list[str]]:
     read), each as its commit and that commit's parents."""
     listing = _git(git_root, "log", "-g", "--no-show-signature", "--format=%H %P", "--ignore-missing", "refs/stash", "--")
     return [line.split() for line in listing.decode().splitlines() if line]
+
+
+def _saved_commits(stashed: list[list[str]]) -> set[str]:
+    """Each stash entry's work-tree commit, index commit and untracked-files commit; not the commit
+    it was made on, which is history like any other."""
+    return {commit for entry in stashed for commit in entry[:1] + entry[2:]}
 
 
 def _commits(git_root: Path, names: list[str]) -> list[str | None]:

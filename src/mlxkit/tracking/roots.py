@@ -67,12 +67,13 @@ class Root(NamedTuple):
 def live_objects(repo: Repository, scope: Scope = WORKSPACE, *, action: str = "gc would delete from the cache") -> tuple[set[str], int]:
     """Hex digests of every object something in the workspace (and `scope`) references, and the
     number of roots. What gc keeps: in a git repository, every stash entry too, whatever the scope
-    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md). A clone that
+    (a handful of commits; nobody expects `git stash` to lose data: docs/design.md), and with
+    --all-branches the remote-tracking branches too (a fresh clone has one branch of its own). A clone that
     cannot see all of a scope that spans branches is refused (history.check_whole_history);
     `action` says what would happen, for that message."""
     if repo.git_root is not None:
         check_whole_history(repo.git_root, scope, action)
-        scope = replace(scope, stash=True)
+        scope = replace(scope, stash=True, remote_branches=True)
     live: set[str] = set()
     expanded: set[str] = set()  # trees whose files are in `live`
     roots = 0

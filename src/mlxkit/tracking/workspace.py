@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import MlxError, UnsafePathError
+from mlxkit.fs.atomic import writeback_starter
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
 from mlxkit.fs.walk import FileStat, Group, as_file_stat, combined_fingerprint, scan, scan_with_pointer_files
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.store.hashing import hash_path
+from mlxkit.store.hashing import MMAP_THRESHOLD, hash_path
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.state import FileRow, GroupEntry, GroupRecord, TreeRecord, is_trusted, settled_ns
 from mlxkit.tracking.trees import Listing
@@ -313,6 +314,8 @@ class Scanner:
         if self.store_mode or any(not is_trusted(row, st) for _p, st, row in work):
             self.progress.start(f"{'adding' if self.store_mode else 'hashing'} {label}", total=len(work))
         job = _HashChunk(self.repo.store, self.root, self.store_mode)
+        if self.store_mode and self.repo.store.durable and any(st.size >= MMAP_THRESHOLD for _p, st, _r in work):
+            writeback_starter()  # loaded before map_chunks forks its workers, which copy large files with it
         try:
             plain = [(path, tuple(st), row) for path, st, row in work]
             for done in map_chunks(job, plain, jobs=self.repo.jobs):

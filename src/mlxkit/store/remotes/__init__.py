@@ -6,3 +6,5 @@ is retried and how a failure reads; layout.py names every file and checks what i
 bundles small objects; catalog.py keeps the local copy of the indexes; locks.py coordinates
 pushes with `gc --cloud`. docs/formats.md, "The remote", is the format.
 """
+
+DEFAULT_TIMEOUT = 20  # seconds an S3 endpoint may take to connect or to send more bytes (remote.timeout)

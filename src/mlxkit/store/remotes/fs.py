@@ -27,6 +27,7 @@ from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
 from mlxkit.progress import warn
+from mlxkit.store.remotes import DEFAULT_TIMEOUT
 from mlxkit.store.remotes.failures import (
     classify,
     is_timeout,
@@ -45,7 +46,6 @@ _BUCKETED = frozenset({"s3", "s3a", "gs", "gcs"})  # protocols whose root starts
 # s3fs's and botocore's own retries are turned off so that this module's policy is the only one
 # (otherwise a refused connection took 6 s per call instead of one try). The timeouts are the
 # remote's `timeout` option (repo/remotes.py); these apply to a remote opened without it.
-DEFAULT_TIMEOUT = 20
 _S3_CONFIG = {"connect_timeout": DEFAULT_TIMEOUT, "read_timeout": DEFAULT_TIMEOUT, "retries": {"total_max_attempts": 1}}
 
 
@@ -393,19 +393,23 @@ class FsspecFS(RemoteFS):
 
     def __init__(
         self, name: str, url: str, fs: Any, root: str, jobs: int, retry: RetryPolicy, *,
-        bucket: bool, uploader: S3Uploader | None = None, timeout: float | None = None,
+        bucket: bool, multipart: bool = False, timeout: float | None = None,
     ) -> None:
         super().__init__(name, url, jobs, retry, timeout)
         self._fs = fs
         self._root = root.rstrip("/")
-        self._uploader = uploader  # S3: pipelined parts in a shared memory budget (multipart.py)
+        self._uploader: S3Uploader | None = None  # S3: pipelined parts in a shared memory budget
+        if multipart:
+            from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
+
+            self._uploader = S3Uploader(fs, self.attempts)
         # s3fs downloads a file over 50 MiB as ten 50 MiB ranges at once, each read whole into memory:
         # 1.1 GiB of resident memory for a 1 GiB object, and ten requests that moto (and some
         # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps
         # memory at s3fs's 64 KiB reads, whatever the size, and was 6x faster on moto.
         self._download_options = {"max_concurrency": 1} if bucket else {}
         # s3fs reads a whole file with a HEAD for its size first, unless it may use one request only.
-        self._read_options = {"max_concurrency": 1} if uploader is not None else {}
+        self._read_options = {"max_concurrency": 1} if multipart else {}
         if bucket:
             self.bucket = self._root.split("/", 1)[0]
 
@@ -523,12 +527,9 @@ def open_fsspec(
         raise RemoteError(f"the '{protocol}' protocol needs the package '{package}': pip install {install}") from None
     except (TypeError, ValueError) as exc:
         raise RemoteError(f"cannot open remote '{name}' ({display}): {reason(exc)}") from None
-    uploader = timeout = None
-    if protocol in ("s3", "s3a"):
+    s3 = protocol in ("s3", "s3a")
+    if s3:
         fs.retries = 1  # s3fs's own retry loop: off, RemoteFS retries
         quiet_orphaned_connection_errors(fs.loop)
-        from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
-
-        timeout = storage["config_kwargs"].get("read_timeout")
-        uploader = S3Uploader(fs, lambda: Attempts(retry, name, timeout))
-    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, uploader=uploader, timeout=timeout)
+    timeout = storage["config_kwargs"].get("read_timeout") if s3 else None
+    return FsspecFS(name, display, fs, root, jobs, retry, bucket=protocol in _BUCKETED, multipart=s3, timeout=timeout)
