@@ -22,7 +22,8 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.tracking import workspace
-from mlxkit.tracking.pointer import SUFFIX, find_pointer_files, target_of
+from mlxkit.tracking.pointer import SUFFIX, Unreadable, find_pointer_files, target_of
+from mlxkit.tracking.targets import skip_unlisted
 from mlxkit.tracking.trees import load_tree
 
 Files = dict[str, tuple[str, int, bool]]  # a directory's files: repository path -> (digest hex, size, executable)
@@ -121,13 +122,26 @@ class _Side:
 class _Workspace(_Side):
     """The disk: what the pointer files and mlx.lock there track, with the content it holds now."""
 
-    def __init__(self, repo: Repository, snapshot: Snapshot, warnings: list[str], scanner: workspace.Scanner) -> None:
-        super().__init__(repo, snapshot, warnings, [target_of(file) for file in find_pointer_files(repo.root)])
+    def __init__(
+        self, repo: Repository, snapshot: Snapshot, warnings: list[str], scanner: workspace.Scanner, targets: list[RepoPath]
+    ) -> None:
+        self.unlisted: list[RepoPath] = []  # directories mlx cannot list: what they hold is not compared
+        skip = skip_unlisted(repo, targets)
+
+        def leave_out(error: Unreadable) -> None:
+            skip(error)
+            self.unlisted.append(RepoPath(error.path))
+
+        pointed = [target_of(file) for file in find_pointer_files(repo.root, on_unreadable=leave_out)]
+        super().__init__(repo, snapshot, warnings, pointed)
         self.scanner = scanner
         self.warnings = warnings
         self._last: workspace.Snapshot | None = None
 
     def state(self, path: RepoPath) -> _Tracked | None:
+        if any(path.is_within(directory) for directory in self.unlisted):
+            self.skipped.add(path)  # not "deleted": its pointer may well be there
+            return None
         recorded = self.tracked.get(path)
         if recorded is None:
             return None
@@ -159,12 +173,13 @@ def diff(
     warnings: list[str] = []
     counters = workspace.Counters()
     scanner = workspace.Scanner(repo, store=False, counters=counters, progress=progress)
+    named = [RepoPath.from_user(repo.root, text, cwd) for text in targets or []]
     with Revisions(repo) as revisions:
         old, new = (
-            _Workspace(repo, snapshot, warnings, scanner) if snapshot.is_workspace else _Side(repo, snapshot, warnings)
+            _Workspace(repo, snapshot, warnings, scanner, named) if snapshot.is_workspace else _Side(repo, snapshot, warnings)
             for snapshot in revisions.open([a, b])
         )
-        within = _targets(repo, targets, cwd, [*old.tracked, *new.tracked], a, b)
+        within = _targets(targets or [], named, [*old.tracked, *new.tracked], a, b)
         builder = _Builder()
         for path in sorted(old.tracked.keys() | new.tracked.keys()):
             if within and not any(path.is_within(t) or t.is_within(path) for t in within):
@@ -177,7 +192,7 @@ def diff(
                 builder.compare(path, None, after, old, new)
             else:
                 builder.compare(path, before, after, old, new)
-    return builder.report(a, b, [t.posix for t in within], counters.as_dict(), warnings + list(repo.state.warnings))
+    return builder.report(a, b, [t.posix for t in within], counters.as_dict(), [*repo.warnings, *warnings, *repo.state.warnings])
 
 
 def _committed_pointers(snapshot: Snapshot) -> list[RepoPath]:
@@ -227,16 +242,12 @@ def _cached_outs(snapshot: Snapshot, warnings: list[str]) -> list[LockedPath]:
     return [out for name, out in recorded if (name, out.path) not in in_git]
 
 
-def _targets(
-    repo: Repository, given: list[str] | None, cwd: Path | None, tracked: list[RepoPath], a: str, b: str
-) -> list[RepoPath]:
-    within = []
-    for text in given or []:
-        target = RepoPath.from_user(repo.root, text, cwd)
+def _targets(given: list[str], named: list[RepoPath], tracked: list[RepoPath], a: str, b: str) -> list[RepoPath]:
+    """The targets (`given` as typed, `named` as paths), each of which must be or hold a tracked path."""
+    for text, target in zip(given, named, strict=True):
         if not any(path.is_within(target) or target.is_within(path) for path in tracked):
             raise UsageError(f"'{text}' is not tracked by mlx at {a} or {b}", hint="name a tracked path, or a directory holding some")
-        within.append(target)
-    return within
+    return named
 
 
 class _Builder:

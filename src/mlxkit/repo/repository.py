@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -35,6 +35,13 @@ class Repository:
     root: Path
     config: Config
     command: str = "mlx"
+    warnings: list[str] = field(default_factory=list)  # what a command noticed and went on past, for its report
+
+    def warn(self, text: str) -> None:
+        """Note `text` for the command's report, once however often it is noticed (`mlx pull` walks
+        the workspace for its fetch and again for its checkout)."""
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     @property
     def mlx_dir(self) -> Path:

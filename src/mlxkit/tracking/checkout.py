@@ -107,7 +107,7 @@ def checkout_pointers(
         missing=plan.missing,
         link_types=used,
         counters=counters.as_dict(),
-        warnings=list(repo.state.warnings),
+        warnings=[*repo.warnings, *repo.state.warnings],
     )
 
 

@@ -23,6 +23,7 @@ from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import cache_sizes, intact_on_remote, read_copy
 from mlxkit.tracking.roots import all_roots
+from mlxkit.tracking.targets import skip_unlisted
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Selection, target_paths
 
@@ -79,7 +80,7 @@ def cloud_status(
             paths.append(entry)
     return CloudStatusReport(
         connection.name, paths, len(groups), len(everything), len(local_missing), len(everything - remote_has),
-        [*connection.reader_warnings(), *warnings],
+        [*repo.warnings, *connection.reader_warnings(), *warnings],
     )
 
 
@@ -89,7 +90,7 @@ def _groups(repo: Repository, selection: Selection, scope: Scope) -> tuple[dict[
     nothing, as every other command does."""
     groups: dict[str, list[Digest]] = {}
     unknown_trees: dict[str, Digest] = {}
-    for root in all_roots(repo, scope):
+    for root in all_roots(repo, scope, unlisted=skip_unlisted(repo, selection.targets)):
         label = root.path or root.source
         if root.optional or not selection.admits(root):
             continue

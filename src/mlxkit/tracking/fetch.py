@@ -89,7 +89,7 @@ def fetch(
         _mark_complete(repo, wanted.trees)
     return FetchResult(
         connection.name, wanted.count, fetcher.fetched, fetcher.fetched_bytes, fetcher.present,
-        sorted(set(fetcher.missing)), list(fetcher.corrupt.values()), warnings=connection.reader_warnings(),
+        sorted(set(fetcher.missing)), list(fetcher.corrupt.values()), warnings=[*repo.warnings, *connection.reader_warnings()],
         bad_indexes=len(connection.catalog.problems),
     )
 

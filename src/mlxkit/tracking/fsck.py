@@ -20,8 +20,9 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_path
-from mlxkit.tracking.pointer import find_pointer_files, read_pointer
+from mlxkit.tracking.pointer import read_pointer
 from mlxkit.tracking.roots import LOCKFILE, read_lockfile_roots
+from mlxkit.tracking.targets import every_pointer_file
 from mlxkit.tracking.trees import load_tree
 
 
@@ -40,6 +41,7 @@ class FsckResult:
     problems: list[FsckProblem]
     garbage: list[str]
     repaired: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # directories left out of the look for pointer files
 
     @property
     def is_clean(self) -> bool:
@@ -90,7 +92,7 @@ def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PR
             os.unlink(store.root / name)
         if bad:
             repo.state.forget_objects()
-    return FsckResult(len(objects), total, problems, garbage, repaired)
+    return FsckResult(len(objects), total, problems, garbage, repaired, list(repo.warnings))
 
 
 def _verify(chunk: Sequence[tuple[Digest, str, int]]) -> list[bool]:
@@ -112,7 +114,7 @@ def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], li
     sizes: dict[str, int] = {}
     problems = []
     named: list[tuple[Digest, int | None, int | None, str, str]] = []  # digest, files, size (if known), target, where
-    for pointer_file in find_pointer_files(repo.root):
+    for pointer_file in every_pointer_file(repo):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:

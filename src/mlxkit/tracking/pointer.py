@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,14 +164,21 @@ def write_pointer(root: Path, pointer: Pointer) -> None:
     write_atomic(pointer.file.on_disk(root), pointer.to_yaml().encode("utf-8"))
 
 
-def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_links: bool = False) -> Iterator[RepoPath]:
+def find_pointer_files(
+    root: Path, below: RepoPath | None = None, *, through_links: bool = False,
+    on_unreadable: Callable[[Unreadable], None] | None = None,
+) -> Iterator[RepoPath]:
     """Every `*.mlx` file in the workspace (or below one directory of it), not entering .git, .mlx,
     tracked directories or nested mlx repositories (their pointers are theirs).
 
-    A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
-    never followed (mlx refuses paths through them); with `through_links` (gc), a link to a
-    directory that holds pointer files raises Unreadable too, naming the link."""
-    stack = [f"{below.posix}/" if below else ""]
+    A directory that cannot be listed raises Unreadable: it may hold pointers. With `on_unreadable`,
+    a directory below the top is handed to it as that error instead, and left out (tracking/targets.py:
+    commands that only read, or write only what they see, go on past it as `git status` does; gc
+    never does). Symbolic links are never followed (mlx refuses paths through them); with
+    `through_links` (gc, push, fetch), a link to a directory that holds pointer files raises
+    Unreadable too, naming the link."""
+    top = f"{below.posix}/" if below else ""
+    stack = [top]
     while stack:
         prefix = stack.pop()
         directory = root / prefix if prefix else root
@@ -181,7 +188,11 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
         except (FileNotFoundError, NotADirectoryError):
             continue  # removed while we looked
         except OSError as exc:
-            raise Unreadable(prefix.rstrip("/") or ".", exc, hint="let mlx read it: it may hold pointer files") from None
+            error = Unreadable(prefix.rstrip("/") or ".", exc, hint="let mlx read it: it may hold pointer files")
+            if on_unreadable is None or prefix == top:
+                raise error from None
+            on_unreadable(error)
+            continue
         names = {entry.name for entry in entries}
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
@@ -191,7 +202,7 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
                     continue
                 stack.append(f"{prefix}{entry.name}/")
             elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names and not _leads_inside(entry.path, root):
-                found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}")
+                found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}", on_unreadable)
                 if found is not None:
                     raise Unreadable(
                         f"{prefix}{entry.name}",
@@ -206,21 +217,30 @@ def find_pointer_files(root: Path, below: RepoPath | None = None, *, through_lin
                     continue
 
 
+def left_out(error: Unreadable) -> str:
+    """The warning for a directory that find_pointer_files left out (its `on_unreadable`)."""
+    return f"cannot read '{error.path}' ({error.problem}): pointer files in it, if any, are left out"
+
+
 def _leads_inside(link: str, root: Path) -> bool:
     """Whether `link` leads into the workspace itself, whose pointers the walk reads where they are."""
     target, top = os.path.realpath(link), os.path.realpath(root)
     return target == top or target.startswith(f"{top}{os.sep}")
 
 
-def _pointer_behind_link(link: str, shown: str) -> str | None:
+def _pointer_behind_link(link: str, shown: str, on_unreadable: Callable[[Unreadable], None] | None) -> str | None:
     """The first `*.mlx` file in the directory `link` points to (links below it are not followed),
     as `shown` (the link's path in the workspace) plus its path below the link; None when the link
-    points to no directory, or to one that holds none or is an mlx repository."""
+    points to no directory, or to one that holds none or is an mlx repository. A directory there
+    that cannot be listed raises Unreadable, or is handed to `on_unreadable` and left out."""
     if not os.path.isdir(link) or os.path.isdir(os.path.join(link, ".mlx")):
         return None
 
     def unreadable(exc: OSError) -> None:
-        raise Unreadable(os.path.join(shown, os.path.relpath(exc.filename, link)), exc)
+        error = Unreadable(os.path.normpath(os.path.join(shown, os.path.relpath(exc.filename, link))), exc)
+        if on_unreadable is None:
+            raise error
+        on_unreadable(error)
 
     for directory, dirs, files in os.walk(link, onerror=unreadable):
         dirs[:] = [name for name in dirs if name not in (".git", ".mlx")]

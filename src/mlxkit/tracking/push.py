@@ -89,7 +89,10 @@ def push(
     return PushResult(
         connection.name, wanted.count, len(plan.files) + len(plan.trees) - len(sent.unsent), sent.bytes, sent.packs,
         len(present) + wanted.skipped_files, sorted(set(plan.missing)), corrupt=corrupt,
-        warnings=[f"index/{name} was damaged on '{connection.name}': wrote this clone's good copy back" for name in restored],
+        warnings=[
+            *repo.warnings,
+            *(f"index/{name} was damaged on '{connection.name}': wrote this clone's good copy back" for name in restored),
+        ],
     )
 
 

@@ -1,5 +1,7 @@
 """What the workspace (and, for a history scope, git's history) references: the roots gc marks from
-and push and fetch transfer. Fails closed: anything unreadable raises.
+and push and fetch transfer. Fails closed: anything unreadable raises; but push, fetch and `status
+--cloud`, which delete nothing, pass `unlisted` to go on past a workspace directory mlx cannot list
+(tracking/targets.py's skip_unlisted), as the other commands that read every pointer file do.
 
 Roots: every pointer file in the workspace, every pointer file and mlx.lock staged in git's index,
 the workspace's mlx.lock, and with a Scope the pointer files and mlx.lock of every commit in it. A directory's tree object is expanded to its files; a tree that is
@@ -11,7 +13,7 @@ another stage's output (roots of their own), so its tree may never have been in 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -104,15 +106,19 @@ def _gc_roots(repo: Repository, scope: Scope) -> Iterator[Root]:
         raise exc.deleting_nothing() from exc
 
 
-def all_roots(repo: Repository, scope: Scope = WORKSPACE) -> Iterator[Root]:
-    yield from workspace_roots(repo)
+def all_roots(
+    repo: Repository, scope: Scope = WORKSPACE, *, unlisted: Callable[[Unreadable], None] | None = None
+) -> Iterator[Root]:
+    """`unlisted`: what to do with a workspace directory that cannot be listed instead of raising
+    (find_pointer_files' `on_unreadable`); never given by gc."""
+    yield from workspace_roots(repo, unlisted=unlisted)
     if not scope.is_workspace_only:
         git_root = repo.require_git(f"'{scope.describe()}'")
         yield from _blob_roots(repo.root, history_blobs(git_root, repo.root, scope))
 
 
-def workspace_roots(repo: Repository) -> Iterator[Root]:
-    for pointer_file in _pointer_files(repo.root):
+def workspace_roots(repo: Repository, *, unlisted: Callable[[Unreadable], None] | None = None) -> Iterator[Root]:
+    for pointer_file in _pointer_files(repo.root, unlisted):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
@@ -126,11 +132,12 @@ def workspace_roots(repo: Repository) -> Iterator[Root]:
         yield from _staged_roots(repo.root)
 
 
-def _pointer_files(root: Path) -> Iterator[RepoPath]:
-    """find_pointer_files, failing closed on a directory it cannot list and on a symbolic link to a
-    directory that holds pointer files (mlx acts on no path through a link: docs/design.md)."""
+def _pointer_files(root: Path, unlisted: Callable[[Unreadable], None] | None) -> Iterator[RepoPath]:
+    """find_pointer_files, failing closed on a symbolic link to a directory that holds pointer files
+    (mlx acts on no path through a link: docs/design.md) and, without `unlisted`, on a directory it
+    cannot list."""
     try:
-        yield from find_pointer_files(root, through_links=True)
+        yield from find_pointer_files(root, through_links=True, on_unreadable=unlisted)
     except Unreadable as exc:
         raise _unreadable(exc.path, exc) from exc
 

@@ -53,7 +53,7 @@ def status(
         entry = _path_status(repo, scanner, pointer, scanner.snapshot(pointer.target))
         if entry.changes:
             dirty.append(entry)
-    return StatusReport(dirty, len(pointers), counters.as_dict(), list(repo.state.warnings))
+    return StatusReport(dirty, len(pointers), counters.as_dict(), [*repo.warnings, *repo.state.warnings])
 
 
 def _path_status(repo: Repository, scanner: Scanner, pointer: Pointer, snapshot: Snapshot) -> PathStatus:

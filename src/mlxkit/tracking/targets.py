@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.pointer import SUFFIX, Pointer, find_pointer_files, pointer_file_for, read_pointer
+from mlxkit.tracking.pointer import SUFFIX, Pointer, Unreadable, find_pointer_files, left_out, pointer_file_for, read_pointer
 
 
 def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
-    """Pointer files named by `given` (all of them when it is empty), sorted, without duplicates."""
-    if not given:
-        return sorted(find_pointer_files(repo.root))
+    """Pointer files named by `given` (all of them when it is empty), sorted, without duplicates.
+    A directory mlx cannot list is left out of "all of them", with a warning, but is an error for
+    a target at, inside or above it (skip_unlisted)."""
+    everything = not given
     found: set[RepoPath] = set()
-    every: list[RepoPath] | None = None
-    for text in given:
+    searched: dict[RepoPath, str] = {}  # targets that are no pointer file's: found by the walk, as typed
+    for text in given or []:
         if is_repository_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
-            every = every if every is not None else sorted(find_pointer_files(repo.root))
-            found.update(every)
+            everything = True
             continue
         path = RepoPath.from_user(repo.root, text, cwd)
         if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
             found.add(path)
-            continue
-        pointer = pointer_file_for(path)
-        if pointer.on_disk(repo.root).is_file():
-            found.add(pointer)
-            continue
-        if every is None:
-            every = sorted(find_pointer_files(repo.root))
-        below = [p for p in every if p.is_within(path)]
+        elif pointer_file_for(path).on_disk(repo.root).is_file():
+            found.add(pointer_file_for(path))
+        else:
+            searched.setdefault(path, text)
+    if not everything and not searched:
+        return sorted(found)
+    every = sorted(find_pointer_files(repo.root, on_unreadable=skip_unlisted(repo, list(searched), everything=everything)))
+    if everything:
+        found.update(every)
+    for path, text in searched.items():
+        below = [file for file in every if file.is_within(path)]
         if not below:
             ancestor = tracking_ancestor(repo, path)
             if ancestor is not None:
@@ -39,6 +43,32 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
             raise UsageError(f"'{text}' is not tracked by mlx", hint=f"run 'mlx add {text}' to track it")
         found.update(below)
     return sorted(found)
+
+
+def every_pointer_file(repo: Repository) -> Iterator[RepoPath]:
+    """find_pointer_files, leaving out a directory mlx cannot list with a warning (skip_unlisted)."""
+    return find_pointer_files(repo.root, on_unreadable=skip_unlisted(repo))
+
+
+def skip_unlisted(
+    repo: Repository, targets: Sequence[RepoPath] = (), *, everything: bool = False
+) -> Callable[[Unreadable], None]:
+    """find_pointer_files' `on_unreadable` for the commands that only read, or write only what they
+    see (status, checkout, diff, fsck, push, fetch, pull): a directory mlx cannot list is an error
+    when one of `targets` is at, inside or above it (the user asked for what it may hold); else it
+    is left out, with a warning in the command's report (repo.warnings) when every pointer file was
+    asked for (no `targets`, or `everything` too), as `git status` does, and silently when only
+    `targets` were (it holds none of theirs). gc walks strictly (tracking/roots.py): nothing is
+    deleted because a directory could not be read."""
+
+    def leave_out(error: Unreadable) -> None:
+        directory = RepoPath(error.path)
+        if any(directory.is_within(target) or target.is_within(directory) for target in targets):
+            raise error
+        if everything or not targets:
+            repo.warn(left_out(error))
+
+    return leave_out
 
 
 def inside_directory(text: str, directory: str) -> UsageError:

@@ -20,7 +20,7 @@ from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.pointer import SUFFIX
 from mlxkit.tracking.roots import Root, all_roots
-from mlxkit.tracking.targets import inside_directory
+from mlxkit.tracking.targets import inside_directory, skip_unlisted
 from mlxkit.tracking.trees import load_tree
 
 
@@ -63,7 +63,7 @@ def wanted_objects(
     Without `expand`, every tree stays in `unexpanded` for the caller to expand."""
     selection = Selection(target_paths(repo, targets, cwd))
     wanted = Wanted()
-    for root in chain(all_roots(repo, scope), extra):
+    for root in chain(all_roots(repo, scope, unlisted=skip_unlisted(repo, selection.targets)), extra):
         if not root.optional and selection.admits(root):
             _want(wanted, root)
     selection.refuse_unmatched()

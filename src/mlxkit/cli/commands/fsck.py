@@ -36,6 +36,7 @@ def fsck(
     if read_data:
         raise typer.BadParameter("--read-data goes with --remote", param_hint="--read-data")
     result = api.fsck(repair=repair, wait=wait, progress=render.progress(not json))
+    render.warnings(result.warnings)
     if json:
         render.emit_json(result)
     else:
