@@ -72,6 +72,20 @@ def test_push_then_pull_into_a_fresh_clone_restores_every_file(project, mlx, tmp
     assert mlx("status", cwd=copy.path).out == "Everything is up to date (2 tracked paths).\n"
 
 
+def test_pull_prints_the_warnings_of_its_checkout(project, mlx, tmp_path):
+    assert mlx("push").code == 0
+    copy = clone(project, tmp_path)
+    assert mlx("init", cwd=copy.path).code == 0
+    (copy / ".mlx/state.db").write_bytes(b"garbage" * 1000)  # the checkout finds its stat cache damaged
+
+    pulled = mlx("pull", cwd=copy.path)
+
+    assert pulled.code == 0, pulled
+    assert len(pulled.err_lines) == 1, pulled
+    assert pulled.err_lines[0].startswith("warning: the stat cache 'state.db' was unreadable ("), pulled
+    assert pulled.err_lines[0].endswith(") and has been rebuilt"), pulled
+
+
 def test_the_remote_holds_loose_large_objects_one_pack_and_one_index(project, mlx, remote_url):
     assert mlx("push").code == 0
     names = remote_files(remote_url)

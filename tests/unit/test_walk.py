@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mlxkit.errors import InvalidFileError
-from mlxkit.fs.confine import RepoPath
 from mlxkit.fs.walk import POINTER_SUFFIX, Group, IgnoreRules, scan, scan_with_pointer_files, walk
 from mlxkit.tracking.pointer import SUFFIX, find_pointer_files
 
@@ -275,7 +274,7 @@ def test_scan_finds_the_pointer_files_find_pointer_files_finds_ignored_ones_too(
 
     assert found == ["top/a.mlx", "top/data/raw.mlx", "top/deep/d/e.mlx", "top/dir.mlx/f.mlx", "top/hidden/deeper/g.mlx",
                      "top/hidden/h.mlx", "top/plain/.mlx-tmp-1.mlx", "top/plain/ignored.mlx"]
-    assert found == sorted(p.posix for p in find_pointer_files(tmp_path, RepoPath.parse("top")))
+    assert found == sorted(f"top/{p.posix}" for p in find_pointer_files(tmp_path / "top"))
 
 
 def test_scan_with_pointer_files_reports_the_same_groups_as_scan(tmp_path):
@@ -286,7 +285,7 @@ def test_scan_with_pointer_files_reports_the_same_groups_as_scan(tmp_path):
 
 
 def test_scan_of_the_walked_directory_of_a_nested_repository_reports_its_pointer_files(tmp_path):
-    # find_pointer_files(root, below) looks inside `below` whatever it is; only what is below it can be closed
+    # the walked directory is looked inside whatever it is; only what is below it can be closed
     make(tmp_path, {"inner/a.mlx": "", "inner/.mlx/config.yaml": ""})
     assert pointer_files_of(tmp_path, "inner") == ["inner/a.mlx"]
 
@@ -305,7 +304,7 @@ def test_scan_finds_pointer_files_in_one_or_several_processes(many_files, tmp_pa
 
     assert found == ["data/d00/deep/er.mlx", "data/d00/lost.mlx", "data/d05/sub/a.mlx", "data/d07/b.mlx",
                      "data/d12/t/t/t/c.mlx"]
-    assert found == sorted(p.posix for p in find_pointer_files(root, RepoPath.parse("data")))
+    assert found == sorted(f"data/{p.posix}" for p in find_pointer_files(root / "data"))
 
 
 DIFFERENTIAL_FILES = ["keep.csv", "junk.bin", "a/keep.csv", "a/junk.bin", "a/b/keep.csv", "a/b/junk.bin", "c/x.csv", "c/y.bin"]

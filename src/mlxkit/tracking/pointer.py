@@ -165,11 +165,10 @@ def write_pointer(root: Path, pointer: Pointer) -> None:
 
 
 def find_pointer_files(
-    root: Path, below: RepoPath | None = None, *, through_links: bool = False,
-    on_unreadable: Callable[[Unreadable], None] | None = None,
+    root: Path, *, through_links: bool = False, on_unreadable: Callable[[Unreadable], None] | None = None
 ) -> Iterator[RepoPath]:
-    """Every `*.mlx` file in the workspace (or below one directory of it), not entering .git, .mlx,
-    tracked directories or nested mlx repositories (their pointers are theirs).
+    """Every `*.mlx` file in the workspace, not entering .git, .mlx, tracked directories or nested
+    mlx repositories (their pointers are theirs).
 
     A directory that cannot be listed raises Unreadable: it may hold pointers. With `on_unreadable`,
     a directory below the top is handed to it as that error instead, and left out (tracking/targets.py:
@@ -177,8 +176,7 @@ def find_pointer_files(
     never does). Symbolic links are never followed (mlx refuses paths through them); with
     `through_links` (gc, push, fetch), a link to a directory that holds pointer files raises
     Unreadable too, naming the link."""
-    top = f"{below.posix}/" if below else ""
-    stack = [top]
+    stack = [""]
     while stack:
         prefix = stack.pop()
         directory = root / prefix if prefix else root
@@ -189,7 +187,7 @@ def find_pointer_files(
             continue  # removed while we looked
         except OSError as exc:
             error = Unreadable(prefix.rstrip("/") or ".", exc, hint="let mlx read it: it may hold pointer files")
-            if on_unreadable is None or prefix == top:
+            if on_unreadable is None or not prefix:
                 raise error from None
             on_unreadable(error)
             continue

@@ -83,6 +83,8 @@ def pull(
         render.emit_json(result)
     else:
         _fetched_line(result.fetch)
+        checked_out = [*result.tracked.warnings, *(result.outputs.warnings if result.outputs else [])]
+        render.warnings([text for text in dict.fromkeys(checked_out) if text not in result.fetch.warnings])
         placed = result.tracked.placed + (result.outputs.placed if result.outputs else 0)
         for path in [*result.tracked.paths, *(result.outputs.paths if result.outputs else [])]:
             render.line(f"updated   {path}")
