@@ -209,9 +209,11 @@ def fsck_remote(
     remote: str | None = None, *, read_data: bool = False, repair: bool = False, force: bool = False,
     repo: PathLike | None = None, progress: Progress = NULL_PROGRESS,
 ) -> RemoteFsckResult:
-    """Check a remote's indexes and packs; with `read_data`, re-hash every object on it. `repair`
-    (which reads the data) holds the remote exclusively and removes what is damaged, and every tree
-    listing it, for a push to send them again; `force` breaks a stale lock."""
+    """Check a remote's indexes and packs; with `read_data`, re-hash every object on it and find the
+    trees listing an object it lost. `repair` (which reads the data) holds the remote exclusively and
+    removes what is damaged (objects, missing or truncated packs from the indexes, unreadable
+    indexes) and every tree listing a lost object, for a push to send them again; `force` breaks a
+    stale lock."""
     from mlxkit.tracking.fsck_remote import fsck_remote as _fsck_remote
 
     command = "mlx fsck --remote --repair" if repair else "mlx fsck --remote"

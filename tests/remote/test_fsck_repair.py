@@ -1,6 +1,7 @@
 """mlx fsck --remote NAME --read-data --repair: a remote object damaged without a change of size is
 removed, with the trees that list it, so that a push from a clone that has the data sends it again
-(review F1), against a local directory and S3."""
+(review F1); so is every other kind of damage fsck --remote finds (a missing or truncated pack, an
+unreadable index, a loose object deleted by hand), against a local directory and S3."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from blake3 import blake3
 
 from mlxkit.store.remotes.layout import Entry, PackEntries, encode_index
 from tests.conftest import Repo
+from tests.remote_fixtures import named_index
 from tests.remote.test_transfer import _overwrite, clone, configure, remote_files
 
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
@@ -47,9 +50,9 @@ def damage(remote_url) -> None:
     flip_a_byte(remote_url, f"objects/{digest[:2]}/{digest[2:]}", BIG[1000:1100])
 
 
-def data_tree(repo: Repo) -> str:
-    """The digest of data/'s tree, as its pointer file names it."""
-    return (repo / "data.mlx").read_text().split("blake3:")[1][:64]
+def data_tree(repo: Repo, directory: str = "data") -> str:
+    """The digest of a directory's tree (data/'s by default), as its pointer file names it."""
+    return (repo / f"{directory}.mlx").read_text().split("blake3:")[1][:64]
 
 
 def test_repair_removes_damaged_objects_and_their_trees_and_a_push_sends_them_again(repo, mlx, remote_url, tmp_path):
@@ -77,12 +80,12 @@ def test_repair_removes_damaged_objects_and_their_trees_and_a_push_sends_them_ag
     assert sorted(line for line in lines if line.startswith("removed")) == sorted([
         f"removed damaged: blake3:{hex_of(FILES['a.csv'].encode())}",
         f"removed damaged: blake3:{hex_of(BIG)}",
-        f"removed tree listing it: blake3:{data_tree(repo)}",
+        f"removed tree listing a lost object: blake3:{data_tree(repo)}",
     ])  # fmt: skip
     assert lines[-2] == (
-        "Repaired 'origin': removed 2 damaged objects and 1 tree listing them (1 loose, 2 packed; 1 index file rewritten)."
+        "Repaired 'origin': removed 2 damaged objects, 1 tree listing a lost object (1 loose, 2 packed; 1 index file rewritten)."
     )
-    assert lines[-1].startswith("'mlx push' from a clone whose cache holds them sends them again")
+    assert lines[-1].startswith("'mlx push' from a clone whose cache holds the lost objects sends them again")
     assert remote_url.open().list("locks") == {}
     clean = mlx("fsck", "--remote", "origin", "--read-data")
     assert clean.code == 0, clean
@@ -110,7 +113,8 @@ def test_repair_json_carries_the_counts_and_a_healthy_remote_is_left_alone(repo,
     assert healthy.code == 0, healthy
     assert healthy.json["read_data"] is True
     assert healthy.json["repaired"] == {
-        "objects": [], "trees": [], "loose_deleted": 0, "entries_dropped": 0, "indexes_rewritten": 0
+        "objects": [], "trees": [], "loose_deleted": 0, "entries_dropped": 0, "indexes_rewritten": 0, "packs": [],
+        "indexes_deleted": [],
     }  # fmt: skip
     assert remote_files(remote_url) == before
     assert mlx("fsck", "--remote", "origin", "--repair").out.splitlines()[-1] == "Nothing to repair."
@@ -172,3 +176,123 @@ def test_an_object_with_an_intact_copy_left_keeps_its_tree(repo, mlx, remote_url
     fresh = clone(repo, tmp_path)
     assert mlx("pull", cwd=fresh.path).code == 0
     assert (fresh / "data" / "a.csv").read_bytes() == good
+
+
+NEW = {"new.csv": "added by the second push\n"}
+
+
+def pushed_twice(repo: Repo, mlx, remote_url) -> tuple[str, str]:
+    """data/ and big/ (a loose file and a packed one) pushed, then data/ with one more file: the
+    second push's tree of data/ lists files that only the first push's pack holds. Returns that
+    pack's path and the first push's index path."""
+    repo.gen({"data": FILES, "big": {"model.bin": BIG, "notes.txt": "notes\n"}}, old=True)
+    assert mlx("add", "data", "big").code == 0
+    configure(mlx, repo.path, remote_url)
+    assert mlx("config", "remote.pack_threshold", "100000").code == 0
+    repo.commit("data")
+    assert mlx("push").code == 0
+    first = remote_files(remote_url)
+    repo.gen({"data": NEW}, old=True)
+    assert mlx("add", "data").code == 0
+    repo.commit("more data")
+    assert mlx("push").out.startswith("2 objects pushed")  # new.csv and data/'s new tree, in a pack of their own
+    (pack,) = [name for name in first if name.startswith("packs/")]
+    (index,) = [name for name in first if name.startswith("index/")]
+    return pack, index
+
+
+def damage_the_remote(kind: str, repo: Repo, remote_url, pack: str, index: str) -> str:
+    """Damage the first push's pack, index or loose object; the line fsck --repair then prints."""
+    fs = remote_url.open()
+    if kind == "missing pack":
+        fs.delete([pack])
+        return f"removed from the indexes: {pack}"
+    if kind == "truncated pack":
+        _overwrite(remote_url, pack, fs.read(pack)[:-10])
+        return f"removed from the indexes: {pack}"
+    if kind == "invalid index":
+        flip_a_byte(remote_url, index, fs.read(index)[40:60])
+        return f"deleted unreadable index: {index}"
+    digest = hex_of(BIG)
+    fs.delete([f"objects/{digest[:2]}/{digest[2:]}"])
+    return f"removed tree listing a lost object: blake3:{data_tree(repo, 'big')}"
+
+
+@pytest.mark.parametrize("kind", ["missing pack", "truncated pack", "invalid index", "deleted loose object"])
+def test_repair_removes_each_kind_of_damage_and_a_push_makes_the_remote_whole_again(kind, repo, mlx, remote_url, tmp_path):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    expected = damage_the_remote(kind, repo, remote_url, pack, index)
+    found = mlx("fsck", "--remote", "origin", "--read-data")
+    assert found.code == 21, found  # a deleted loose file too: a tree the remote holds lists it
+    assert found.err_lines[-1] == (
+        "hint: run 'mlx fsck --remote origin --read-data --repair', then 'mlx push' from a clone that has the objects"
+    )
+    fresh = clone(repo, tmp_path)
+    assert mlx("pull", cwd=fresh.path).code == 20
+    if kind != "invalid index":  # (this clone's push would write its good copy of the index back)
+        assert mlx("push").code == 0  # it does not look inside a tree the remote holds: it sends none of its files
+        assert mlx("pull", cwd=fresh.path).code == 20
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair")
+
+    assert repaired.code == 0, repaired
+    lines = repaired.out.splitlines()
+    assert expected in lines
+    if kind != "deleted loose object":  # the second push's tree of data/ lists the first push's files
+        assert f"removed tree listing a lost object: blake3:{data_tree(repo)}" in lines
+    assert lines[-2].startswith("Repaired 'origin': removed ")
+    assert remote_url.open().list("locks") == {}
+    after = mlx("fsck", "--remote", "origin", "--read-data")
+    assert after.code == 0, after
+    assert (f"garbage: {pack}" in after.out.splitlines()) == (kind in ("truncated pack", "invalid index"))
+
+    again = mlx("push")
+
+    assert again.code == 0, again
+    assert not again.out.startswith("0 objects pushed"), again
+    assert "good copy back" not in again.err  # a deleted index is never written back
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+    assert mlx("status", "--cloud", "--exit-code").code == 0
+    pulled = mlx("pull", cwd=fresh.path)
+    assert pulled.code == 0, pulled
+    for name, text in {**FILES, **NEW}.items():
+        assert (fresh / "data" / name).read_text() == text
+    assert (fresh / "big" / "model.bin").read_bytes() == BIG
+    assert (fresh / "big" / "notes.txt").read_text() == "notes\n"
+
+
+def test_fsck_counts_every_index_file_and_repair_deletes_an_unreadable_one(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    flip_a_byte(remote_url, index, remote_url.open().read(index)[40:60])
+
+    checked = mlx("fsck", "--remote", "origin", "--read-data", "--json")
+    text = mlx("fsck", "--remote", "origin")
+
+    assert (checked.json["indexes"], checked.json["invalid_indexes"]) == (2, 1)
+    assert "Remote 'origin': 2 index files (1 invalid), " in text.out
+    repaired = mlx("fsck", "--remote", "origin", "--repair", "--json")
+    assert repaired.code == 0, repaired
+    report = repaired.json["repaired"]
+    assert report["indexes_deleted"] == [index]
+    assert report["trees"] == [f"blake3:{data_tree(repo)}"]
+    assert report["packs"] == []
+    assert index not in remote_files(remote_url)
+    assert mlx("fsck", "--remote", "origin", "--json").json["invalid_indexes"] == 0
+
+
+def test_repair_leaves_alone_a_remote_holding_an_index_in_a_newer_format(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    name, data = named_index({"format": 2, "packs": {}})
+    remote_url.open().write(f"index/{name}", data)
+    remote_url.open().delete([pack])
+    before = remote_files(remote_url)
+
+    refused = mlx("fsck", "--remote", "origin", "--repair")
+
+    assert refused.code == 13, refused
+    assert refused.err_lines == [
+        f"mlx: remote 'origin' has 1 index file(s) in a newer format than this mlx reads (index/{name}), so nothing was repaired",
+        "hint: upgrade mlx, then run the repair again",
+    ]
+    assert remote_files(remote_url) == before
+    assert remote_url.open().list("locks") == {}

@@ -4,14 +4,17 @@ Without --read-data it costs three listings: every index must match its name and
 (an index this clone has read before is downloaded again when the remote's size differs from its
 copy's), and every pack an index names must exist with the size the index says. With --read-data
 every index is downloaded again and checked against its name, and every pack and loose object is
-read back (packs as a few large ranges) and every object re-hashed; nothing is written on the
+read back (packs as a few large ranges) and every object re-hashed; then every tree on the remote
+is read again and parsed, and one that lists an object the remote holds no intact copy of is an
+"incomplete tree" (a loose file deleted by hand is found this way). Nothing is written on the
 remote. Packs no index names (left by an interrupted push) are garbage, not errors: the next
 `gc --cloud` removes them. So are a directory remote's temp files, which `gc --cloud` removes
 once they are a day old. A place without a marker is not an mlx remote: it is refused, as a cache
 without one is.
 
 With `repair` (which reads the data), the check runs holding the remote's lock exclusively and
-what it found damaged is then removed (tracking/repair_remote.py), for a push to send it again.
+every problem it found is then repaired (tracking/repair_remote.py), for a push to send again what
+was removed; a remote holding an index in a newer format than this mlx reads is left alone.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.store.tree import TREE_HEAD
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.fsck import FsckProblem
-from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, repair_remote
+from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, incomplete_trees, repair_remote
 
 READ_LIMIT = 8 << 20  # bytes of one pack read at a time
 
@@ -39,7 +42,7 @@ READ_LIMIT = 8 << 20  # bytes of one pack read at a time
 class RemoteFsckResult:
     remote: str
     read_data: bool
-    indexes: int
+    indexes: int  # index files, good or not
     packs: int
     loose: int
     objects_checked: int  # re-hashed (with read_data)
@@ -48,6 +51,7 @@ class RemoteFsckResult:
     garbage: list[str] = field(default_factory=list)  # packs no index names, stray names, temp files
     garbage_bytes: int = 0
     repaired: RemoteRepair | None = None  # with repair: what was removed
+    invalid_indexes: int = 0  # index files that cannot be read (each is a problem)
 
     @property
     def is_clean(self) -> bool:
@@ -55,10 +59,8 @@ class RemoteFsckResult:
 
     @property
     def remaining(self) -> list[FsckProblem]:
-        """The problems a repair did not remove (all of them without one)."""
-        if self.repaired is None:
-            return self.problems
-        return [problem for problem in self.problems if problem.kind != "corrupt"]
+        """The problems a repair did not remove (all of them without one: a repair removes every kind)."""
+        return self.problems if self.repaired is None else []
 
 
 def fsck_remote(
@@ -76,6 +78,13 @@ def fsck_remote(
         return _check(connection, read_data, progress)[0]
     with remote_lock(connection.fs, exclusive=True, command=repo.command, force=force) as lock:
         result, scan = _check(connection, True, progress)
+        newer = connection.catalog.newer_format()
+        if newer:
+            raise UnsupportedFormatError(
+                f"remote '{connection.name}' has {len(newer)} index file(s) in a newer format than this mlx reads "
+                f"(index/{newer[0]}), so nothing was repaired",
+                hint="upgrade mlx, then run the repair again",
+            )
         return replace(result, repaired=repair_remote(connection, lock, scan))
 
 
@@ -111,11 +120,23 @@ def _check(connection: Connection, read_data: bool, progress: Progress) -> tuple
     scan = Scan(named, loose)
     if read_data:
         checked, checked_bytes = _read_data(connection, scan, problems, progress)
+        scan.incomplete = incomplete_trees(connection, scan)
+        problems.extend(_incomplete_problems(scan))
+        problems.sort(key=lambda problem: (problem.where, problem.detail))
     result = RemoteFsckResult(
-        connection.name, read_data, len(catalog.indexes()), len(named), len(loose), checked, checked_bytes, problems,
-        list(garbage), sum(garbage.values()),
+        connection.name, read_data, len(catalog.indexes()) + len(catalog.problems), len(named), len(loose), checked,
+        checked_bytes, problems, list(garbage), sum(garbage.values()), invalid_indexes=len(catalog.problems),
     )
     return result, scan
+
+
+def _incomplete_problems(scan: Scan) -> list[FsckProblem]:
+    """One problem for each tree listing a lost object, where its first copy is."""
+    where = {copy.hex: copy.where for copy in reversed(scan.trees)}
+    return [
+        FsckProblem("incomplete tree", hex_, where[hex_], f"lists {lost} object(s) of which the remote has no intact copy")
+        for hex_, lost in sorted(scan.incomplete.items())
+    ]
 
 
 def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], progress: Progress) -> tuple[int, int]:

@@ -1,16 +1,25 @@
-"""mlx fsck --remote NAME --repair: remove from a remote the object copies that `--read-data` found
-damaged, and every tree listing an object of which no intact copy is left, so that a push from a
-clone whose cache holds them sends them again (a push takes what the remote holds for present, and
-never looks inside a tree the remote holds, which is what makes a push of nothing new fast).
+"""mlx fsck --remote NAME --repair: remove from a remote whatever fsck --read-data found damaged,
+and every tree listing an object the remote lost, so that a push from a clone whose cache holds
+them sends them again (a push takes what the remote's indexes name for present, and never looks
+inside a tree the remote holds, which is what makes a push of nothing new fast).
 
-The remote does not say which objects are trees: each intact object whose bytes begin as a tree's
-does (fsck_remote reads them all), and those are read again and parsed when an object was lost.
+An object is *lost* when an intact tree on the remote lists it and the remote has no intact copy
+of it: none loose, none in a pack of the right size that a good index names, and none that
+re-hashed right (its copies were damaged, its pack is missing or truncated, its only index is
+unreadable, or its loose file was deleted). mlx trees are flat listings of files, so one level is
+enough. The remote does not say which objects are trees: each intact object whose bytes begin as a
+tree's does (fsck_remote reads them all), and `incomplete_trees` reads and parses those again.
 Holding the remote's lock exclusively (taken by fsck_remote before its check):
 
-1. The indexes naming a copy to remove are replaced by one index naming the same packs without
-   those entries (gc_cloud.replace_indexes: written before the old ones are deleted, so no reader
-   ever misses an intact object). The packs stay: their dead bytes go at the next `gc --cloud`.
-2. The loose copies to remove are deleted.
+1. The indexes naming a copy to remove, or a pack that is missing or has another size than they
+   say, are replaced by one index naming their intact packs without those entries
+   (gc_cloud.replace_indexes: written before the old ones are deleted, so no reader ever misses an
+   intact object). Pack files stay: a truncated pack, now named by no index, and the dead bytes of
+   the others go at the next `gc --cloud`, the one command that deletes packs.
+2. Index files that cannot be read (catalog.problems) are deleted: their objects already count as
+   absent, their packs become garbage for `gc --cloud`. A clone keeping a good copy of one no
+   longer writes it back (a push restores only an index the remote lists, damaged).
+3. The loose copies to remove are deleted.
 
 Before each deletion the lock is checked to be still ours (gc_cloud.delete_locked).
 """
@@ -22,7 +31,7 @@ from dataclasses import dataclass, field
 from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.store.digest import Digest
 from mlxkit.store.remotes.catalog import Location
-from mlxkit.store.remotes.layout import Entry, PackEntries, loose_path
+from mlxkit.store.remotes.layout import Entry, PackEntries, index_path, loose_path, pack_path
 from mlxkit.store.remotes.locks import HeldLock
 from mlxkit.store.tree import Tree
 from mlxkit.tracking.connect import Connection
@@ -38,56 +47,45 @@ class Copy:
     pack: str | None = None
     entry: Entry | None = None
 
+    @property
+    def where(self) -> str:
+        return loose_path(Digest(self.hex)) if self.pack is None else pack_path(self.pack)
+
 
 @dataclass
 class Scan:
     """What fsck --read-data saw: the packs the indexes name (hex -> size, entries) and the loose
-    objects; the copies that did not match their hash, and the intact ones that look like trees."""
+    objects; the copies that did not match their hash, the intact ones that look like trees, and
+    the trees listing a lost object (tree hex -> how many of its files are lost)."""
 
     packs: dict[str, tuple[int, list[Entry]]]
     loose: dict[Digest, int]
     damaged: list[Copy] = field(default_factory=list)
     trees: list[Copy] = field(default_factory=list)
+    incomplete: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RemoteRepair:
     objects: list[str]  # objects whose damaged copies were removed
-    trees: list[str]  # trees removed because they list an object of which no intact copy is left
+    trees: list[str]  # trees removed because they list a lost object
     loose_deleted: int  # loose files deleted (damaged objects and trees)
     entries_dropped: int  # packed copies no index names any more (their bytes stay until gc --cloud)
     indexes_rewritten: int  # old index files replaced by a new one
+    packs: list[str] = field(default_factory=list)  # missing or truncated packs no index names any more
+    indexes_deleted: list[str] = field(default_factory=list)  # index files that could not be read
 
     @property
     def changed(self) -> bool:
-        return bool(self.loose_deleted or self.entries_dropped)
+        return bool(self.loose_deleted or self.entries_dropped or self.packs or self.indexes_deleted)
 
 
-def repair_remote(connection: Connection, lock: HeldLock, scan: Scan) -> RemoteRepair:
+def incomplete_trees(connection: Connection, scan: Scan) -> dict[str, int]:
+    """The trees among `scan.trees` that list an object the remote lost: tree hex -> how many."""
     damaged = set(scan.damaged)
-    lost = {copy.hex for copy in damaged} - {copy.hex for copy in _copies(scan) if copy not in damaged}
-    trees = _trees_listing(connection, scan.trees, lost)
-    doomed = damaged | {copy for copy in _copies(scan) if copy.hex in trees}
-    dropped = {(copy.pack, copy.entry) for copy in doomed if copy.pack is not None}
-    rewritten = _drop_entries(connection, lock, dropped)
-    loose = sorted({loose_path(Digest(copy.hex)) for copy in doomed if copy.pack is None})
-    delete_locked(connection, lock, loose)
-    return RemoteRepair(sorted({f"blake3:{copy.hex}" for copy in damaged}), sorted(f"blake3:{hex_}" for hex_ in trees),
-                        len(loose), len(dropped), rewritten)  # fmt: skip
-
-
-def _copies(scan: Scan) -> list[Copy]:
-    """Every copy of every object on the remote (in a pack an index names, of the right size, or loose)."""
-    packed = [Copy(entry.hex, pack, entry) for pack, (_size, entries) in scan.packs.items() for entry in entries]
-    return packed + [Copy(digest.hex) for digest in scan.loose]
-
-
-def _trees_listing(connection: Connection, candidates: list[Copy], lost: set[str]) -> set[str]:
-    """The trees among `candidates` (intact copies that begin as a tree does) that list an object of `lost`."""
-    if not lost:
-        return set()
-    first = {copy.hex: copy for copy in reversed(candidates)}  # one copy of each to read
-    found = set()
+    intact = {copy.hex for copy in _copies(scan) if copy not in damaged}
+    first = {copy.hex: copy for copy in reversed(scan.trees)}  # one copy of each to read
+    found = {}
     for copy in sorted(first.values(), key=lambda copy: (copy.pack or "", copy.hex)):
         location = None if copy.pack is None or copy.entry is None else Location(copy.pack, copy.entry.offset, copy.entry.length)
         data = read_copy(connection, Digest(copy.hex), location)
@@ -95,26 +93,60 @@ def _trees_listing(connection: Connection, candidates: list[Copy], lost: set[str
             tree = Tree.parse(bytes(data), f"blake3:{copy.hex}")
         except (InvalidFileError, UnsupportedFormatError):
             continue  # an ordinary file that begins like a tree
-        if any(entry.digest.hex in lost for entry in tree.entries):
-            found.add(copy.hex)
+        lost = sum(entry.digest.hex not in intact for entry in tree.entries)
+        if lost:
+            found[copy.hex] = lost
     return found
 
 
-def _drop_entries(connection: Connection, lock: HeldLock, dropped: set[tuple[str | None, Entry | None]]) -> int:
-    """Replace the indexes naming a (pack, entry) of `dropped` by one naming the same packs without
-    them; the number of indexes replaced."""
-    if not dropped:
-        return 0
+def repair_remote(connection: Connection, lock: HeldLock, scan: Scan) -> RemoteRepair:
+    damaged = set(scan.damaged)
+    doomed = damaged | {copy for copy in _copies(scan) if copy.hex in scan.incomplete}
+    dropped = {(copy.pack, copy.entry) for copy in doomed if copy.pack is not None}
+    rewritten, packs = _rewrite_indexes(connection, lock, dropped)
+    invalid = [index_path(name) for name in sorted(connection.catalog.problems)]
+    delete_locked(connection, lock, invalid)
+    loose = sorted({copy.where for copy in doomed if copy.pack is None})
+    delete_locked(connection, lock, loose)
+    return RemoteRepair(
+        sorted({f"blake3:{copy.hex}" for copy in damaged}), sorted(f"blake3:{hex_}" for hex_ in scan.incomplete),
+        len(loose), len(dropped), rewritten, packs, invalid,
+    )
+
+
+def _copies(scan: Scan) -> list[Copy]:
+    """Every copy of every object on the remote (in a pack a good index names, of the right size, or loose)."""
+    packed = [Copy(entry.hex, pack, entry) for pack, (_size, entries) in scan.packs.items() for entry in entries]
+    return packed + [Copy(digest.hex) for digest in scan.loose]
+
+
+def _rewrite_indexes(
+    connection: Connection, lock: HeldLock, dropped: set[tuple[str | None, Entry | None]]
+) -> tuple[int, list[str]]:
+    """Replace the indexes naming a (pack, entry) of `dropped`, or a pack that is missing or of
+    another size than they say, by one naming their intact packs without those entries. Returns
+    the number of indexes replaced and the paths of the packs they no longer name."""
+    listed = connection.catalog.packs()
     indexes = connection.catalog.indexes()
+
+    def unusable(pack: PackEntries) -> bool:
+        return listed.get(pack.hex) != pack.size
+
     affected = sorted(
         name for name, packs in indexes.items()
-        if any((pack.hex, entry) in dropped for pack in packs.values() for entry in pack.entries)
+        if any(unusable(pack) or any((pack.hex, entry) in dropped for entry in pack.entries) for pack in packs.values())
     )  # fmt: skip
     merged: dict[str, PackEntries] = {}
+    gone = set()
     for name in affected:
         for pack in indexes[name].values():
+            if unusable(pack):
+                gone.add(pack.hex)
+                continue
             kept = [entry for entry in pack.entries if (pack.hex, entry) not in dropped]
             before = merged[pack.hex].entries if pack.hex in merged else ()
             merged[pack.hex] = PackEntries(pack.hex, pack.size, tuple(dict.fromkeys([*before, *kept])))
-    replace_indexes(connection, lock, affected, [pack for _hex, pack in sorted(merged.items()) if pack.entries])
-    return len(affected)
+    if affected:
+        replace_indexes(connection, lock, affected, [pack for _hex, pack in sorted(merged.items()) if pack.entries])
+    named = {pack.hex for packs in indexes.values() for pack in packs.values() if not unusable(pack)}
+    return len(affected), [pack_path(hex_) for hex_ in sorted(gone - named)]

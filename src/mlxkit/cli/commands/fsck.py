@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def fsck(
     repair: Annotated[bool, typer.Option("--repair", help=(
         "Move bad objects out of the cache; remove leftover temp files. With --remote (implies --read-data): "
-        "remove the damaged objects, and the trees that list them, from the remote, for 'mlx push' to send again."
+        "remove from the remote what is damaged (objects, missing or truncated packs, unreadable indexes) and "
+        "the trees listing what it lost, for 'mlx push' to send again."
     ))] = False,  # fmt: skip
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="Check this remote instead of the cache.")] = None,  # noqa: UP007
     read_data: Annotated[bool, typer.Option("--read-data", help="With --remote: read back and re-hash every object.")] = False,
@@ -74,23 +75,18 @@ def _remote(result: RemoteFsckResult, *, json: bool) -> None:
         if result.garbage:
             render.line(f"{render.plural(len(result.garbage), 'garbage file')} ({render.size(result.garbage_bytes)}): "
                         "'mlx gc --cloud --all-commits' removes them (temp files once a day old)")
-        what = (f"{render.plural(result.indexes, 'index file')}, {render.plural(result.packs, 'pack')}, "
+        invalid = f" ({result.invalid_indexes} invalid)" if result.invalid_indexes else ""
+        what = (f"{render.plural(result.indexes, 'index file')}{invalid}, {render.plural(result.packs, 'pack')}, "
                 f"{result.loose} loose")
         read = f"; re-hashed {render.plural(result.objects_checked, 'object')} ({render.size(result.bytes_checked)})" if result.read_data else ""
         verdict = "no problems." if result.is_clean else f"{render.plural(len(result.problems), 'problem')}."
         render.line(f"Remote '{result.remote}': {what}{read}: {verdict}")
         if result.repaired is not None:
             _repair_lines(result)
-    remaining = {problem.kind for problem in result.remaining}
-    if "corrupt" in remaining:
+    if result.remaining:
         raise IntegrityError(
             f"remote '{result.remote}' is damaged",
             hint=f"run 'mlx fsck --remote {result.remote} --read-data --repair', then 'mlx push' from a clone that has the objects",
-        )
-    if remaining & {"truncated pack", "missing pack", "invalid index"}:
-        raise IntegrityError(
-            f"remote '{result.remote}' is damaged",
-            hint="push again from a clone that has the objects; 'mlx gc --cloud' then removes what no index names",
         )
 
 
@@ -100,16 +96,26 @@ def _repair_lines(result: RemoteFsckResult) -> None:
     for digest in repaired.objects:
         render.line(f"removed damaged: {digest}")
     for digest in repaired.trees:
-        render.line(f"removed tree listing it: {digest}")
+        render.line(f"removed tree listing a lost object: {digest}")
+    for path in repaired.packs:
+        render.line(f"removed from the indexes: {path}")
+    for path in repaired.indexes_deleted:
+        render.line(f"deleted unreadable index: {path}")
     if not repaired.changed:
         render.line("Nothing to repair.")
         return
+    removed = [
+        render.plural(len(repaired.objects), "damaged object"),
+        render.plural(len(repaired.trees), "tree") + " listing a lost object",
+        render.plural(len(repaired.packs), "missing or truncated pack"),
+        render.plural(len(repaired.indexes_deleted), "unreadable index file"),
+    ]
     render.line(
-        f"Repaired '{result.remote}': removed {render.plural(len(repaired.objects), 'damaged object')} and "
-        f"{render.plural(len(repaired.trees), 'tree')} listing them ({repaired.loose_deleted} loose, "
-        f"{repaired.entries_dropped} packed; {render.plural(repaired.indexes_rewritten, 'index file')} rewritten)."
+        f"Repaired '{result.remote}': removed {', '.join(part for part in removed if not part.startswith('0 '))} "
+        f"({repaired.loose_deleted} loose, {repaired.entries_dropped} packed; "
+        f"{render.plural(repaired.indexes_rewritten, 'index file')} rewritten)."
     )
-    render.line("'mlx push' from a clone whose cache holds them sends them again; "
+    render.line("'mlx push' from a clone whose cache holds the lost objects sends them again; "
                 "'mlx gc --cloud --all-commits' frees what is left of them in packs.")
 
 

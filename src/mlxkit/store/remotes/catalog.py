@@ -46,6 +46,7 @@ from mlxkit.store.remotes.layout import (
 # Index name -> what it decodes to, or the problem found in it. A name is the hash of the bytes, so
 # one name has one content wherever it comes from: the cache is shared by every remote.
 _DECODED: dict[str, dict[str, PackEntries] | str] = {}
+_NEWER_FORMAT: set[str] = set()  # names of indexes in a format this mlx does not read (a newer mlx's)
 _MISMATCH = "its bytes do not match its name"
 _NO_COPY = (  # {remote}: the remote's name
     _MISMATCH + " on the remote; in a clone that read it before, 'mlx fsck --remote {remote} --read-data' "
@@ -95,6 +96,11 @@ class Catalog:
     def indexes(self) -> dict[str, dict[str, PackEntries]]:
         """Every good index of the last sync, by file name: what fsck checks and gc rewrites."""
         return dict(self._indexes)
+
+    def newer_format(self) -> list[str]:
+        """The bad indexes of the last sync that are in a newer format than this mlx reads: not
+        damaged, but a newer mlx's (nothing may delete them)."""
+        return sorted(name for name in self.problems if name in _NEWER_FORMAT)
 
     def sync(self, *, reread: bool = False) -> None:
         """`reread`: download every index again, to find remote damage that kept the file's size."""
@@ -237,8 +243,11 @@ class Catalog:
                 try:
                     decoded = decode_index(name, data)
                     self._keep_decoded(name, decoded)
-                except (InvalidFileError, UnsupportedFormatError) as exc:
-                    decoded = exc.problem if isinstance(exc, InvalidFileError) else exc.message
+                except InvalidFileError as exc:
+                    decoded = exc.problem
+                except UnsupportedFormatError as exc:
+                    decoded = exc.message
+                    _NEWER_FORMAT.add(name)
             _DECODED[name] = decoded
         if isinstance(decoded, str):
             self.problems[name] = decoded
