@@ -71,6 +71,20 @@ def test_a_corrupt_cache_object_is_not_pushed_nor_its_tree_and_the_rest_is(repo,
     assert (fresh / "data" / "a.csv").read_text() == "good a\n" and (fresh / "model.bin").read_bytes() == BIG
 
 
+def test_a_cache_object_cut_short_inside_a_tree_the_stat_cache_vouches_for_is_not_pushed(repo, mlx, remote_url):
+    """push takes the sizes of a complete tree's files from the tree, without a stat each: a copy
+    in the cache that lost bytes must still be caught as it is packed."""
+    setup(repo, mlx, remote_url)
+    overwrite(cache_file(repo, b"good b\n"), b"go")  # the directory's mtime stays: the tree stays vouched for
+
+    pushed = mlx("push")
+
+    assert pushed.code == 21, pushed
+    assert f"warning: 'data/b.csv': object {hex_of(b'good b' + bytes([10]))[:12]} in the cache (" in pushed.err
+    status = mlx("status", "--cloud", "--json").json
+    assert {entry["path"]: entry["missing_remotely"] for entry in status["paths"]} == {"data": 2}
+
+
 def test_a_truncated_loose_object_on_the_remote_is_missing_and_sent_again(repo, mlx, remote_url, tmp_path):
     setup(repo, mlx, remote_url)
     assert mlx("push").code == 0

@@ -63,13 +63,14 @@ def cloud_status(
     if not connection.unmarked:
         connection.catalog.sync()
         trees_there = intact_on_remote(connection, dict.fromkeys(unknown_trees.values()))  # few: probed, not listed
-        listed = _read_remote_trees(connection, groups, unknown_trees, trees_there, warnings)
-        sizes = cache_sizes(repo.store, {digest for digests in groups.values() for digest in digests})
+        listed = _read_remote_trees(connection, groups, unknown_trees, trees_there, warnings)  # adds to groups
+    everything = {digest for digests in groups.values() for digest in digests}
+    sizes = cache_sizes(repo.store, everything)  # one stat an object: what the cache lacks, and the sizes to compare
+    local_missing = {digest for digest, size in sizes.items() if size is None}
+    if not connection.unmarked:
         sizes.update((digest, size) for digest, size in listed.items() if sizes[digest] is None)
         # a copy of another size is missing there, and so is a tree still unknown: absent, or unreadable
         remote_has = intact_on_remote(connection, sizes) - set(unknown_trees.values())
-    everything = {digest for digests in groups.values() for digest in digests}
-    local_missing = {digest for digest in everything if not repo.store.has(digest)}
     paths = []
     for label, digests in sorted(groups.items()):
         unique = set(digests)

@@ -38,7 +38,7 @@ from mlxkit.store.remotes.locks import HeldLock, remote_lock
 from mlxkit.store.remotes.packs import UNLIMITED, Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
-from mlxkit.tracking.presence import cache_sizes, intact_on_remote, loose_sizes
+from mlxkit.tracking.presence import cache_sizes, intact_on_remote, loose_sizes, vouched_sizes
 from mlxkit.tracking.roots import Root
 from mlxkit.tracking.trees import load_tree
 from mlxkit.tracking.wanted import Wanted, wanted_objects
@@ -80,6 +80,7 @@ def push(
         trees_there = intact_on_remote(connection, sizes)
         wanted.skip(trees_there)
         wanted.expand(repo)
+        sizes.update(vouched_sizes(repo, [tree for tree in wanted.trees if tree not in trees_there]))
         sizes.update(cache_sizes(repo.store, [digest for digest in wanted.files if digest not in sizes]))
         unasked = {digest: sizes[digest] for digest in (*wanted.files, *wanted.trees) if digest not in trees_there}
         present = trees_there | intact_on_remote(connection, unasked)
@@ -296,7 +297,8 @@ class _Uploads:
         self._futures.append(future)
 
     def _upload(self, local_path: str | Path, remote_path: str, size: int, digest: Digest | None) -> None:
-        if digest is not None and hash_path(local_path, size) != digest:
+        # read, not mapped: a mapping of a 1 GiB object counted 1 GiB in the push's resident memory
+        if digest is not None and hash_path(local_path, size, mapped=False) != digest:
             self.corrupt.append(digest)  # list.append is atomic: no lock needed between the threads
             return
         self._fs.upload(local_path, remote_path)
