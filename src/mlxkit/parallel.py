@@ -57,18 +57,22 @@ def map_chunks(
 
 
 @contextmanager
-def in_background(function: Callable[[], object]) -> Iterator[None]:
+def in_background(function: Callable[[], object], *, every: float | None = None) -> Iterator[None]:
     """Run `function` on a thread while the body runs; wait for it on the way out, and raise what
-    it raised. For a call that waits on the kernel (a syncfs) and takes no lock that a fork would
-    copy held: no import, no dlopen (see fs/atomic.py's filesystem_syncer), since the body may
-    fork workers at any moment."""
+    it raised. With `every`, run it every `every` seconds instead, until the body ends. For a call
+    that waits on the kernel (a syncfs) and takes no lock that a fork would copy held: no import,
+    no dlopen (see fs/atomic.py's filesystem_syncer), since the body may fork workers at any moment."""
     import threading
 
     failure: list[BaseException] = []
+    done = threading.Event()
 
     def target() -> None:
         try:
-            function()
+            if every is None:
+                function()
+            while every is not None and not done.wait(every):
+                function()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             failure.append(exc)
 
@@ -77,6 +81,7 @@ def in_background(function: Callable[[], object]) -> Iterator[None]:
     try:
         yield
     finally:
+        done.set()
         thread.join()
     if failure:
         raise failure[0]

@@ -111,6 +111,24 @@ def test_in_background_waits_for_its_function_and_raises_what_it_raised():
         pass
 
 
+def test_in_background_every_repeats_its_function_while_the_body_runs_and_never_after():
+    calls = []
+    with in_background(lambda: calls.append(time.monotonic()), every=0.01):
+        time.sleep(0.2)
+    ended = time.monotonic()
+    count = len(calls)
+    time.sleep(0.05)
+
+    assert count >= 2 and len(calls) == count  # repeated, and stopped with the body
+    assert all(call < ended for call in calls)
+
+    def fail() -> None:
+        raise OSError("the disk said no")
+
+    with pytest.raises(OSError, match="the disk said no"), in_background(fail, every=0.01):
+        time.sleep(0.05)
+
+
 def _pids(items: list[int]) -> list[int]:
     return [os.getpid() for _ in items]
 
