@@ -93,25 +93,21 @@ def _remote(result: RemoteFsckResult, *, json: bool) -> None:
 def _repair_lines(result: RemoteFsckResult) -> None:
     repaired = result.repaired
     assert repaired is not None
-    for digest in repaired.objects:
-        render.line(f"removed damaged: {digest}")
-    for digest in repaired.trees:
-        render.line(f"removed tree listing a lost object: {digest}")
-    for path in repaired.packs:
-        render.line(f"removed from the indexes: {path}")
-    for path in repaired.indexes_deleted:
-        render.line(f"deleted unreadable index: {path}")
+    kinds = (  # each line's label, what it lists, and how the summary counts them
+        ("removed damaged", repaired.objects, "damaged object", ""),
+        ("removed tree listing a lost object", repaired.trees, "tree", " listing a lost object"),
+        ("removed from the indexes", repaired.packs, "missing or truncated pack", ""),
+        ("deleted unreadable index", repaired.indexes_deleted, "unreadable index file", ""),
+    )
+    for label, items, _noun, _rest in kinds:
+        for item in items:
+            render.line(f"{label}: {item}")
     if not repaired.changed:
         render.line("Nothing to repair.")
         return
-    removed = [
-        render.plural(len(repaired.objects), "damaged object"),
-        render.plural(len(repaired.trees), "tree") + " listing a lost object",
-        render.plural(len(repaired.packs), "missing or truncated pack"),
-        render.plural(len(repaired.indexes_deleted), "unreadable index file"),
-    ]
+    removed = [render.plural(len(items), noun) + rest for _label, items, noun, rest in kinds if items]
     render.line(
-        f"Repaired '{result.remote}': removed {', '.join(part for part in removed if not part.startswith('0 '))} "
+        f"Repaired '{result.remote}': removed {', '.join(removed)} "
         f"({repaired.loose_deleted} loose, {repaired.entries_dropped} packed; "
         f"{render.plural(repaired.indexes_rewritten, 'index file')} rewritten)."
     )
