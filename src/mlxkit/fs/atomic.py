@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,7 @@ def unlink_quietly(path: str | Path) -> None:
         os.unlink(path)
 
 
+@cache
 def writeback_starter() -> Callable[[int, int, int], None] | None:
     """A function `start(fd, offset, count)` that asks the kernel to begin writing those bytes of
     `fd` to disk now, without waiting (sync_file_range's SYNC_FILE_RANGE_WRITE), or None where
@@ -290,25 +292,20 @@ def writeback_starter() -> Callable[[int, int, int], None] | None:
 
     Loaded once per process, by its first caller: that must be the process that forks workers, before
     it forks them (they inherit it), and not a thread beside a fork (see filesystem_syncer)."""
-    global _writeback_loaded, _writeback
-    if not _writeback_loaded:
-        import ctypes
+    import ctypes
 
-        sync_file_range = _libc_function("sync_file_range")
-        if sync_file_range is not None:
-            sync_file_range.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
+    sync_file_range = _libc_function("sync_file_range")
+    if sync_file_range is None:  # pragma: no cover - not Linux
+        return None
+    sync_file_range.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
 
-            def start(fd: int, offset: int, count: int) -> None:
-                sync_file_range(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
+    def start(fd: int, offset: int, count: int) -> None:
+        sync_file_range(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
 
-            _writeback = start
-        _writeback_loaded = True
-    return _writeback
+    return start
 
 
 _SYNC_FILE_RANGE_WRITE = 2
-_writeback: Callable[[int, int, int], None] | None = None
-_writeback_loaded = False
 
 
 def filesystem_syncer(directory: Path) -> Callable[[], None]:
