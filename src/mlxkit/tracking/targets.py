@@ -25,8 +25,8 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
         path = RepoPath.from_user(repo.root, text, cwd)
         if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
             found.add(path)
-        elif pointer_file_for(path).on_disk(repo.root).is_file():
-            found.add(pointer_file_for(path))
+        elif (pointer := pointer_file_for(path)).on_disk(repo.root).is_file():
+            found.add(pointer)
         else:
             searched.setdefault(path, text)
     if not everything and not searched:
