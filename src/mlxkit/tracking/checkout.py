@@ -29,7 +29,7 @@ from mlxkit.store.objects import OBJECT_MODE, ObjectStore
 from mlxkit.tracking.pointer import Pointer
 from mlxkit.tracking.targets import read_pointers
 from mlxkit.tracking.trees import load_tree, missing_objects
-from mlxkit.tracking.workspace import Counters, Scanner, Snapshot
+from mlxkit.tracking.workspace import Counters, Scanner, Snapshot, moved_cache_link
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _plan_pointer(repo: Repository, scanner: Scanner, pointer: Pointer, plan: _P
         _plan_directory(repo, scanner, pointer, current, plan, relink=relink)
     else:
         if current.exists and current.digest != pointer.digest and (current.digest is None or not store.has(current.digest)):
-            if _moved_cache_link(repo, repo.root / target.posix) is None:
+            if moved_cache_link(repo, repo.root / target.posix) is None:
                 plan.refused.append(str(target))
         plan.place.append((target.posix, pointer.digest, pointer.executable))
     if plan.size() > before:
@@ -263,16 +263,6 @@ def _files_below(root: Path, directory: str, relative_to: str) -> list[str]:
     return found
 
 
-def _moved_cache_link(repo: Repository, path: Path) -> Digest | None:
-    """The object a symbolic link names when it points into the objects of an mlx cache that this
-    one holds too: a link `cache.type symlink` made before the repository (or its cache) moved.
-    Replacing it loses nothing."""
-    try:
-        return repo.store.digest_moved(os.readlink(path))
-    except OSError:
-        return None
-
-
 def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[str, tuple[Digest | None, bool | None]]:
     """The files of a directory that holds symbolic links, hashed: links count as content not in
     the cache (digest None), so replacing or deleting them needs --force, unless they point to an
@@ -284,7 +274,7 @@ def _scan_entries(repo: Repository, scanner: Scanner, target: RepoPath) -> dict[
     base = target.on_disk(repo.root)
     for item in walk(repo.root, target.posix):
         if item.is_link:  # None: never "unchanged", so a link of a moved repository is placed again
-            entries[item.relpath] = (_moved_cache_link(repo, base / item.relpath), None)
+            entries[item.relpath] = (moved_cache_link(repo, base / item.relpath), None)
         else:
             entries[item.relpath] = (hash_path(base / item.relpath, item.size), item.is_executable)
             scanner.counters.files_hashed += 1

@@ -355,7 +355,7 @@ class Scanner:
 
     def _refuse_links(self, target: RepoPath, links: list[str]) -> Snapshot:
         listed = ", ".join(f"'{link}'" for link in links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
-        moved = all(self._moved_link(link) for link in links)
+        moved = all(moved_cache_link(self.repo, f"{self.root}/{link}") for link in links)
         what = "links into the cache's old location" if moved else "symbolic links"
         if self.store_mode:
             raise UnsafePathError(
@@ -365,11 +365,16 @@ class Scanner:
             )
         return Snapshot(target, None, problem=f"{what}: {listed}")
 
-    def _moved_link(self, relpath: str) -> bool:
-        try:
-            return self.repo.store.digest_moved(os.readlink(f"{self.root}/{relpath}")) is not None
-        except OSError:
-            return False
+
+
+def moved_cache_link(repo: Repository, path: str | Path) -> Digest | None:
+    """The object a symbolic link names when it points into the objects of an mlx cache that this
+    one holds too: a link `cache.type symlink` made before the repository (or its cache) moved.
+    Replacing it loses nothing."""
+    try:
+        return repo.store.digest_moved(os.readlink(path))
+    except OSError:
+        return None
 
 
 class _HashChunk:
