@@ -4,6 +4,7 @@ remote and against S3 (moto's server on loopback): the contract suite of issue 5
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -437,6 +438,33 @@ def test_a_large_pack_is_fetched_whole_and_a_damaged_object_in_it_is_still_found
     assert sum("is corrupt" in line for line in fetched.err_lines) == 1
     assert len(copy.objects()) == 150  # the tree and 149 files
     assert not copy.temp_files() and not list((copy / ".mlx" / "tmp").glob(".mlx-tmp-*"))
+
+
+def test_objects_of_several_large_packs_unpacked_by_workers_keep_their_own_pack(repo, mlx, tmp_path, remote_url):
+    # 4,400 objects (enough for worker processes) in two packs of more than 8 MiB (each fetched whole)
+    files = {f"f{i:04}.bin": os.urandom(5000) for i in range(4400)}
+    repo.gen({"data": files}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, repo.path, remote_url)
+    assert mlx("config", "remote.pack_size", str(11 << 20)).code == 0
+    repo.commit("data")
+    assert mlx("push").code == 0
+    fs = remote_url.open()
+    packs = sorted(fs.list("packs"))
+    assert len(packs) == 2 and all(size > 8 << 20 for size in fs.list("packs").values())
+    for pack in packs:  # a byte of each pack's first object
+        data = bytearray(fs.read(f"packs/{pack}"))
+        data[5] ^= 1
+        _overwrite(remote_url, f"packs/{pack}", bytes(data))
+
+    copy = clone(repo, tmp_path)
+    fetched = mlx("fetch", cwd=copy.path)
+
+    assert fetched.code == 21, fetched
+    corrupt = [line for line in fetched.err_lines if "is corrupt" in line]
+    named = sorted(re.search(r"in packs/(\S+) at offset 0 is corrupt", line)[1] for line in corrupt)
+    assert named == packs, corrupt
+    assert len(copy.objects()) == 4400 - 2 + 1  # the rest, and the tree
 
 
 def test_a_push_reads_no_tree_the_remote_has(project, mlx):

@@ -177,13 +177,13 @@ class _Fetcher:
         scratch.mkdir(parents=True, exist_ok=True)
         fds = self._in_threads(lambda read: self.connection.fs.open_local(read.path, scratch), reads)
         try:
-            for read, fd in zip(reads, fds, strict=True):
-                objects = sorted(read.objects, key=lambda item: item[1])
-                jobs = self.repo.jobs if len(objects) >= MIN_ITEMS_FOR_PROCESSES else 1
-                job = _Unpack(self.repo.store, fd, read.path)
-                for stored, stored_bytes, span, corrupt in map_chunks(job, objects, jobs=jobs, chunk=UNPACK_CHUNK):
-                    self._tally(stored, stored_bytes, corrupt)
-                    self.progress.advance(span)
+            # One set of workers for all the packs, in chunks small enough that both end together
+            items = [(n, *entry) for n, read in enumerate(reads) for entry in sorted(read.objects, key=lambda item: item[1])]
+            jobs = self.repo.jobs if len(items) >= MIN_ITEMS_FOR_PROCESSES else 1
+            job = _Unpack(self.repo.store, fds, [read.path for read in reads])
+            for stored, stored_bytes, span, corrupt in map_chunks(job, items, jobs=jobs, chunk=_unpack_chunk(len(items), jobs)):
+                self._tally(stored, stored_bytes, corrupt)
+                self.progress.advance(span)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -249,27 +249,35 @@ class _Fetcher:
 
 
 class _Unpack:
-    """Verifies and stores objects of a pack open as `fd`, a chunk at a time, MAX_READ bytes per
-    read (a job for parallel.map_chunks: forked workers inherit the descriptor)."""
+    """Verifies and stores objects of packs open as `fds`, a chunk at a time, MAX_READ bytes per
+    read (a job for parallel.map_chunks: forked workers inherit the descriptors). An item is
+    (index of its pack in `fds`, digest, offset, length), sorted by pack and offset."""
 
-    def __init__(self, store: ObjectStore, fd: int, pack: str) -> None:
-        self.store, self.fd, self.pack = store, fd, pack
+    def __init__(self, store: ObjectStore, fds: Sequence[int], packs: Sequence[str]) -> None:
+        self.store, self.fds, self.packs = store, fds, packs
 
-    def __call__(self, objects: Sequence[tuple[Digest, int, int]]) -> tuple[int, int, int, list[tuple[str, str]]]:
+    def __call__(self, items: Sequence[tuple[int, Digest, int, int]]) -> tuple[int, int, int, list[tuple[str, str]]]:
         stored = stored_bytes = span = 0
         corrupt: list[tuple[str, str]] = []
         first = 0
-        while first < len(objects):
-            start, last = objects[first][1], first
-            while last + 1 < len(objects) and objects[last + 1][1] + objects[last + 1][2] - start <= MAX_READ:
+        while first < len(items):
+            pack, start, last = items[first][0], items[first][2], first
+            while last + 1 < len(items) and items[last + 1][0] == pack and items[last + 1][2] + items[last + 1][3] - start <= MAX_READ:
                 last += 1
-            end = objects[last][1] + objects[last][2]
-            view = memoryview(os.pread(self.fd, end - start, start))
-            counts = store_objects(self.store, view, start, objects[first : last + 1], self.pack)
+            end = items[last][2] + items[last][3]
+            view = memoryview(os.pread(self.fds[pack], end - start, start))
+            objects = [item[1:] for item in items[first : last + 1]]
+            counts = store_objects(self.store, view, start, objects, self.packs[pack])
             stored, stored_bytes, span = stored + counts[0], stored_bytes + counts[1], span + end - start
             corrupt += counts[2]
             first = last + 1
         return stored, stored_bytes, span, corrupt
+
+
+def _unpack_chunk(items: int, jobs: int) -> int:
+    """Objects per task: about four tasks per worker, so that no worker is left alone at the end,
+    and at most UNPACK_CHUNK (~0.1 s of work) so that progress moves."""
+    return max(1, min(UNPACK_CHUNK, -(-items // (4 * jobs))))
 
 
 def store_objects(
