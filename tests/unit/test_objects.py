@@ -425,3 +425,13 @@ def test_digest_moved_reads_a_link_into_a_cache_elsewhere_only_when_this_cache_h
     assert store.digest_moved(f"/old/objects/{rest[:2]}/{fanout}{rest[2:]}") is None  # not an object here
     assert store.digest_moved(f"/old/objects/{fanout}/{rest}/") is None
     assert store.digest_moved(f"/old/objects/{fanout}/{rest.upper()}") is None
+
+
+def test_present_finds_exactly_the_stored_objects_whether_it_lists_or_probes(store):
+    stored = [store.put_bytes(f"object {i}".encode())[0] for i in range(3000)]
+    absent = [hash_bytes(f"absent {i}".encode()) for i in range(3000)]
+    asked = stored[::2] + absent
+    assert store.present(asked) == set(stored[::2])  # ~17 asked a prefix: listed
+    assert store.present(stored[:3] + absent[:3]) == set(stored[:3])  # a few: probed one by one
+    assert store.present([]) == set()
+    assert ObjectStore(store.root.parent / "none").present(stored) == set()  # no cache at all

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +121,26 @@ class ObjectStore:
 
     def has(self, digest: Digest) -> bool:
         return os.path.exists(self.location(digest))
+
+    def present(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Those of `digests` that the cache holds. A fan-out directory is listed when that costs
+        less than a `stat` per object asked about (10^5 of them in a fresh clone's fetch), judged
+        by its size: a directory entry takes about 72 bytes, and listing one costs ~1/16 of a stat."""
+        by_prefix: dict[str, list[Digest]] = {}
+        for digest in digests:
+            by_prefix.setdefault(digest.hex[:2], []).append(digest)
+        found: set[Digest] = set()
+        for prefix, asked in by_prefix.items():
+            directory = f"{self._prefix}{prefix}"
+            try:
+                if len(asked) < 8 or os.stat(directory).st_size > 72 * 16 * len(asked):
+                    found.update(digest for digest in asked if self.has(digest))
+                    continue
+                names = set(os.listdir(directory))
+            except FileNotFoundError:  # no object of this prefix yet
+                continue
+            found.update(digest for digest in asked if digest.hex[2:] in names)
+        return found
 
     def _fanout_dir(self, digest: Digest) -> str:
         prefix = digest.hex[:2]

@@ -122,7 +122,8 @@ class _Fetcher:
 
     def get(self, objects: dict[Digest, str], what: str) -> None:
         store, catalog = self.repo.store, self.connection.catalog
-        needed = {digest: path for digest, path in objects.items() if not store.has(digest)}
+        present = store.present(objects)
+        needed = {digest: path for digest, path in objects.items() if digest not in present}
         self.present += len(objects) - len(needed)
         if self.connection.unmarked:  # the place holds nothing mlx knows of
             self.missing.extend(needed.values())

@@ -164,7 +164,8 @@ def missing_objects(repo: Repository, pointer: Pointer, *, generation: int | Non
         ) from None
     if tree is None:
         return 1 + (pointer.files or 0)
-    missing = sum(1 for entry in tree.entries if not store.has(entry.digest))
+    present = store.present(entry.digest for entry in tree.entries)
+    missing = sum(1 for entry in tree.entries if entry.digest not in present)
     if missing == 0:
         repo.state.mark_complete([pointer.digest], generation)
     return missing
