@@ -8,7 +8,7 @@ from pathlib import Path
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.pointer import SUFFIX, Pointer, Unreadable, find_pointer_files, left_out, pointer_file_for, read_pointer
+from mlxkit.tracking.pointer import SUFFIX, Pointer, Unreadable, find_pointer_files, pointer_file_for, read_pointer
 
 
 def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
@@ -54,19 +54,20 @@ def skip_unlisted(
     repo: Repository, targets: Sequence[RepoPath] = (), *, everything: bool = False
 ) -> Callable[[Unreadable], None]:
     """find_pointer_files' `on_unreadable` for the commands that only read, or write only what they
-    see (status, checkout, diff, fsck, push, fetch, pull): a directory mlx cannot list is an error
-    when one of `targets` is at, inside or above it (the user asked for what it may hold); else it
-    is left out, with a warning in the command's report (repo.warnings) when every pointer file was
-    asked for (no `targets`, or `everything` too), as `git status` does, and silently when only
-    `targets` were (it holds none of theirs). gc walks strictly (tracking/roots.py): nothing is
-    deleted because a directory could not be read."""
+    see (status, checkout, diff, fsck, push, fetch, pull, `status --cloud`): a directory mlx cannot
+    list, or a symbolic link to a directory that holds pointer files, is an error when one of
+    `targets` is at, inside or above it (the user asked for what it may hold); else it is left out,
+    with a warning in the command's report (repo.warnings) when every pointer file was asked for (no
+    `targets`, or `everything` too), as `git status` does, and silently when only `targets` were (it
+    holds none of theirs). gc walks strictly (tracking/roots.py): nothing is deleted because a
+    directory could not be read."""
 
     def leave_out(error: Unreadable) -> None:
         directory = RepoPath(error.path)
         if any(directory.is_within(target) or target.is_within(directory) for target in targets):
             raise error
         if everything or not targets:
-            repo.warn(left_out(error))
+            repo.warn(error.left_out())
 
     return leave_out
 
