@@ -97,9 +97,9 @@ def target_of(pointer_file: RepoPath) -> RepoPath:
 
 
 def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
-    check_no_symlinks(root, pointer_file.posix, include_last=True)
     source = pointer_file.posix
     try:
+        check_no_symlinks(root, pointer_file.posix, include_last=True)  # may meet a directory it cannot search
         with open(pointer_file.on_disk(root), "rb") as handle:
             raw = handle.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:

@@ -17,15 +17,15 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     a target at, inside or above it (skip_unlisted)."""
     everything = not given
     found: set[RepoPath] = set()
-    searched: dict[RepoPath, str] = {}  # targets that are no pointer file's: found by the walk, as typed
+    searched: dict[RepoPath, str] = {}  # targets whose pointer file is not found at once: left to the walk, as typed
     for text in given or []:
         if is_repository_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
             everything = True
             continue
         path = RepoPath.from_user(repo.root, text, cwd)
-        if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
+        if path.posix.endswith(SUFFIX) and _is_file(repo, path):
             found.add(path)
-        elif (pointer := pointer_file_for(path)).on_disk(repo.root).is_file():
+        elif _is_file(repo, pointer := pointer_file_for(path)):
             found.add(pointer)
         else:
             searched.setdefault(path, text)
@@ -35,7 +35,7 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     if everything:
         found.update(every)
     for path, text in searched.items():
-        below = [file for file in every if file.is_within(path)]
+        below = [file for file in every if file == pointer_file_for(path) or file.is_within(path)]
         if not below:
             ancestor = tracking_ancestor(repo, path)
             if ancestor is not None:
@@ -90,6 +90,16 @@ def tracking_ancestor(repo: Repository, path: RepoPath) -> RepoPath | None:
     parts = path.posix.split("/")
     for depth in range(1, len(parts)):
         candidate = RepoPath("/".join(parts[:depth]))
-        if pointer_file_for(candidate).on_disk(repo.root).is_file():
+        if _is_file(repo, pointer_file_for(candidate)):
             return candidate
     return None
+
+
+def _is_file(repo: Repository, path: RepoPath) -> bool:
+    """Whether `path` is a file; False when a directory on the way cannot be searched: the walk then
+    meets that directory and refuses the target with exit 12 (skip_unlisted), as push and fetch do,
+    instead of a bare permission error (exit 3)."""
+    try:
+        return path.on_disk(repo.root).is_file()
+    except OSError:
+        return False
