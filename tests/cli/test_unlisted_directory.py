@@ -136,10 +136,36 @@ def test_gc_cloud_still_deletes_nothing(walled, mlx, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [["status", "secret"], ["checkout", "secret"], ["push", "secret"], ["fetch", "secret/x"], ["status", "--cloud", "secret"],
-     ["diff", "-t", "secret/x"]],
+     ["diff", "-t", "secret/x"], ["status", "secret/x"], ["checkout", "secret/x.mlx"]],
 )
 def test_a_target_at_or_inside_the_directory_is_still_an_error(walled, args):
     run_as_a_user(walled.path, *args).expect_error(12, REFUSED, hint=HINT)
+
+
+def track_inside(walled, mode: int) -> None:
+    """secret/t.csv tracked, then `secret` given `mode`."""
+    (walled / "secret").chmod(0o755)
+    walled.gen({"secret": {"t.csv": "t\n"}}, old=True)
+    assert run_subprocess(("add", "secret/t.csv"), walled.path).code == 0
+    (walled / "secret").chmod(mode)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status", "secret/t.csv"], ["status", "secret/t.csv.mlx"], ["checkout", "secret/t.csv"], ["push", "secret/t.csv"],
+     ["fetch", "secret/t.csv"], ["pull", "secret/t.csv"], ["diff", "-t", "secret/t.csv"], ["status", "--cloud", "secret/t.csv"]],
+)
+def test_a_tracked_target_in_the_directory_is_refused_as_unreadable_by_every_command(walled, args):
+    track_inside(walled, 0)
+
+    run_as_a_user(walled.path, *args).expect_error(12, REFUSED, hint=HINT)
+
+
+@pytest.mark.parametrize("args", [["status", "secret/t.csv"], ["checkout", "secret/t.csv"], ["push", "secret/t.csv"], ["status"]])
+def test_a_pointer_file_in_a_directory_mlx_can_list_but_not_search_is_unreadable(walled, args):
+    track_inside(walled, 0o444)
+
+    run_as_a_user(walled.path, *args).expect_error(12, "cannot read 'secret/t.csv.mlx': Permission denied")
 
 
 def test_a_target_above_the_directory_is_still_an_error(walled):

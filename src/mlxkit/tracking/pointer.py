@@ -40,6 +40,25 @@ class Unreadable(UnreadableError):
 
     exit_code = 12
 
+    def left_out(self) -> str:
+        """The warning for a directory that find_pointer_files left out (its `on_unreadable`)."""
+        return f"cannot read '{self.path}' ({self.problem}): pointer files in it, if any, are left out"
+
+
+class LinkedDirectory(Unreadable):
+    """A symbolic link to a directory that holds pointer files: mlx acts on no path through a link,
+    so what they track is unknown to it (docs/design.md)."""
+
+    def __init__(self, link: str, found: str) -> None:
+        super().__init__(
+            link,
+            f"a symbolic link to a directory that holds pointer files ('{found}'), and mlx does not follow symbolic links",
+            hint="move the directory back into the workspace, or replace the link by a real directory",
+        )
+
+    def left_out(self) -> str:
+        return f"'{self.path}' is a symbolic link to a directory: pointer files behind it are left out"
+
 
 @dataclass(frozen=True)
 class Pointer:
@@ -78,9 +97,9 @@ def target_of(pointer_file: RepoPath) -> RepoPath:
 
 
 def read_pointer(root: Path, pointer_file: RepoPath) -> Pointer:
-    check_no_symlinks(root, pointer_file.posix, include_last=True)
     source = pointer_file.posix
     try:
+        check_no_symlinks(root, pointer_file.posix, include_last=True)  # may meet a directory it cannot search
         with open(pointer_file.on_disk(root), "rb") as handle:
             raw = handle.read(MAX_POINTER_BYTES + 1)
     except FileNotFoundError:
@@ -170,12 +189,12 @@ def find_pointer_files(
     """Every `*.mlx` file in the workspace, not entering .git, .mlx, tracked directories or nested
     mlx repositories (their pointers are theirs).
 
-    A directory that cannot be listed raises Unreadable: it may hold pointers. With `on_unreadable`,
-    a directory below the top is handed to it as that error instead, and left out (tracking/targets.py:
-    commands that only read, or write only what they see, go on past it as `git status` does; gc
-    never does). Symbolic links are never followed (mlx refuses paths through them); with
-    `through_links` (gc, push, fetch), a link to a directory that holds pointer files raises
-    Unreadable too, naming the link."""
+    A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
+    never followed (mlx refuses paths through them); with `through_links` (gc, push, fetch, pull,
+    `status --cloud`), a link to a directory that holds pointer files raises LinkedDirectory, naming
+    the link. With `on_unreadable`, either (but the top directory) is handed to it instead, and left
+    out (tracking/targets.py: commands that only read, or write only what they see, go on past it
+    as `git status` does; gc never does)."""
     stack = [""]
     while stack:
         prefix = stack.pop()
@@ -202,22 +221,15 @@ def find_pointer_files(
             elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names and not _leads_inside(entry.path, root):
                 found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}", on_unreadable)
                 if found is not None:
-                    raise Unreadable(
-                        f"{prefix}{entry.name}",
-                        f"a symbolic link to a directory that holds pointer files ('{found}'), and mlx does not "
-                        "follow symbolic links",
-                        hint="move the directory back into the workspace, or replace the link by a real directory",
-                    )
+                    linked = LinkedDirectory(f"{prefix}{entry.name}", found)
+                    if on_unreadable is None:
+                        raise linked
+                    on_unreadable(linked)
             elif entry.name.endswith(SUFFIX) and entry.name != SUFFIX and entry.is_file(follow_symlinks=False):
                 try:
                     yield RepoPath.parse(f"{prefix}{entry.name}")
                 except UnsafePathError:
                     continue
-
-
-def left_out(error: Unreadable) -> str:
-    """The warning for a directory that find_pointer_files left out (its `on_unreadable`)."""
-    return f"cannot read '{error.path}' ({error.problem}): pointer files in it, if any, are left out"
 
 
 def _leads_inside(link: str, root: Path) -> bool:

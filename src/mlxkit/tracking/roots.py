@@ -1,7 +1,8 @@
 """What the workspace (and, for a history scope, git's history) references: the roots gc marks from
-and push and fetch transfer. Fails closed: anything unreadable raises; but push, fetch and `status
---cloud`, which delete nothing, pass `unlisted` to go on past a workspace directory mlx cannot list
-(tracking/targets.py's skip_unlisted), as the other commands that read every pointer file do.
+and push and fetch transfer. Fails closed: anything unreadable raises; but push, fetch, pull and
+`status --cloud`, which delete nothing, pass `unlisted` to go on past a workspace directory mlx
+cannot list, or a symbolic link to a directory that holds pointer files (tracking/targets.py's
+skip_unlisted), as the other commands that read every pointer file do.
 
 Roots: every pointer file in the workspace, every pointer file and mlx.lock staged in git's index,
 the workspace's mlx.lock, and with a Scope the pointer files and mlx.lock of every commit in it. A directory's tree object is expanded to its files; a tree that is
@@ -109,8 +110,9 @@ def _gc_roots(repo: Repository, scope: Scope) -> Iterator[Root]:
 def all_roots(
     repo: Repository, scope: Scope = WORKSPACE, *, unlisted: Callable[[Unreadable], None] | None = None
 ) -> Iterator[Root]:
-    """`unlisted`: what to do with a workspace directory that cannot be listed instead of raising
-    (find_pointer_files' `on_unreadable`); never given by gc."""
+    """`unlisted`: what to do with a workspace directory that cannot be listed, or a symbolic link to
+    a directory that holds pointer files, instead of raising (find_pointer_files' `on_unreadable`);
+    never given by gc."""
     yield from workspace_roots(repo, unlisted=unlisted)
     if not scope.is_workspace_only:
         git_root = repo.require_git(f"'{scope.describe()}'")
@@ -133,9 +135,9 @@ def workspace_roots(repo: Repository, *, unlisted: Callable[[Unreadable], None] 
 
 
 def _pointer_files(root: Path, unlisted: Callable[[Unreadable], None] | None) -> Iterator[RepoPath]:
-    """find_pointer_files, failing closed on a symbolic link to a directory that holds pointer files
-    (mlx acts on no path through a link: docs/design.md) and, without `unlisted`, on a directory it
-    cannot list."""
+    """find_pointer_files, looking behind symbolic links to directories. Without `unlisted`, fails
+    closed on a link to a directory that holds pointer files (mlx acts on no path through a link:
+    docs/design.md) and on a directory it cannot list."""
     try:
         yield from find_pointer_files(root, through_links=True, on_unreadable=unlisted)
     except Unreadable as exc:

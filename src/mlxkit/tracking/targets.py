@@ -8,7 +8,7 @@ from pathlib import Path
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
-from mlxkit.tracking.pointer import SUFFIX, Pointer, Unreadable, find_pointer_files, left_out, pointer_file_for, read_pointer
+from mlxkit.tracking.pointer import SUFFIX, Pointer, Unreadable, find_pointer_files, pointer_file_for, read_pointer
 
 
 def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path | None = None) -> list[RepoPath]:
@@ -17,15 +17,15 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     a target at, inside or above it (skip_unlisted)."""
     everything = not given
     found: set[RepoPath] = set()
-    searched: dict[RepoPath, str] = {}  # targets that are no pointer file's: found by the walk, as typed
+    searched: dict[RepoPath, str] = {}  # targets whose pointer file is not found at once: left to the walk, as typed
     for text in given or []:
         if is_repository_root(repo.root, text, cwd):  # `mlx status .` at the top: every tracked path
             everything = True
             continue
         path = RepoPath.from_user(repo.root, text, cwd)
-        if path.posix.endswith(SUFFIX) and path.on_disk(repo.root).is_file():
+        if path.posix.endswith(SUFFIX) and _is_file(repo, path):
             found.add(path)
-        elif (pointer := pointer_file_for(path)).on_disk(repo.root).is_file():
+        elif _is_file(repo, pointer := pointer_file_for(path)):
             found.add(pointer)
         else:
             searched.setdefault(path, text)
@@ -35,7 +35,7 @@ def resolve_pointer_files(repo: Repository, given: list[str] | None, cwd: Path |
     if everything:
         found.update(every)
     for path, text in searched.items():
-        below = [file for file in every if file.is_within(path)]
+        below = [file for file in every if file == pointer_file_for(path) or file.is_within(path)]
         if not below:
             ancestor = tracking_ancestor(repo, path)
             if ancestor is not None:
@@ -54,19 +54,20 @@ def skip_unlisted(
     repo: Repository, targets: Sequence[RepoPath] = (), *, everything: bool = False
 ) -> Callable[[Unreadable], None]:
     """find_pointer_files' `on_unreadable` for the commands that only read, or write only what they
-    see (status, checkout, diff, fsck, push, fetch, pull): a directory mlx cannot list is an error
-    when one of `targets` is at, inside or above it (the user asked for what it may hold); else it
-    is left out, with a warning in the command's report (repo.warnings) when every pointer file was
-    asked for (no `targets`, or `everything` too), as `git status` does, and silently when only
-    `targets` were (it holds none of theirs). gc walks strictly (tracking/roots.py): nothing is
-    deleted because a directory could not be read."""
+    see (status, checkout, diff, fsck, push, fetch, pull, `status --cloud`): a directory mlx cannot
+    list, or a symbolic link to a directory that holds pointer files, is an error when one of
+    `targets` is at, inside or above it (the user asked for what it may hold); else it is left out,
+    with a warning in the command's report (repo.warnings) when every pointer file was asked for (no
+    `targets`, or `everything` too), as `git status` does, and silently when only `targets` were (it
+    holds none of theirs). gc walks strictly (tracking/roots.py): nothing is deleted because a
+    directory could not be read."""
 
     def leave_out(error: Unreadable) -> None:
         directory = RepoPath(error.path)
         if any(directory.is_within(target) or target.is_within(directory) for target in targets):
             raise error
         if everything or not targets:
-            repo.warn(left_out(error))
+            repo.warn(error.left_out())
 
     return leave_out
 
@@ -89,6 +90,16 @@ def tracking_ancestor(repo: Repository, path: RepoPath) -> RepoPath | None:
     parts = path.posix.split("/")
     for depth in range(1, len(parts)):
         candidate = RepoPath("/".join(parts[:depth]))
-        if pointer_file_for(candidate).on_disk(repo.root).is_file():
+        if _is_file(repo, pointer_file_for(candidate)):
             return candidate
     return None
+
+
+def _is_file(repo: Repository, path: RepoPath) -> bool:
+    """Whether `path` is a file; False when a directory on the way cannot be searched: the walk then
+    meets that directory and refuses the target with exit 12 (skip_unlisted), as push and fetch do,
+    instead of a bare permission error (exit 3)."""
+    try:
+        return path.on_disk(repo.root).is_file()
+    except OSError:
+        return False
