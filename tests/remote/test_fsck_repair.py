@@ -356,3 +356,25 @@ def test_repair_leaves_alone_a_remote_holding_an_index_in_a_newer_format(repo, m
     ]
     assert remote_files(remote_url) == before
     assert remote_url.open().list("locks") == {}
+
+
+def test_an_index_written_back_loses_the_pack_that_is_gone_and_a_push_sends_its_objects_again(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    flip_a_byte(remote_url, index, remote_url.open().read(index)[40:60])
+    remote_url.open().delete([pack])
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair")
+
+    assert repaired.code == 0, repaired
+    lines = repaired.out.splitlines()
+    assert {f"restored from this clone's good copy: {index}", f"removed from the indexes: {pack}"} <= set(lines)
+    assert lines[-2] == (
+        "Repaired 'origin': restored 1 index file from this clone's good copy; removed 1 tree listing a lost object, "
+        "1 missing or truncated pack (0 loose, 1 packed; 2 index files rewritten)."
+    )
+    assert index not in remote_files(remote_url)  # written back, then replaced: it named nothing left
+    again = mlx("push")
+    assert again.code == 0, again
+    assert not again.out.startswith("0 objects pushed"), again
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+    assert mlx("status", "--cloud", "--exit-code").code == 0
