@@ -210,10 +210,10 @@ def fsck_remote(
     repo: PathLike | None = None, progress: Progress = NULL_PROGRESS,
 ) -> RemoteFsckResult:
     """Check a remote's indexes and packs; with `read_data`, re-hash every object on it and find the
-    trees listing an object it lost. `repair` (which reads the data) holds the remote exclusively and
-    removes what is damaged (objects, missing or truncated packs from the indexes, unreadable
-    indexes) and every tree listing a lost object, for a push to send them again; `force` breaks a
-    stale lock."""
+    trees listing an object it lost. `repair` (which reads the data) holds the remote exclusively,
+    writes back the damaged indexes this clone has a good copy of, and removes what is damaged
+    (objects, missing or truncated packs from the indexes, other unreadable indexes) and every tree
+    listing a lost object, for a push to send them again; `force` breaks a stale lock."""
     from mlxkit.tracking.fsck_remote import fsck_remote as _fsck_remote
 
     command = "mlx fsck --remote --repair" if repair else "mlx fsck --remote"

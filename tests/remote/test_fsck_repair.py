@@ -114,7 +114,7 @@ def test_repair_json_carries_the_counts_and_a_healthy_remote_is_left_alone(repo,
     assert healthy.json["read_data"] is True
     assert healthy.json["repaired"] == {
         "objects": [], "trees": [], "loose_deleted": 0, "entries_dropped": 0, "indexes_rewritten": 0, "packs": [],
-        "indexes_deleted": [],
+        "indexes_deleted": [], "indexes_restored": [],
     }  # fmt: skip
     assert remote_files(remote_url) == before
     assert mlx("fsck", "--remote", "origin", "--repair").out.splitlines()[-1] == "Nothing to repair."
@@ -233,7 +233,8 @@ def test_repair_removes_each_kind_of_damage_and_a_push_makes_the_remote_whole_ag
         assert mlx("push").code == 0  # it does not look inside a tree the remote holds: it sends none of its files
         assert mlx("pull", cwd=fresh.path).code == 20
 
-    repaired = mlx("fsck", "--remote", "origin", "--repair")
+    # an unreadable index is deleted by a clone without a good copy of it (this one would write its copy back)
+    repaired = mlx("fsck", "--remote", "origin", "--repair", cwd=fresh.path if kind == "invalid index" else None)
 
     assert repaired.code == 0, repaired
     lines = repaired.out.splitlines()
@@ -261,23 +262,82 @@ def test_repair_removes_each_kind_of_damage_and_a_push_makes_the_remote_whole_ag
     assert (fresh / "big" / "notes.txt").read_text() == "notes\n"
 
 
-def test_fsck_counts_every_index_file_and_repair_deletes_an_unreadable_one(repo, mlx, remote_url):
+def test_fsck_counts_every_index_file_and_repair_deletes_an_unreadable_one(repo, mlx, remote_url, tmp_path):
     pack, index = pushed_twice(repo, mlx, remote_url)
     flip_a_byte(remote_url, index, remote_url.open().read(index)[40:60])
+    fresh = clone(repo, tmp_path)  # it never read the index: it has no good copy of it
 
-    checked = mlx("fsck", "--remote", "origin", "--read-data", "--json")
-    text = mlx("fsck", "--remote", "origin")
+    checked = mlx("fsck", "--remote", "origin", "--read-data", "--json", cwd=fresh.path)
+    text = mlx("fsck", "--remote", "origin", cwd=fresh.path)
 
     assert (checked.json["indexes"], checked.json["invalid_indexes"]) == (2, 1)
     assert "Remote 'origin': 2 index files (1 invalid), " in text.out
-    repaired = mlx("fsck", "--remote", "origin", "--repair", "--json")
+    repaired = mlx("fsck", "--remote", "origin", "--repair", "--json", cwd=fresh.path)
     assert repaired.code == 0, repaired
     report = repaired.json["repaired"]
-    assert report["indexes_deleted"] == [index]
+    assert (report["indexes_deleted"], report["indexes_restored"]) == ([index], [])
     assert report["trees"] == [f"blake3:{data_tree(repo)}"]
     assert report["packs"] == []
     assert index not in remote_files(remote_url)
-    assert mlx("fsck", "--remote", "origin", "--json").json["invalid_indexes"] == 0
+    assert mlx("fsck", "--remote", "origin", "--json", cwd=fresh.path).json["invalid_indexes"] == 0
+
+
+def test_repair_writes_back_an_unreadable_index_this_clone_has_a_good_copy_of(repo, mlx, remote_url, tmp_path):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    good = remote_url.open().read(index)
+    flip_a_byte(remote_url, index, good[40:60])  # the size stays: only --read-data sees it
+    before = remote_files(remote_url)
+    found = mlx("fsck", "--remote", "origin", "--read-data")
+    assert found.code == 21, found
+    assert f"invalid index: {index} its bytes do not match its name on the remote; this clone has a good copy" in found.out
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair", "--json")
+
+    assert repaired.code == 0, repaired
+    assert (repaired.json["indexes"], repaired.json["invalid_indexes"]) == (2, 1)
+    assert [problem["where"] for problem in repaired.json["problems"]] == [index]  # its objects count as there
+    assert repaired.json["repaired"] == {
+        "objects": [], "trees": [], "loose_deleted": 0, "entries_dropped": 0, "indexes_rewritten": 0, "packs": [],
+        "indexes_deleted": [], "indexes_restored": [index],
+    }  # fmt: skip
+    assert remote_url.open().read(index) == good
+    assert remote_files(remote_url) == before
+    assert remote_url.open().list("locks") == {}
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+    fresh = clone(repo, tmp_path)
+    assert mlx("pull", cwd=fresh.path).code == 0  # without a push: nothing was lost
+    assert (fresh / "data" / "a.csv").read_text() == FILES["a.csv"]
+
+
+def test_repair_reports_the_index_it_wrote_back(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    _overwrite(remote_url, index, remote_url.open().read(index)[:20])
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair")
+
+    assert repaired.code == 0, repaired
+    assert repaired.out.splitlines()[-2:] == [
+        f"restored from this clone's good copy: {index}",
+        "Repaired 'origin': restored 1 index file from this clone's good copy.",
+    ]
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+
+
+def test_repair_never_writes_back_a_copy_of_an_index_that_is_bad_here_too(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    flip_a_byte(remote_url, index, remote_url.open().read(index)[40:60])
+    copy = repo.path / ".mlx" / "remotes" / "origin" / index
+    data = bytearray(copy.read_bytes())
+    data[30] ^= 0xFF  # another byte than the remote's
+    copy.write_bytes(bytes(data))
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair", "--json")
+
+    assert repaired.code == 0, repaired
+    report = repaired.json["repaired"]
+    assert (report["indexes_deleted"], report["indexes_restored"]) == ([index], [])
+    assert report["trees"] == [f"blake3:{data_tree(repo)}"]
+    assert index not in remote_files(remote_url)
 
 
 def test_repair_leaves_alone_a_remote_holding_an_index_in_a_newer_format(repo, mlx, remote_url):
@@ -296,3 +356,25 @@ def test_repair_leaves_alone_a_remote_holding_an_index_in_a_newer_format(repo, m
     ]
     assert remote_files(remote_url) == before
     assert remote_url.open().list("locks") == {}
+
+
+def test_an_index_written_back_loses_the_pack_that_is_gone_and_a_push_sends_its_objects_again(repo, mlx, remote_url):
+    pack, index = pushed_twice(repo, mlx, remote_url)
+    flip_a_byte(remote_url, index, remote_url.open().read(index)[40:60])
+    remote_url.open().delete([pack])
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair")
+
+    assert repaired.code == 0, repaired
+    lines = repaired.out.splitlines()
+    assert {f"restored from this clone's good copy: {index}", f"removed from the indexes: {pack}"} <= set(lines)
+    assert lines[-2] == (
+        "Repaired 'origin': restored 1 index file from this clone's good copy; removed 1 tree listing a lost object, "
+        "1 missing or truncated pack (0 loose, 1 packed; 2 index files rewritten)."
+    )
+    assert index not in remote_files(remote_url)  # written back, then replaced: it named nothing left
+    again = mlx("push")
+    assert again.code == 0, again
+    assert not again.out.startswith("0 objects pushed"), again
+    assert mlx("fsck", "--remote", "origin", "--read-data").code == 0
+    assert mlx("status", "--cloud", "--exit-code").code == 0

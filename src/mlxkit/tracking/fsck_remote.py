@@ -4,17 +4,23 @@ Without --read-data it costs three listings: every index must match its name and
 (an index this clone has read before is downloaded again when the remote's size differs from its
 copy's), and every pack an index names must exist with the size the index says. With --read-data
 every index is downloaded again and checked against its name, and every pack and loose object is
-read back (packs as a few large ranges) and every object re-hashed; then every tree on the remote
-is read again and parsed, and one that lists an object the remote holds no intact copy of is an
-"incomplete tree" (a loose file deleted by hand is found this way). Nothing is written on the
-remote. Packs no index names (left by an interrupted push) are garbage, not errors: the next
-`gc --cloud` removes them. So are a directory remote's temp files, which `gc --cloud` removes
-once they are a day old. A place without a marker is not an mlx remote: it is refused, as a cache
-without one is.
+read back (packs as a few large ranges) and every object re-hashed, keeping the bytes of those
+that begin like a tree (up to TREE_MEMORY; beyond it they are read again); then every tree is
+parsed, and one that lists an object the remote holds no intact copy of is an "incomplete tree" (a
+loose file deleted by hand is found this way). The listings are not one snapshot and a plain fsck
+takes no lock, so a push running meanwhile can show a tree whose files were published after the
+listing that should have shown them: before reporting a tree, the objects it lacks that no listing
+showed are looked for again (`index/` and `packs/` listed again, only new indexes downloaded, and
+the loose ones probed). Without `repair` nothing is written on the remote. Packs no index names
+(left by an interrupted push) are garbage, not errors: the next `gc --cloud` removes them. So are
+a directory remote's temp files, which `gc --cloud` removes once they are a day old. A place
+without a marker is not an mlx remote: it is refused, as a cache without one is.
 
-With `repair` (which reads the data), the check runs holding the remote's lock exclusively and
-every problem it found is then repaired (tracking/repair_remote.py), for a push to send again what
-was removed; a remote holding an index in a newer format than this mlx reads is left alone.
+With `repair` (which reads the data), the check runs holding the remote's lock exclusively (no
+push can run: nothing is looked for again). First every index damaged on the remote of which this
+clone keeps a good copy (its bytes hash to its name) is written back, so that the check counts its
+objects; then every problem found is repaired (tracking/repair_remote.py), for a push to send again
+what was removed. A remote holding an index in a newer format than this mlx reads is left alone.
 """
 
 from __future__ import annotations
@@ -33,9 +39,11 @@ from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.store.tree import TREE_HEAD
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.fsck import FsckProblem
+from mlxkit.tracking.presence import loose_sizes
 from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, incomplete_trees, repair_remote
 
 READ_LIMIT = 8 << 20  # bytes of one pack read at a time
+TREE_MEMORY = 64 << 20  # bytes of trees kept from the read, for incomplete_trees not to read them again
 
 
 @dataclass(frozen=True)
@@ -74,24 +82,35 @@ def fsck_remote(
             f"remote '{connection.name}' ({connection.fs.url}) has no {MARKER}: it holds nothing mlx knows of",
             hint="'mlx push' writes the marker (and makes readable again what was pushed there before it was deleted)",
         )
+    catalog = connection.catalog
     if not repair:
-        return _check(connection, read_data, progress)[0]
+        catalog.sync(reread=read_data)
+        return _check(connection, read_data, dict(catalog.problems), progress, recheck=True)[0]
     with remote_lock(connection.fs, exclusive=True, command=repo.command, force=force) as lock:
-        result, scan = _check(connection, True, progress)
-        newer = connection.catalog.newer_format()
+        catalog.sync(reread=True)
+        newer = catalog.newer_format()
         if newer:
             raise UnsupportedFormatError(
                 f"remote '{connection.name}' has {len(newer)} index file(s) in a newer format than this mlx reads "
                 f"(index/{newer[0]}), so nothing was repaired",
                 hint="upgrade mlx, then run the repair again",
             )
-        return replace(result, repaired=repair_remote(connection, lock, scan))
+        invalid = dict(catalog.problems)
+        # First, so that the check sees the remote as the restore leaves it: the objects of a
+        # restored index are there, and what is wrong in it (a missing pack) is repaired below.
+        restored = catalog.restore_damaged(partial=True)
+        result, scan = _check(connection, True, invalid, progress, recheck=False)
+        return replace(result, repaired=repair_remote(connection, lock, scan, restored))
 
 
-def _check(connection: Connection, read_data: bool, progress: Progress) -> tuple[RemoteFsckResult, Scan]:
+def _check(
+    connection: Connection, read_data: bool, invalid: dict[str, str], progress: Progress, *, recheck: bool
+) -> tuple[RemoteFsckResult, Scan]:
+    """Check the remote as the catalog's last sync listed it; `invalid`: the index files found bad
+    then (name -> problem). `recheck`: look again for the objects an incomplete tree lacks (no lock
+    is held: a push running meanwhile may have made them visible after the listings)."""
     catalog = connection.catalog
-    catalog.sync(reread=read_data)
-    problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(catalog.problems.items())]
+    problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(invalid.items())]
     listed = catalog.packs()
     named: dict[str, tuple[int, list[Entry]]] = {}
     for name, packs in sorted(catalog.indexes().items()):
@@ -105,6 +124,7 @@ def _check(connection: Connection, read_data: bool, progress: Progress) -> tuple
                 ))  # fmt: skip
             else:
                 named.setdefault(pack.hex, (size, []))[1].extend(pack.entries)
+    indexes = len(catalog.indexes()) + len(catalog.problems)
     restorable = {pack for packs in catalog.restorable().values() for pack in packs}  # not garbage: push writes their index back
     garbage = {pack_path(hex_): listed[hex_] for hex_ in sorted(set(listed) - set(named) - restorable)}
     loose = {}
@@ -120,14 +140,36 @@ def _check(connection: Connection, read_data: bool, progress: Progress) -> tuple
     scan = Scan(named, loose)
     if read_data:
         checked, checked_bytes = _read_data(connection, scan, problems, progress)
-        scan.incomplete = incomplete_trees(connection, scan)
+        lost = incomplete_trees(connection, scan)
+        if recheck and lost:
+            lost = _still_lost(connection, scan, lost)
+        scan.incomplete = {tree: len(children) for tree, children in lost.items()}
         problems.extend(_incomplete_problems(scan))
         problems.sort(key=lambda problem: (problem.where, problem.detail))
     result = RemoteFsckResult(
-        connection.name, read_data, len(catalog.indexes()) + len(catalog.problems), len(named), len(loose), checked,
-        checked_bytes, problems, list(garbage), sum(garbage.values()), invalid_indexes=len(catalog.problems),
+        connection.name, read_data, indexes, len(named), len(loose), checked, checked_bytes, problems, list(garbage),
+        sum(garbage.values()), invalid_indexes=len(invalid),
     )
     return result, scan
+
+
+def _still_lost(connection: Connection, scan: Scan, lost: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`lost` (tree hex -> each object it lists that the remote holds no intact copy of) without
+    the objects the check's listings did not show and the remote shows now. The listings are not
+    one snapshot: a push running meanwhile writes a tree after the files it lists (a loose file
+    listed after its tree was, an index listed before the push wrote it). Objects whose copies were
+    found damaged stay lost; nothing that appeared since is re-hashed."""
+    seen = {entry.hex for _size, entries in scan.packs.values() for entry in entries} | {digest.hex for digest in scan.loose}
+    unseen = sorted({hex_ for children in lost.values() for hex_ in children} - seen)
+    if not unseen:
+        return lost
+    catalog = connection.catalog
+    catalog.sync()  # lists index/ and packs/ again, and downloads only the indexes it has not seen
+    digests = [Digest(hex_) for hex_ in unseen]
+    there = {digest.hex for digest in digests if catalog.locate(digest) is not None}
+    there |= {digest.hex for digest in loose_sizes(connection, [digest for digest in digests if digest.hex not in there])}
+    still = {tree: [hex_ for hex_ in children if hex_ not in there] for tree, children in lost.items()}
+    return {tree: children for tree, children in still.items() if children}
 
 
 def _incomplete_problems(scan: Scan) -> list[FsckProblem]:
@@ -141,13 +183,21 @@ def _incomplete_problems(scan: Scan) -> list[FsckProblem]:
 
 def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], progress: Progress) -> tuple[int, int]:
     """Re-hash every object of `scan`; a damaged copy is a problem and goes to `scan.damaged`, an
-    intact one that begins like a tree to `scan.trees` (which repair_remote reads again if need be)."""
+    intact one that begins like a tree to `scan.trees`, and its bytes to `scan.tree_data` while
+    they fit in TREE_MEMORY (incomplete_trees reads the others again)."""
     packs, loose = scan.packs, scan.loose
     fs = connection.fs
     total = sum(size for size, _ in packs.values()) + sum(loose.values())
     progress.start(f"reading '{connection.name}'", total, unit="bytes")
-    counts = [0, 0]
+    counts = [0, 0, 0]  # objects, bytes, bytes of trees kept
     lock = threading.Lock()  # the checks run in the pool's threads
+
+    def keep_tree(copy: Copy, data: bytes | memoryview) -> None:
+        with lock:
+            scan.trees.append(copy)
+            if copy.hex not in scan.tree_data and counts[2] + len(data) <= TREE_MEMORY:
+                scan.tree_data[copy.hex] = bytes(data)
+                counts[2] += len(data)
 
     def count(objects: int, size: int) -> None:
         with lock:
@@ -165,7 +215,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
                     problems.append(FsckProblem("corrupt", entry.hex, pack_path(pack), f"at offset {entry.offset}"))
                     scan.damaged.append(Copy(entry.hex, pack, entry))
                 elif piece[: len(TREE_HEAD)] == TREE_HEAD:
-                    scan.trees.append(Copy(entry.hex, pack, entry))
+                    keep_tree(Copy(entry.hex, pack, entry), piece)
             count(len(group), end - start)
 
     def check_loose(digest: Digest) -> None:
@@ -174,7 +224,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
             problems.append(FsckProblem("corrupt", digest.hex, loose_path(digest)))
             scan.damaged.append(Copy(digest.hex))
         elif data.startswith(TREE_HEAD):
-            scan.trees.append(Copy(digest.hex))
+            keep_tree(Copy(digest.hex), data)
         count(1, len(data))
 
     try:

@@ -8,17 +8,20 @@ of it: none loose, none in a pack of the right size that a good index names, and
 re-hashed right (its copies were damaged, its pack is missing or truncated, its only index is
 unreadable, or its loose file was deleted). mlx trees are flat listings of files, so one level is
 enough. The remote does not say which objects are trees: each intact object whose bytes begin as a
-tree's does (fsck_remote reads them all), and `incomplete_trees` reads and parses those again.
-Holding the remote's lock exclusively (taken by fsck_remote before its check):
+tree's does (fsck_remote reads them all, and keeps their bytes up to a bound), and
+`incomplete_trees` parses those (reading again those it did not keep).
+Holding the remote's lock exclusively (taken by fsck_remote before its check, which first writes
+back every damaged index of which this clone has a good copy: Catalog.restore_damaged):
 
 1. The indexes naming a copy to remove, or a pack that is missing or has another size than they
    say, are replaced by one index naming their intact packs without those entries
    (gc_cloud.replace_indexes: written before the old ones are deleted, so no reader ever misses an
    intact object). Pack files stay: a truncated pack, now named by no index, and the dead bytes of
    the others go at the next `gc --cloud`, the one command that deletes packs.
-2. Index files that cannot be read (catalog.problems) are deleted: their objects already count as
-   absent, their packs become garbage for `gc --cloud`. A clone keeping a good copy of one no
-   longer writes it back (a push restores only an index the remote lists, damaged).
+2. Index files that cannot be read and were not written back (catalog.problems: this clone has no
+   good copy of them) are deleted: their objects already count as absent, their packs become
+   garbage for `gc --cloud`. Another clone keeping a good copy of one no longer writes it back (a
+   push restores only an index the remote lists, damaged).
 3. The loose copies to remove are deleted.
 
 Before each deletion the lock is checked to be still ours (gc_cloud.delete_locked).
@@ -55,13 +58,15 @@ class Copy:
 @dataclass
 class Scan:
     """What fsck --read-data saw: the packs the indexes name (hex -> size, entries) and the loose
-    objects; the copies that did not match their hash, the intact ones that look like trees, and
-    the trees listing a lost object (tree hex -> how many of its files are lost)."""
+    objects; the copies that did not match their hash, the intact ones that look like trees (and
+    the bytes of those it kept: hex -> bytes), and the trees listing a lost object (tree hex -> how
+    many of its files are lost)."""
 
     packs: dict[str, tuple[int, list[Entry]]]
     loose: dict[Digest, int]
     damaged: list[Copy] = field(default_factory=list)
     trees: list[Copy] = field(default_factory=list)
+    tree_data: dict[str, bytes] = field(default_factory=dict)
     incomplete: dict[str, int] = field(default_factory=dict)
 
 
@@ -74,32 +79,42 @@ class RemoteRepair:
     indexes_rewritten: int  # old index files replaced by a new one
     packs: list[str] = field(default_factory=list)  # missing or truncated packs no index names any more
     indexes_deleted: list[str] = field(default_factory=list)  # index files that could not be read
+    indexes_restored: list[str] = field(default_factory=list)  # bad index files replaced by this clone's good copy
 
     @property
     def changed(self) -> bool:
+        return bool(self.loose_deleted or self.entries_dropped or self.packs or self.indexes_deleted or self.indexes_restored)
+
+    @property
+    def removed(self) -> bool:
         return bool(self.loose_deleted or self.entries_dropped or self.packs or self.indexes_deleted)
 
 
-def incomplete_trees(connection: Connection, scan: Scan) -> dict[str, int]:
-    """The trees among `scan.trees` that list an object the remote lost: tree hex -> how many."""
+def incomplete_trees(connection: Connection, scan: Scan) -> dict[str, list[str]]:
+    """The trees among `scan.trees` that list an object the remote lost: tree hex -> the hex of
+    each entry naming one. A tree whose bytes the read kept is not read again."""
     damaged = set(scan.damaged)
     intact = {copy.hex for copy in _copies(scan) if copy not in damaged}
     first = {copy.hex: copy for copy in reversed(scan.trees)}  # one copy of each to read
     found = {}
     for copy in sorted(first.values(), key=lambda copy: (copy.pack or "", copy.hex)):
-        location = None if copy.pack is None or copy.entry is None else Location(copy.pack, copy.entry.offset, copy.entry.length)
-        data = read_copy(connection, Digest(copy.hex), location)
+        data = scan.tree_data.get(copy.hex)
+        if data is None:
+            location = None if copy.pack is None or copy.entry is None else Location(copy.pack, copy.entry.offset, copy.entry.length)
+            data = bytes(read_copy(connection, Digest(copy.hex), location))
         try:
-            tree = Tree.parse(bytes(data), f"blake3:{copy.hex}")
+            tree = Tree.parse(data, f"blake3:{copy.hex}")
         except (InvalidFileError, UnsupportedFormatError):
             continue  # an ordinary file that begins like a tree
-        lost = sum(entry.digest.hex not in intact for entry in tree.entries)
+        lost = [entry.digest.hex for entry in tree.entries if entry.digest.hex not in intact]
         if lost:
             found[copy.hex] = lost
     return found
 
 
-def repair_remote(connection: Connection, lock: HeldLock, scan: Scan) -> RemoteRepair:
+def repair_remote(connection: Connection, lock: HeldLock, scan: Scan, restored: list[str]) -> RemoteRepair:
+    """Repair what `scan` found; `restored`: the bad index files fsck_remote has already replaced
+    by this clone's good copy (the others are deleted here)."""
     damaged = set(scan.damaged)
     doomed = damaged | {copy for copy in _copies(scan) if copy.hex in scan.incomplete}
     dropped = {(copy.pack, copy.entry) for copy in doomed if copy.pack is not None}
@@ -110,7 +125,7 @@ def repair_remote(connection: Connection, lock: HeldLock, scan: Scan) -> RemoteR
     delete_locked(connection, lock, loose)
     return RemoteRepair(
         sorted({f"blake3:{copy.hex}" for copy in damaged}), sorted(f"blake3:{hex_}" for hex_ in scan.incomplete),
-        len(loose), len(dropped), rewritten, packs, invalid,
+        len(loose), len(dropped), rewritten, packs, invalid, [index_path(name) for name in restored],
     )
 
 

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 def fsck(
     repair: Annotated[bool, typer.Option("--repair", help=(
         "Move bad objects out of the cache; remove leftover temp files. With --remote (implies --read-data): "
-        "remove from the remote what is damaged (objects, missing or truncated packs, unreadable indexes) and "
-        "the trees listing what it lost, for 'mlx push' to send again."
+        "write back the indexes this clone has a good copy of; remove from the remote what is damaged (objects, "
+        "missing or truncated packs, other unreadable indexes) and the trees listing what it lost, for 'mlx push' "
+        "to send again."
     ))] = False,  # fmt: skip
     remote: Annotated[Optional[str], typer.Option("--remote", "-r", help="Check this remote instead of the cache.")] = None,  # noqa: UP007
     read_data: Annotated[bool, typer.Option("--read-data", help="With --remote: read back and re-hash every object.")] = False,
@@ -102,17 +103,24 @@ def _repair_lines(result: RemoteFsckResult) -> None:
     for label, items, _noun, _rest in kinds:
         for item in items:
             render.line(f"{label}: {item}")
+    for index in repaired.indexes_restored:
+        render.line(f"restored from this clone's good copy: {index}")
     if not repaired.changed:
         render.line("Nothing to repair.")
         return
-    removed = [render.plural(len(items), noun) + rest for _label, items, noun, rest in kinds if items]
-    render.line(
-        f"Repaired '{result.remote}': removed {', '.join(removed)} "
-        f"({repaired.loose_deleted} loose, {repaired.entries_dropped} packed; "
-        f"{render.plural(repaired.indexes_rewritten, 'index file')} rewritten)."
-    )
-    render.line("'mlx push' from a clone whose cache holds the lost objects sends them again; "
-                "'mlx gc --cloud --all-commits' frees what is left of them in packs.")
+    done = []
+    if repaired.indexes_restored:
+        done.append(f"restored {render.plural(len(repaired.indexes_restored), 'index file')} from this clone's good copy")
+    if repaired.removed:
+        removed = [render.plural(len(items), noun) + rest for _label, items, noun, rest in kinds if items]
+        done.append(
+            f"removed {', '.join(removed)} ({repaired.loose_deleted} loose, {repaired.entries_dropped} packed; "
+            f"{render.plural(repaired.indexes_rewritten, 'index file')} rewritten)"
+        )
+    render.line(f"Repaired '{result.remote}': {'; '.join(done)}.")
+    if repaired.removed:
+        render.line("'mlx push' from a clone whose cache holds the lost objects sends them again; "
+                    "'mlx gc --cloud --all-commits' frees what is left of them in packs.")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ the copy's, and those found damaged before; it forgets those the remote no longe
 lists `packs/` once: an index entry whose pack is absent, or has another size than the index says
 (an interrupted push, a damaged upload), is ignored. A bad index is reported, not fatal: its objects
 are simply not found there, even when this clone keeps a good copy of it (other clones cannot read
-it). `restore_damaged()` (push) writes such a good copy back; `sync(reread=True)` (fsck
+it). `restore_damaged()` (push, and fsck --repair) writes such a good copy back; `sync(reread=True)` (fsck
 --read-data) downloads every index, to find damage that kept the size.
 
 The copies live in `.mlx/remotes/<name>/index/`, beside a `url` file: a remote whose url changed
@@ -128,14 +128,17 @@ class Catalog:
                 self._indexes[name] = packs
                 self._add(packs)
 
-    def restore_damaged(self) -> list[str]:
-        """Write back the good copy of every index damaged on the remote whose packs are all there
-        (never an index naming what is not there); its objects are then located. Returns their names."""
+    def restore_damaged(self, *, partial: bool = False) -> list[str]:
+        """Write back the good copy of every index damaged on the remote (one write: a temp file
+        renamed on a directory, one PUT on S3); its objects are then located. Returns their names.
+        A push restores only those whose packs are all there (never an index naming what is not
+        there); `partial` (fsck --repair, which then drops the missing packs from it) restores every
+        one. A copy is checked against its name as it is read: a bad one is never uploaded."""
         restored = []
-        for name, packs in self.restorable().items():
-            if any(self._packs.get(pack.hex) != pack.size for pack in packs.values()):
+        for name, (data, packs) in self._good_copies().items():
+            if not partial and any(self._packs.get(pack.hex) != pack.size for pack in packs.values()):
                 continue
-            self.fs.write(index_path(name), (self._copies / name).read_bytes())
+            self.fs.write(index_path(name), data)
             self._restorable.discard(name)
             del self.problems[name]
             self._indexes[name] = packs
@@ -147,11 +150,18 @@ class Catalog:
 
     def restorable(self) -> dict[str, dict[str, PackEntries]]:
         """Indexes damaged on the remote of which this clone has a good copy: name -> its packs."""
+        return {name: packs for name, (_data, packs) in self._good_copies().items()}
+
+    def _good_copies(self) -> dict[str, tuple[bytes, dict[str, PackEntries]]]:
+        """The copies of the indexes damaged on the remote, read now: name -> (bytes, packs), for
+        those whose bytes still match their name and decode."""
         found = {}
         for name in sorted(self._restorable):
             try:
-                found[name] = decode_index(name, (self._copies / name).read_bytes())
-            except (InvalidFileError, UnsupportedFormatError):  # as bad as the remote's: nothing to restore
+                data = (self._copies / name).read_bytes()
+                if hash_bytes(data).hex == parse_index_name(name):
+                    found[name] = (data, decode_index(name, data))
+            except (FileNotFoundError, InvalidFileError, UnsupportedFormatError):  # as bad as the remote's
                 continue
         return found
 
