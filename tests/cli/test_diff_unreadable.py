@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import run_as_a_user, run_subprocess
+
 LINK_WARNING = "warning: 'data' is a symbolic link to a directory: pointer files behind it are left out"
 LINK_REFUSED = (
     "cannot read 'data': a symbolic link to a directory that holds pointer files ('data/b.csv.mlx'), and mlx does "
@@ -61,3 +63,31 @@ def test_a_diff_target_above_the_link_is_an_error(linked, mlx):
     result = mlx("diff", "-t", "outer")
 
     result.expect_error(12, LINK_REFUSED.replace("'data", "'outer/data"), hint=LINK_HINT)
+
+
+@pytest.fixture
+def secret(repo, mlx):
+    """a.csv and secret/t.csv tracked and committed."""
+    repo.gen({"a.csv": "a\n", "secret": {"t.csv": "t\n"}}, old=True)
+    assert mlx("add", "a.csv", "secret/t.csv").code == 0
+    repo.commit("a.csv and secret/t.csv")
+    yield repo
+    (repo / "secret").chmod(0o755)
+    (repo / "secret" / "t.csv.mlx").chmod(0o644)
+
+
+@pytest.mark.parametrize("args", [["diff"], ["diff", "-t", "secret/t.csv"], ["diff", "-t", "secret"]])
+def test_diff_of_a_pointer_file_mlx_cannot_open_is_unreadable(secret, args):
+    (secret / "secret" / "t.csv.mlx").chmod(0)
+
+    run_as_a_user(secret.path, *args).expect_error(12, "cannot read 'secret/t.csv.mlx': Permission denied")
+
+
+@pytest.mark.parametrize("args", [["diff"], ["diff", "-t", "secret/t.csv"], ["diff", "HEAD", "workspace", "--json"]])
+def test_diff_of_a_pointer_file_in_a_directory_mlx_can_list_but_not_search_is_unreadable(secret, args):
+    (secret / "secret").chmod(0o444)
+
+    result = run_as_a_user(secret.path, *args)
+
+    result.expect_error(12, "cannot read 'secret/t.csv.mlx': Permission denied")
+    assert run_subprocess(("status",), secret.path).code == 0  # root may read it: the repository is fine
