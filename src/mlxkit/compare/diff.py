@@ -125,14 +125,16 @@ class _Workspace(_Side):
     def __init__(
         self, repo: Repository, snapshot: Snapshot, warnings: list[str], scanner: workspace.Scanner, targets: list[RepoPath]
     ) -> None:
-        self.unlisted: list[RepoPath] = []  # directories mlx cannot list: what they hold is not compared
+        self.unlisted: list[RepoPath] = []  # directories and links mlx cannot read: what they hold is not compared
         skip = skip_unlisted(repo, targets)
 
         def leave_out(error: Unreadable) -> None:
             skip(error)
             self.unlisted.append(RepoPath(error.path))
 
-        pointed = [target_of(file) for file in find_pointer_files(repo.root, on_unreadable=leave_out)]
+        # Through links: a link to a directory of pointer files is left out, not its pointers called deleted.
+        walk = find_pointer_files(repo.root, through_links=True, on_unreadable=leave_out)
+        pointed = [target_of(file) for file in walk]
         super().__init__(repo, snapshot, warnings, pointed)
         self.scanner = scanner
         self.warnings = warnings
@@ -140,7 +142,7 @@ class _Workspace(_Side):
 
     def state(self, path: RepoPath) -> _Tracked | None:
         if any(path.is_within(directory) for directory in self.unlisted):
-            self.skipped.add(path)  # not "deleted": its pointer may well be there
+            self.skipped.add(path)  # not "deleted": its pointer may well be there (or behind the link)
             return None
         recorded = self.tracked.get(path)
         if recorded is None:

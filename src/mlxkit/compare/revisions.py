@@ -28,7 +28,7 @@ from mlxkit.pipeline.params import kind_of, parse_params
 from mlxkit.pipeline.spec import pipeline_from_text
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.tracking.pointer import Pointer, parse_pointer, pointer_file_for
+from mlxkit.tracking.pointer import Pointer, Unreadable, parse_pointer, pointer_file_for
 
 WORKSPACE = "workspace"  # the name that means "the files on disk", wherever a revision is asked for
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a metrics, params or plots file larger than this is not read
@@ -92,7 +92,10 @@ class Snapshot:
     def pointer(self, target: RepoPath) -> Pointer | None:
         """The pointer file of `target` at this revision, None when it is not tracked there."""
         file = pointer_file_for(target)
-        data = self.read(file.posix)
+        try:
+            data = self.read(file.posix)
+        except OSError as exc:  # the workspace's, or a directory on its way, that mlx may not read
+            raise Unreadable(file.posix, exc) from None
         if data is None:
             return None
         return parse_pointer(load_yaml(data, self.label(file.posix)), file)

@@ -191,8 +191,8 @@ def find_pointer_files(
 
     A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
     never followed (mlx refuses paths through them); with `through_links` (gc, push, fetch, pull,
-    `status --cloud`), a link to a directory that holds pointer files raises LinkedDirectory, naming
-    the link. With `on_unreadable`, either (but the top directory) is handed to it instead, and left
+    `status --cloud`, diff), a link to a directory that holds pointer files raises LinkedDirectory,
+    naming the link. With `on_unreadable`, either (but the top directory) is handed to it instead, and left
     out (tracking/targets.py: commands that only read, or write only what they see, go on past it
     as `git status` does; gc never does)."""
     stack = [""]
