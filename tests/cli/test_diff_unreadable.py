@@ -91,3 +91,17 @@ def test_diff_of_a_pointer_file_in_a_directory_mlx_can_list_but_not_search_is_un
 
     result.expect_error(12, "cannot read 'secret/t.csv.mlx': Permission denied")
     assert run_subprocess(("status",), secret.path).code == 0  # root may read it: the repository is fine
+
+
+def test_diff_of_an_mlx_lock_mlx_cannot_read_is_unreadable(repo, mlx):
+    repo.gen({
+        "mlx.yaml": "stages:\n  build:\n    cmd: mkdir -p out && cp raw.txt out/r.txt\n    deps: [raw.txt]\n    outs: [out]\n",
+        "raw.txt": "1\n",
+    }, old=True)
+    assert mlx("run").code == 0
+    repo.commit("a run")
+    (repo / "mlx.lock").chmod(0)
+    try:
+        run_as_a_user(repo.path, "diff").expect_error(12, "cannot read 'mlx.lock': Permission denied")
+    finally:
+        (repo / "mlx.lock").chmod(0o644)

@@ -77,7 +77,10 @@ class Snapshot:
 
     def lock(self) -> Lock:
         """mlx.lock at this revision (empty when there is none)."""
-        found = self.blob(LOCK_FILE)
+        try:
+            found = self.blob(LOCK_FILE)
+        except OSError as exc:  # the workspace's, which mlx may not read
+            raise Unreadable(LOCK_FILE, exc) from None
         if found is None:
             return Lock({})
         return self._revisions.parsed_lock(self, found)
