@@ -18,7 +18,6 @@ from pathlib import Path
 from mlxkit.errors import MlxError, UnreadableError, UsageError
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
 from mlxkit.fs.walk import UNREADABLE_HINT
-from mlxkit.parallel import in_background
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import add_ignore, check_gitignore
@@ -43,12 +42,6 @@ class AddResult:
     counters: dict[str, int]
     gitignores_changed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-# With core.fsync batch, the cache's file system is flushed this often while objects are written, so
-# that the disk writes them while the workers go on, and the barrier before the pointers are written
-# finds little left (10^5 small files: 4.8-5.4 s against 5.5-5.9 s; docs/performance.md).
-FLUSH_EVERY = 0.25
 
 
 def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress: Progress = NULL_PROGRESS) -> AddResult:
@@ -78,7 +71,7 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
     counters = Counters()
     scanner = Scanner(repo, store=True, counters=counters, progress=progress, on_pointer_files=refuse_pointer_files)
     try:
-        with in_background(repo.objects_barrier(), every=FLUSH_EVERY):
+        with repo.flushing_objects():
             snapshots = [scanner.snapshot(target) for target in targets]
     except PermissionError as exc:  # a file the walk listed but this user cannot open
         if exc.filename and os.path.abspath(exc.filename).startswith(f"{repo.store.root}{os.sep}"):

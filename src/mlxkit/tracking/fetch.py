@@ -82,7 +82,8 @@ def fetch(
     fetcher.get(dict(wanted.unexpanded), "trees")
     wanted.expand(repo)
     fetcher.missing.extend(wanted.unexpanded.values())  # trees that could not be brought
-    fetcher.get(wanted.files, "files")
+    with repo.flushing_objects():
+        fetcher.get(wanted.files, "files")
     if fetcher.fetched and durable:
         repo.make_objects_durable()
     if wanted.trees and not fetcher.missing and not fetcher.corrupt:
