@@ -137,7 +137,7 @@ class ObjectStore:
                     found.update(digest for digest in asked if self.has(digest))
                     continue
                 names = set(os.listdir(directory))
-            except FileNotFoundError:  # no object of this prefix yet
+            except (FileNotFoundError, NotADirectoryError):  # no object of this prefix yet
                 continue
             found.update(digest for digest in asked if digest.hex[2:] in names)
         return found
