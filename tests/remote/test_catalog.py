@@ -11,7 +11,7 @@ from blake3 import blake3
 from mlxkit.store.hashing import hash_bytes
 from mlxkit.store.remotes.catalog import Catalog, Location
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.layout import Entry, PackEntries, encode_index, index_path, pack_path
+from mlxkit.store.remotes.layout import Entry, PackEntries, canonical_packs, encode_index, index_path, pack_path
 from mlxkit.store.remotes.packs import Pack, PackBuilder
 from tests.remote_fixtures import RemoteSpec, named_index
 
@@ -179,7 +179,7 @@ def test_remember_adopts_an_index_just_written_without_a_sync(remote_url: Remote
     packs, name = push(fs, tmp_path / "tmp", objects)
     data = fs.read(index_path(name))
 
-    catalog.remember(name, data)
+    catalog.remember(name, data, canonical_packs(packs))
 
     assert catalog.packed() == {hash_bytes(blob).hex for blob in objects}
     assert catalog.packs() == {pack.hex: pack.size for pack in packs}

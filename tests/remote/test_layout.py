@@ -17,6 +17,7 @@ from mlxkit.store.remotes.layout import (
     MARKER,
     Entry,
     PackEntries,
+    canonical_packs,
     create_marker,
     decode_index,
     encode_index,
@@ -161,6 +162,18 @@ def test_the_same_packs_in_any_order_give_the_same_index():
     two = encode_index([PackEntries(Q, 3, (Entry(C, 0, 3),)), PackEntries(P, 10, (Entry(B, 4, 6), Entry(A, 0, 4)))])
 
     assert one == two
+
+
+def test_canonical_packs_are_what_the_index_decodes_to():
+    packs = [
+        PackEntries(Q, 3, (Entry(C, 0, 3),)),
+        PackEntries(P, 1000, tuple(Entry(f"{i:064x}", (99 - i) * 10, 10) for i in range(100))),  # entries out of order
+    ]
+
+    decoded = decode_index(*encode_index(packs))
+
+    assert canonical_packs(packs) == decoded
+    assert list(canonical_packs(packs)) == list(decoded)
 
 
 def test_gzip_is_used_only_when_it_pays():

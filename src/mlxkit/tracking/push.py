@@ -33,7 +33,7 @@ from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes, hash_path
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.remotes.fs import RemoteFS
-from mlxkit.store.remotes.layout import PACKS, PackEntries, encode_index, index_path, loose_path, pack_path
+from mlxkit.store.remotes.layout import PACKS, PackEntries, canonical_packs, encode_index, index_path, loose_path, pack_path
 from mlxkit.store.remotes.locks import HeldLock, remote_lock
 from mlxkit.store.remotes.packs import UNLIMITED, Pack, PackBuilder
 from mlxkit.tracking.connect import Connection, connect
@@ -180,7 +180,7 @@ def _send(repo: Repository, connection: Connection, lock: HeldLock, plan: _Plan,
         if published:
             name, data = encode_index(published)
             fs.write(index_path(name), data)
-            connection.catalog.remember(name, data)
+            connection.catalog.remember(name, data, canonical_packs(published))
         late = [digest for digest in late if digest not in sent.unsent]
         with _Uploads(fs, progress) as uploads:
             for digest in late:

@@ -165,10 +165,10 @@ class Catalog:
                 continue
         return found
 
-    def remember(self, name: str, data: bytes) -> None:
-        """Adopt an index this process has just written, whose packs it has just uploaded: kept
+    def remember(self, name: str, data: bytes, packs: dict[str, PackEntries]) -> None:
+        """Adopt an index this process has just written (`data`, encoded from `packs`, which are
+        canonical_packs: as decode_index would return them), whose packs it has just uploaded: kept
         like a downloaded one, and its objects located at once."""
-        packs = decode_index(name, data)
         self._check_url()
         write_atomic(self._copies / name, data, durable=False)
         self._keep_decoded(name, packs)
