@@ -355,16 +355,15 @@ class Scanner:
 
     def _refuse_links(self, target: RepoPath, links: list[str]) -> Snapshot:
         listed = ", ".join(f"'{link}'" for link in links[:5]) + (f" and {len(links) - 5} more" if len(links) > 5 else "")
-        moved = all(moved_cache_link(self.repo, f"{self.root}/{link}") for link in links)
-        what = "links into the cache's old location" if moved else "symbolic links"
+        if all(moved_cache_link(self.repo, f"{self.root}/{link}") for link in links):
+            what, refused = "links into the cache's old location", "links into the cache's old location"
+            hint = "the repository moved: run 'mlx checkout' to link them again"
+        else:
+            what, refused = "symbolic links", "symbolic links, which mlx does not follow"
+            hint = "replace them with the files they point to, or list them in .mlxignore"
         if self.store_mode:
-            raise UnsafePathError(
-                f"'{target}' contains {what if moved else what + ', which mlx does not follow'}: {listed}",
-                hint="the repository moved: run 'mlx checkout' to link them again" if moved
-                else "replace them with the files they point to, or list them in .mlxignore",
-            )
+            raise UnsafePathError(f"'{target}' contains {refused}: {listed}", hint=hint)
         return Snapshot(target, None, problem=f"{what}: {listed}")
-
 
 
 def moved_cache_link(repo: Repository, path: str | Path) -> Digest | None:
