@@ -178,9 +178,10 @@ def _send(repo: Repository, connection: Connection, lock: HeldLock, plan: _Plan,
         _check_still_there(connection, lock, packs, [digest for digest in loose if digest not in sent.corrupt], "the push's index")
         published = _without(packs, sent.unsent)
         if published:
-            name, data = encode_index(published)
+            indexed = canonical_packs(published)
+            name, data = encode_index(indexed.values())
             fs.write(index_path(name), data)
-            connection.catalog.remember(name, data, canonical_packs(published))
+            connection.catalog.remember(name, data, indexed)
         late = [digest for digest in late if digest not in sent.unsent]
         with _Uploads(fs, progress) as uploads:
             for digest in late:
