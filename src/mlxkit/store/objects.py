@@ -26,6 +26,8 @@ OBJECT_MODE = 0o444
 _FANOUT = re.compile(r"[0-9a-f]{2}")
 _REST = re.compile(r"[0-9a-f]{62}")
 _ANY_OBJECT_PATH = re.compile(r"/objects/([0-9a-f]{2})/([0-9a-f]{62})\Z")
+_ENTRY_BYTES = 72  # an object's entry in an ext4 directory: its 62-character name and 8 bytes more
+_STATS_PER_LISTED = 16  # a stat of a missing object costs ~16 times the listing of one entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,8 @@ class ObjectStore:
     def present(self, digests: Iterable[Digest]) -> set[Digest]:
         """Those of `digests` that the cache holds. A fan-out directory is listed when that costs
         less than a `stat` per object asked about (10^5 of them in a fresh clone's fetch), judged
-        by its size: a directory entry takes about 72 bytes, and listing one costs ~1/16 of a stat."""
+        by its size in bytes: a directory entry takes about _ENTRY_BYTES of it, and listing an
+        entry costs about 1/_STATS_PER_LISTED of a stat."""
         by_prefix: dict[str, list[Digest]] = {}
         for digest in digests:
             by_prefix.setdefault(digest.hex[:2], []).append(digest)
@@ -133,7 +136,7 @@ class ObjectStore:
         for prefix, asked in by_prefix.items():
             directory = f"{self._prefix}{prefix}"
             try:
-                if len(asked) < 8 or os.stat(directory).st_size > 72 * 16 * len(asked):
+                if len(asked) < 8 or os.stat(directory).st_size > _ENTRY_BYTES * _STATS_PER_LISTED * len(asked):
                     found.update(digest for digest in asked if self.has(digest))
                     continue
                 names = set(os.listdir(directory))
