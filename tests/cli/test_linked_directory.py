@@ -1,7 +1,7 @@
 """A symbolic link to a directory that holds pointer files (a data folder moved to another disk and
-linked back): mlx acts on no path through a link, so push, fetch, pull and `status --cloud` leave it
-out with a warning, as they do a directory they cannot list; gc still deletes nothing and names the
-link; a target at, inside or above the link is still an error."""
+linked back): mlx acts on no path through a link, so every command that reads every pointer file
+leaves it out with a warning, as it does a directory it cannot list; gc still deletes nothing and
+names the link; a target at, inside or above the link is exit 12, naming it, for every command."""
 
 from __future__ import annotations
 
@@ -102,3 +102,66 @@ def test_a_target_elsewhere_is_answered_without_a_warning(linked, mlx):
 
     assert result.code == 0 and result.err == "", result
     assert result.out.startswith("1 object pushed to 'origin'"), result
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status", "data"], ["checkout", "data"], ["status", "data/b.csv"], ["status", "data/b.csv.mlx"],
+     ["checkout", "data/b.csv"], ["remove", "data"], ["remove", "data/b.csv"], ["move", "data", "moved"],
+     ["move", "data/b.csv", "b.csv"], ["unprotect", "data"], ["unprotect", "data/b.csv"], ["add", "data"],
+     ["add", "data/b.csv"], ["add", "data/new.csv"], ["diff", "-t", "data/b.csv"]],
+)
+def test_every_command_refuses_a_target_at_or_through_the_link_as_push_does(linked, mlx, tmp_path, args):
+    (tmp_path / "other-disk/new.csv").write_text("new\n")
+    before = sorted((path.name, path.read_bytes()) for path in (tmp_path / "other-disk").iterdir())
+
+    mlx(*args).expect_error(12, REFUSED, hint=HINT)
+    assert sorted((path.name, path.read_bytes()) for path in (tmp_path / "other-disk").iterdir()) == before
+
+
+@pytest.fixture
+def linked_below(linked, mlx):
+    """The link moved into `outer`, beside outer/c.csv, which is tracked."""
+    linked.gen({"outer": {"c.csv": "c\n"}}, old=True)
+    assert mlx("add", "outer/c.csv").code == 0
+    (linked / "data").rename(linked / "outer/data")
+    return linked
+
+
+@pytest.mark.parametrize("command", ["status", "checkout", "push", "diff -t"])
+def test_every_command_refuses_a_target_above_the_link(linked_below, mlx, command):
+    result = mlx(*command.split(), "outer")
+
+    result.expect_error(12, REFUSED.replace("'data", "'outer/data"), hint=HINT)
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "."], ["checkout"], ["fsck"]])
+def test_status_checkout_and_fsck_warn_and_go_on_as_push_does(linked, mlx, args):
+    (linked / "a.csv").unlink()
+
+    result = mlx(*args)
+
+    assert result.err_lines == [WARNING], result
+    assert result.code == 0, result
+
+
+def test_status_json_carries_the_warning(linked, mlx):
+    result = mlx("status", "--json")
+
+    assert result.code == 0 and result.err_lines == [WARNING], result
+    assert result.json["warnings"] == [WARNING.removeprefix("warning: ")]
+    assert result.json["tracked"] == 1
+
+
+def test_a_target_through_a_link_into_the_workspace_is_an_unsafe_path_for_every_command(linked, mlx):
+    linked.gen({"real": {"c.csv": "c\n"}}, old=True)
+    assert mlx("add", "real/c.csv").code == 0
+    (linked / "inner").symlink_to("real")  # its pointers are read where they are, in 'real'
+
+    for command in ("status", "checkout", "push", "status --cloud", "diff -t"):
+        result = mlx(*command.split(), "inner/c.csv")
+
+        result.expect_error(
+            14, "unsafe path 'inner/c.csv': 'inner' is a symbolic link",
+            hint="mlx never reads or writes through symbolic links inside the repository",
+        )

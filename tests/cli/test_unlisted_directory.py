@@ -192,3 +192,59 @@ def test_a_target_elsewhere_is_answered_without_a_warning(walled):
     assert result.out == "Everything is up to date (1 tracked path).\n", result
     pushed = run_as_a_user(walled.path, "push", "data")
     assert pushed.code == 0 and pushed.err == "", pushed
+
+
+# A directory mlx may enter but not list (mode 111): a tracked path the user names in it is answered
+# by every command, its pointer file read directly, as `git status secret/t.csv` answers; what needs
+# the directory listed (the directory itself as a target, a walk of everything) is refused or warned
+# about as above.
+
+
+def test_every_command_answers_for_a_tracked_target_in_a_directory_it_can_enter_but_not_list(walled):
+    track_inside(walled, 0o755)
+    walled.commit("secret/t.csv")
+    (walled / "secret/t.csv").write_text("changed\n")
+    (walled / "secret").chmod(0o111)
+
+    status = run_as_a_user(walled.path, "status", "secret/t.csv")
+    diffed = run_as_a_user(walled.path, "diff", "--json", "-t", "secret/t.csv")
+    pushed = run_as_a_user(walled.path, "push", "secret/t.csv")
+    cloud = run_as_a_user(walled.path, "status", "--cloud", "secret/t.csv")
+
+    assert (status.code, status.err, status.out) == (0, "", "modified: secret/t.csv\n"), status
+    assert diffed.code == 0 and diffed.err == "", diffed
+    assert [change["path"] for change in diffed.json["modified"]] == ["secret/t.csv"], diffed
+    assert pushed.code == 0 and pushed.err == "", pushed
+    assert pushed.out.startswith("1 object pushed to 'origin'"), pushed
+    assert (cloud.code, cloud.err) == (0, ""), cloud
+    assert cloud.out == "Cache and remote 'origin' are in sync (1 object of 1 path).\n", cloud
+
+
+def test_fetch_and_pull_bring_back_a_tracked_target_in_a_directory_they_can_enter_but_not_list(walled):
+    track_inside(walled, 0o755)
+    assert run_subprocess(("push", "secret/t.csv"), walled.path).code == 0
+    walled.object_path(walled.pointer("secret/t.csv")["hash"]).unlink()
+    (walled / "secret/t.csv").unlink()
+    (walled / "secret").chmod(0o311)  # may be entered and written, not listed
+
+    fetched = run_as_a_user(walled.path, "fetch", "secret/t.csv")
+    pulled = run_as_a_user(walled.path, "pull", "secret/t.csv")
+
+    assert fetched.code == 0 and fetched.err == "", fetched
+    assert fetched.out.startswith("1 object fetched from 'origin'"), fetched
+    assert pulled.code == 0 and pulled.err == "", pulled
+    assert (walled / "secret/t.csv").read_text() == "t\n"
+
+
+@pytest.mark.parametrize("command", ["status", "checkout", "push", "fetch", "pull", "status --cloud", "diff -t"])
+def test_the_directory_itself_is_still_refused_when_it_can_be_entered_but_not_listed(walled, command):
+    track_inside(walled, 0o111)
+
+    run_as_a_user(walled.path, *command.split(), "secret").expect_error(12, REFUSED, hint=HINT)
+
+
+@pytest.mark.parametrize("args", [["status"], ["checkout"], ["push"], ["diff"]])
+def test_a_walk_of_everything_still_leaves_it_out_with_a_warning(walled, args):
+    track_inside(walled, 0o111)
+
+    expect_warned(run_as_a_user(walled.path, *args))

@@ -23,7 +23,7 @@ from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.tracking import workspace
 from mlxkit.tracking.pointer import SUFFIX, Unreadable, find_pointer_files, target_of
-from mlxkit.tracking.targets import skip_unlisted
+from mlxkit.tracking.targets import check_target, direct_pointer_files, skip_unlisted
 from mlxkit.tracking.trees import load_tree
 
 Files = dict[str, tuple[str, int, bool]]  # a directory's files: repository path -> (digest hex, size, executable)
@@ -126,14 +126,16 @@ class _Workspace(_Side):
         self, repo: Repository, snapshot: Snapshot, warnings: list[str], scanner: workspace.Scanner, targets: list[RepoPath]
     ) -> None:
         self.unlisted: list[RepoPath] = []  # directories and links mlx cannot read: what they hold is not compared
-        skip = skip_unlisted(repo, targets)
+        direct = direct_pointer_files(repo, targets)  # a target's own pointer file is read without listing its directory
+        self.answered = {target_of(file) for file in direct}
+        skip = skip_unlisted(repo, targets, answered=direct)
 
         def leave_out(error: Unreadable) -> None:
             skip(error)
             self.unlisted.append(RepoPath(error.path))
 
         # Through links: a link to a directory of pointer files is left out, not its pointers called deleted.
-        walk = find_pointer_files(repo.root, through_links=True, on_unreadable=leave_out)
+        walk = find_pointer_files(repo.root, through_links=True, on_unreadable=leave_out, named=direct)
         pointed = [target_of(file) for file in walk]
         super().__init__(repo, snapshot, warnings, pointed)
         self.scanner = scanner
@@ -141,7 +143,7 @@ class _Workspace(_Side):
         self._last: workspace.Snapshot | None = None
 
     def state(self, path: RepoPath) -> _Tracked | None:
-        if any(path.is_within(directory) for directory in self.unlisted):
+        if path not in self.answered and any(path.is_within(directory) for directory in self.unlisted):
             self.skipped.add(path)  # not "deleted": its pointer may well be there (or behind the link)
             return None
         recorded = self.tracked.get(path)
@@ -176,6 +178,8 @@ def diff(
     counters = workspace.Counters()
     scanner = workspace.Scanner(repo, store=False, counters=counters, progress=progress)
     named = [RepoPath.from_user(repo.root, text, cwd) for text in targets or []]
+    for target in named:
+        check_target(repo, target)
     with Revisions(repo) as revisions:
         old, new = (
             _Workspace(repo, snapshot, warnings, scanner, named) if snapshot.is_workspace else _Side(repo, snapshot, warnings)

@@ -22,7 +22,7 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.gitignore import add_ignore, check_gitignore
 from mlxkit.tracking.pointer import SUFFIX, Pointer, pointer_file_for, read_pointer, write_pointer
-from mlxkit.tracking.targets import tracking_ancestor
+from mlxkit.tracking.targets import check_target, tracking_ancestor
 from mlxkit.tracking.workspace import Counters, Scanner
 
 
@@ -102,7 +102,8 @@ def add(repo: Repository, given: list[str], *, cwd: Path | None = None, progress
 def _check_target(repo: Repository, target: RepoPath, given: str) -> RepoPath:
     if target.posix.endswith(SUFFIX):
         raise UsageError(f"'{given}' is a pointer file", hint=f"add the data it tracks: 'mlx add {given[: -len(SUFFIX)]}'")
-    check_no_symlinks(repo.root, target.posix)
+    check_target(repo, target)  # a link to a directory of pointer files: exit 12, as every command says
+    check_no_symlinks(repo.root, target.posix)  # and a directory on the way that cannot be searched: exit 3
     if not os.path.lexists(target.on_disk(repo.root)):
         raise UsageError(f"'{given}' does not exist")
     if repo.is_git:

@@ -22,10 +22,8 @@ from mlxkit.store.tree import Tree
 from mlxkit.tracking.connect import Connection, connect
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.presence import cache_sizes, intact_on_remote, read_copy
-from mlxkit.tracking.roots import all_roots
-from mlxkit.tracking.targets import skip_unlisted
 from mlxkit.tracking.trees import load_tree
-from mlxkit.tracking.wanted import Selection, target_paths
+from mlxkit.tracking.wanted import Selection, selected_roots, target_paths
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def _groups(repo: Repository, selection: Selection, scope: Scope) -> tuple[dict[
     nothing, as every other command does."""
     groups: dict[str, list[Digest]] = {}
     unknown_trees: dict[str, Digest] = {}
-    for root in all_roots(repo, scope, unlisted=skip_unlisted(repo, selection.targets)):
+    for root in selected_roots(repo, selection, scope):
         label = root.path or root.source
         if root.optional or not selection.admits(root):
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,17 +184,22 @@ def write_pointer(root: Path, pointer: Pointer) -> None:
 
 
 def find_pointer_files(
-    root: Path, *, through_links: bool = False, on_unreadable: Callable[[Unreadable], None] | None = None
+    root: Path,
+    *,
+    through_links: bool = False,
+    on_unreadable: Callable[[Unreadable], None] | None = None,
+    named: Collection[RepoPath] = (),
 ) -> Iterator[RepoPath]:
     """Every `*.mlx` file in the workspace, not entering .git, .mlx, tracked directories or nested
     mlx repositories (their pointers are theirs).
 
     A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
-    never followed (mlx refuses paths through them); with `through_links` (gc, push, fetch, pull,
-    `status --cloud`, diff), a link to a directory that holds pointer files raises LinkedDirectory,
-    naming the link. With `on_unreadable`, either (but the top directory) is handed to it instead, and left
-    out (tracking/targets.py: commands that only read, or write only what they see, go on past it
-    as `git status` does; gc never does)."""
+    never followed (mlx refuses paths through them); with `through_links` (every walk but add's), a
+    link to a directory that holds pointer files raises LinkedDirectory, naming the link. With
+    `on_unreadable`, either (but the top directory) is handed to it instead, and left out
+    (tracking/targets.py: commands that only read, or write only what they see, go on past it as
+    `git status` does; gc never does); the pointer files in `named` that a directory left out holds
+    are yielded all the same (a target's own pointer file, read without listing the directory)."""
     stack = [""]
     while stack:
         prefix = stack.pop()
@@ -209,6 +214,7 @@ def find_pointer_files(
             if on_unreadable is None or not prefix:
                 raise error from None
             on_unreadable(error)
+            yield from (file for file in named if file.is_within(RepoPath(error.path)))
             continue
         names = {entry.name for entry in entries}
         for entry in entries:
@@ -230,6 +236,23 @@ def find_pointer_files(
                     yield RepoPath.parse(f"{prefix}{entry.name}")
                 except UnsafePathError:
                     continue
+
+
+def linked_directory(root: Path, path: RepoPath) -> LinkedDirectory | None:
+    """The first symbolic link on the way to `path` (or `path` itself) when the walk would leave it
+    out as a LinkedDirectory (a link, without a pointer file of its own, to a directory outside the
+    workspace that holds pointer files); None when there is no such link on the way."""
+    shown = ""
+    for part in path.posix.split("/"):
+        shown = f"{shown}/{part}" if shown else part
+        link = os.path.join(root, shown)
+        if not os.path.islink(link):
+            continue
+        if os.path.isfile(link + SUFFIX) or _leads_inside(link, root):
+            return None
+        found = _pointer_behind_link(link, shown, None)
+        return None if found is None else LinkedDirectory(shown, found)
+    return None
 
 
 def _leads_inside(link: str, root: Path) -> bool:

@@ -10,7 +10,8 @@ from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.checkout import CheckoutResult, checkout_pointers
 from mlxkit.tracking.fetch import FetchResult
-from mlxkit.tracking.targets import read_pointers
+from mlxkit.tracking.pointer import read_pointer
+from mlxkit.tracking.targets import pointer_files_within
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,5 @@ class PullResult:
 def checkout_fetched(
     repo: Repository, within: list[RepoPath], *, force: bool = False, progress: Progress = NULL_PROGRESS
 ) -> CheckoutResult:
-    pointers = [
-        pointer for pointer in read_pointers(repo, None)
-        if not within or any(pointer.target.is_within(path) or path.is_within(pointer.target) for path in within)
-    ]  # fmt: skip
+    pointers = [read_pointer(repo.root, file) for file in pointer_files_within(repo, within)]
     return checkout_pointers(repo, pointers, force=force, progress=progress)

@@ -14,7 +14,7 @@ another stage's output (roots of their own), so its tree may never have been in 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -108,19 +108,23 @@ def _gc_roots(repo: Repository, scope: Scope) -> Iterator[Root]:
 
 
 def all_roots(
-    repo: Repository, scope: Scope = WORKSPACE, *, unlisted: Callable[[Unreadable], None] | None = None
+    repo: Repository, scope: Scope = WORKSPACE, *, unlisted: Callable[[Unreadable], None] | None = None,
+    named: Collection[RepoPath] = (),
 ) -> Iterator[Root]:
     """`unlisted`: what to do with a workspace directory that cannot be listed, or a symbolic link to
-    a directory that holds pointer files, instead of raising (find_pointer_files' `on_unreadable`);
-    never given by gc."""
-    yield from workspace_roots(repo, unlisted=unlisted)
+    a directory that holds pointer files, instead of raising (find_pointer_files' `on_unreadable`),
+    and `named`: pointer files read all the same when such a directory holds them (find_pointer_files'
+    `named`); never given by gc."""
+    yield from workspace_roots(repo, unlisted=unlisted, named=named)
     if not scope.is_workspace_only:
         git_root = repo.require_git(f"'{scope.describe()}'")
         yield from _blob_roots(repo.root, history_blobs(git_root, repo.root, scope))
 
 
-def workspace_roots(repo: Repository, *, unlisted: Callable[[Unreadable], None] | None = None) -> Iterator[Root]:
-    for pointer_file in _pointer_files(repo.root, unlisted):
+def workspace_roots(
+    repo: Repository, *, unlisted: Callable[[Unreadable], None] | None = None, named: Collection[RepoPath] = ()
+) -> Iterator[Root]:
+    for pointer_file in _pointer_files(repo.root, unlisted, named):
         try:
             pointer = read_pointer(repo.root, pointer_file)
         except MlxError as exc:
@@ -134,12 +138,12 @@ def workspace_roots(repo: Repository, *, unlisted: Callable[[Unreadable], None] 
         yield from _staged_roots(repo.root)
 
 
-def _pointer_files(root: Path, unlisted: Callable[[Unreadable], None] | None) -> Iterator[RepoPath]:
+def _pointer_files(root: Path, unlisted: Callable[[Unreadable], None] | None, named: Collection[RepoPath]) -> Iterator[RepoPath]:
     """find_pointer_files, looking behind symbolic links to directories. Without `unlisted`, fails
     closed on a link to a directory that holds pointer files (mlx acts on no path through a link:
     docs/design.md) and on a directory it cannot list."""
     try:
-        yield from find_pointer_files(root, through_links=True, on_unreadable=unlisted)
+        yield from find_pointer_files(root, through_links=True, on_unreadable=unlisted, named=named)
     except Unreadable as exc:
         raise _unreadable(exc.path, exc) from exc
 

@@ -21,7 +21,7 @@ from mlxkit.fs.links import place
 from mlxkit.fs.walk import walk
 from mlxkit.repo.repository import Repository
 from mlxkit.tracking.pointer import pointer_file_for
-from mlxkit.tracking.targets import tracking_ancestor
+from mlxkit.tracking.targets import check_target, tracking_ancestor
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ def unprotect(repo: Repository, given: list[str], *, cwd: Path | None = None) ->
 
 def _files(repo: Repository, target: RepoPath, text: str) -> list[Path]:
     """The workspace files of a tracked path, or of a path inside a tracked directory."""
+    check_target(repo, target)
     tracked = pointer_file_for(target).on_disk(repo.root).is_file()
     ancestor = None if tracked else tracking_ancestor(repo, target)
     if not tracked and ancestor is None:

@@ -8,7 +8,7 @@ that are not (a fresh clone) stay in `unexpanded` until fetch has brought them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -20,7 +20,7 @@ from mlxkit.store.digest import Digest
 from mlxkit.tracking.history import WORKSPACE, Scope
 from mlxkit.tracking.pointer import SUFFIX
 from mlxkit.tracking.roots import Root, all_roots
-from mlxkit.tracking.targets import inside_directory, skip_unlisted
+from mlxkit.tracking.targets import check_target, direct_pointer_files, inside_directory, skip_unlisted
 from mlxkit.tracking.trees import load_tree
 
 
@@ -63,13 +63,20 @@ def wanted_objects(
     Without `expand`, every tree stays in `unexpanded` for the caller to expand."""
     selection = Selection(target_paths(repo, targets, cwd))
     wanted = Wanted()
-    for root in chain(all_roots(repo, scope, unlisted=skip_unlisted(repo, selection.targets)), extra):
+    for root in chain(selected_roots(repo, selection, scope), extra):
         if not root.optional and selection.admits(root):
             _want(wanted, root)
     selection.refuse_unmatched()
     if expand:
         wanted.expand(repo)
     return wanted
+
+
+def selected_roots(repo: Repository, selection: Selection, scope: Scope) -> Iterator[Root]:
+    """all_roots, leaving out or refusing what cannot be read as the targets say (skip_unlisted),
+    with the targets' own pointer files read without listing their directory (direct_pointer_files)."""
+    direct = direct_pointer_files(repo, selection.targets)
+    return all_roots(repo, scope, unlisted=skip_unlisted(repo, selection.targets, answered=direct), named=direct)
 
 
 class Selection:
@@ -121,6 +128,8 @@ def target_paths(repo: Repository, targets: list[str] | None, cwd: Path | None =
 
 
 def target_path(repo: Repository, text: str, cwd: Path | None = None) -> RepoPath:
-    """The path a target names; `data.mlx` (the pointer file) stands for `data`."""
+    """The path a target names; `data.mlx` (the pointer file) stands for `data`. One at or through a
+    symbolic link is refused as every command refuses it (check_target)."""
     path = RepoPath.from_user(repo.root, text, cwd)
+    check_target(repo, path)
     return RepoPath(path.posix[: -len(SUFFIX)]) if path.posix.endswith(SUFFIX) and path.posix != SUFFIX else path
