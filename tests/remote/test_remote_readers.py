@@ -33,7 +33,7 @@ def test_an_index_truncated_on_the_remote_is_seen_by_the_clone_that_pushed_it_an
     fsck = mlx("fsck", "--remote", "origin")
     assert fsck.code == 21, fsck
     assert f"invalid index: {index} its bytes do not match its name on the remote; this clone has a good copy: " \
-           "'mlx push' writes it back" in fsck.out
+           "'mlx push' or 'mlx fsck --remote origin --repair' writes it back" in fsck.out
     assert "garbage" not in fsck.out  # its pack is not garbage: the index comes back
     status = mlx("status", "--cloud", "--exit-code")
     assert status.code == 1, status
@@ -80,7 +80,8 @@ def test_a_fresh_clone_names_the_bad_index_when_it_fetches_and_pulls(pushed, mlx
         assert result.code == 20, result
         assert result.err_lines[0].startswith(f"warning: bad index on 'origin', ignored: {index} (its bytes do not match its name")
         assert result.err_lines[0].endswith(
-            "on the remote; in a clone that read it before, 'mlx fsck --remote origin --read-data' then 'mlx push' write its good copy back)"
+            "on the remote; in a clone that read it before, 'mlx fsck --remote origin --repair' "
+            "(or 'mlx fsck --remote origin --read-data' then 'mlx push') writes its good copy back)"
         )
         assert result.err_lines[1:] == [
             "warning: 'data': not on the remote",

@@ -11,16 +11,26 @@ loose file deleted by hand is found this way). The listings are not one snapshot
 takes no lock, so a push running meanwhile can show a tree whose files were published after the
 listing that should have shown them: before reporting a tree, the objects it lacks that no listing
 showed are looked for again (`index/` and `packs/` listed again, only new indexes downloaded, and
-the loose ones probed). Without `repair` nothing is written on the remote. Packs no index names
-(left by an interrupted push) are garbage, not errors: the next `gc --cloud` removes them. So are
-a directory remote's temp files, which `gc --cloud` removes once they are a day old. A place
-without a marker is not an mlx remote: it is refused, as a cache without one is.
+the loose ones probed). A `gc --cloud` running meanwhile (it takes the lock exclusively, but a
+plain fsck takes none, so that read-only credentials can run it) replaces the indexes and then
+deletes packs and loose objects: fsck may then find a pack its listing of `index/` names missing
+from that of `packs/`, or a pack or loose object gone when it reads it. So a pack or loose object
+gone since its listing leaves the check (the objects in it are not there; a pack is a missing pack
+unless this starts the check over), a tree the remote no longer holds is not reported, and a check
+that found a problem lists `index/` again: if an index it used is gone, the indexes were replaced
+and it starts over (at most CHECK_TRIES times, then RemoteError: the remote kept changing). A
+missing pack that the indexes of the last check still name is damage, reported as such.
+
+Without `repair` nothing is written on the remote. Packs no index names (left by an interrupted
+push) are garbage, not errors: the next `gc --cloud` removes them. So are a directory remote's
+temp files, which `gc --cloud` removes once they are a day old. A place without a marker is not an
+mlx remote: it is refused, as a cache without one is.
 
 With `repair` (which reads the data), the check runs holding the remote's lock exclusively (no
-push can run: nothing is looked for again). First every index damaged on the remote of which this
-clone keeps a good copy (its bytes hash to its name) is written back, so that the check counts its
-objects; then every problem found is repaired (tracking/repair_remote.py), for a push to send again
-what was removed. A remote holding an index in a newer format than this mlx reads is left alone.
+push or gc can run: nothing is looked for again, and the check is not started over). First every
+index damaged on the remote of which this clone keeps a good copy (its bytes hash to its name) is
+written back, so that the check counts its objects; then every problem found is repaired
+(tracking/repair_remote.py), for a push to send again what was removed. A remote holding an index in a newer format than this mlx reads is left alone.
 """
 
 from __future__ import annotations
@@ -29,12 +39,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from mlxkit.errors import UnsupportedFormatError
+from mlxkit.errors import RemoteError, UnsupportedFormatError
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
 from mlxkit.store.hashing import hash_bytes
-from mlxkit.store.remotes.layout import MARKER, OBJECTS, Entry, loose_path, pack_path, parse_loose_name
+from mlxkit.store.remotes.fs import RemoteNotFoundError
+from mlxkit.store.remotes.layout import INDEX, MARKER, OBJECTS, Entry, loose_path, pack_path, parse_loose_name
 from mlxkit.store.remotes.locks import remote_lock
 from mlxkit.store.tree import TREE_HEAD
 from mlxkit.tracking.connect import Connection, connect
@@ -44,6 +55,7 @@ from mlxkit.tracking.repair_remote import Copy, RemoteRepair, Scan, incomplete_t
 
 READ_LIMIT = 8 << 20  # bytes of one pack read at a time
 TREE_MEMORY = 64 << 20  # bytes of trees kept from the read, for incomplete_trees not to read them again
+CHECK_TRIES = 3  # checks made while a gc --cloud replaces the indexes, before saying the remote keeps changing
 
 
 @dataclass(frozen=True)
@@ -84,8 +96,7 @@ def fsck_remote(
         )
     catalog = connection.catalog
     if not repair:
-        catalog.sync(reread=read_data)
-        return _check(connection, read_data, dict(catalog.problems), progress, recheck=True)[0]
+        return _check_unlocked(connection, read_data, progress)
     with remote_lock(connection.fs, exclusive=True, command=repo.command, force=force) as lock:
         catalog.sync(reread=True)
         newer = catalog.newer_format()
@@ -103,13 +114,36 @@ def fsck_remote(
         return replace(result, repaired=repair_remote(connection, lock, scan, restored))
 
 
+class _IndexesReplaced(Exception):
+    """An index file the check used is no longer on the remote: its results may be stale."""
+
+
+def _check_unlocked(connection: Connection, read_data: bool, progress: Progress) -> RemoteFsckResult:
+    """The check without the lock, started over (at most CHECK_TRIES times) when it found a problem
+    while an index it used was deleted: a gc --cloud (or a repair) replaced the indexes meanwhile."""
+    catalog = connection.catalog
+    for _ in range(CHECK_TRIES):
+        catalog.sync(reread=read_data)
+        try:
+            return _check(connection, read_data, dict(catalog.problems), progress, recheck=True)[0]
+        except _IndexesReplaced:
+            continue
+    raise RemoteError(
+        f"remote '{connection.name}' kept changing while fsck checked it: its indexes were replaced {CHECK_TRIES} times "
+        "(a 'gc --cloud' or 'fsck --repair' running), so nothing is reported",
+        hint="run the check again once that command is done",
+    )
+
+
 def _check(
     connection: Connection, read_data: bool, invalid: dict[str, str], progress: Progress, *, recheck: bool
 ) -> tuple[RemoteFsckResult, Scan]:
     """Check the remote as the catalog's last sync listed it; `invalid`: the index files found bad
-    then (name -> problem). `recheck`: look again for the objects an incomplete tree lacks (no lock
-    is held: a push running meanwhile may have made them visible after the listings)."""
+    then (name -> problem). `recheck` (no lock is held): look again for the objects an incomplete
+    tree lacks (a push running meanwhile may have made them visible after the listings), and raise
+    _IndexesReplaced when a problem was found and an index the check used is gone."""
     catalog = connection.catalog
+    used = set(catalog.indexes()) | set(catalog.problems)
     problems = [FsckProblem("invalid index", None, f"index/{name}", problem) for name, problem in sorted(invalid.items())]
     listed = catalog.packs()
     named: dict[str, tuple[int, list[Entry]]] = {}
@@ -146,6 +180,8 @@ def _check(
         scan.incomplete = {tree: len(children) for tree, children in lost.items()}
         problems.extend(_incomplete_problems(scan))
         problems.sort(key=lambda problem: (problem.where, problem.detail))
+    if recheck and problems and _gone(connection, used):
+        raise _IndexesReplaced
     result = RemoteFsckResult(
         connection.name, read_data, indexes, len(named), len(loose), checked, checked_bytes, problems, list(garbage),
         sum(garbage.values()), invalid_indexes=len(invalid),
@@ -153,23 +189,34 @@ def _check(
     return result, scan
 
 
+def _gone(connection: Connection, indexes: set[str]) -> bool:
+    """Whether any of `indexes` is no longer listed in `index/` (one listing)."""
+    return bool(indexes - set(connection.fs.list(INDEX)))
+
+
 def _still_lost(connection: Connection, scan: Scan, lost: dict[str, list[str]]) -> dict[str, list[str]]:
     """`lost` (tree hex -> each object it lists that the remote holds no intact copy of) without
     the objects the check's listings did not show and the remote shows now. The listings are not
     one snapshot: a push running meanwhile writes a tree after the files it lists (a loose file
     listed after its tree was, an index listed before the push wrote it). Objects whose copies were
-    found damaged stay lost; nothing that appeared since is re-hashed."""
+    found damaged stay lost; nothing that appeared since is re-hashed. A tree the remote no longer
+    holds is left out: a gc --cloud running meanwhile deletes a dead tree and the files it lists."""
     seen = {entry.hex for _size, entries in scan.packs.values() for entry in entries} | {digest.hex for digest in scan.loose}
     unseen = sorted({hex_ for children in lost.values() for hex_ in children} - seen)
     if not unseen:
         return lost
-    catalog = connection.catalog
-    catalog.sync()  # lists index/ and packs/ again, and downloads only the indexes it has not seen
-    digests = [Digest(hex_) for hex_ in unseen]
-    there = {digest.hex for digest in digests if catalog.locate(digest) is not None}
-    there |= {digest.hex for digest in loose_sizes(connection, [digest for digest in digests if digest.hex not in there])}
-    still = {tree: [hex_ for hex_ in children if hex_ not in there] for tree, children in lost.items()}
+    connection.catalog.sync()  # lists index/ and packs/ again, and downloads only the indexes it has not seen
+    there = _on_remote(connection, unseen)
+    trees = _on_remote(connection, sorted(lost))  # a gc --cloud deletes a dead tree with its files
+    still = {tree: [hex_ for hex_ in children if hex_ not in there] for tree, children in lost.items() if tree in trees}
     return {tree: children for tree, children in still.items() if children}
+
+
+def _on_remote(connection: Connection, hexes: list[str]) -> set[str]:
+    """Those of `hexes` the remote holds now, as the catalog's last sync found its packs, or loose (probed)."""
+    digests = [Digest(hex_) for hex_ in hexes]
+    there = {digest.hex for digest in digests if connection.catalog.locate(digest) is not None}
+    return there | {digest.hex for digest in loose_sizes(connection, [digest for digest in digests if digest.hex not in there])}
 
 
 def _incomplete_problems(scan: Scan) -> list[FsckProblem]:
@@ -184,12 +231,15 @@ def _incomplete_problems(scan: Scan) -> list[FsckProblem]:
 def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], progress: Progress) -> tuple[int, int]:
     """Re-hash every object of `scan`; a damaged copy is a problem and goes to `scan.damaged`, an
     intact one that begins like a tree to `scan.trees`, and its bytes to `scan.tree_data` while
-    they fit in TREE_MEMORY (incomplete_trees reads the others again)."""
+    they fit in TREE_MEMORY (incomplete_trees reads the others again). A pack or loose object gone
+    since it was listed leaves `scan` (its objects are not there): a missing pack is a problem."""
     packs, loose = scan.packs, scan.loose
     fs = connection.fs
     total = sum(size for size, _ in packs.values()) + sum(loose.values())
     progress.start(f"reading '{connection.name}'", total, unit="bytes")
     counts = [0, 0, 0]  # objects, bytes, bytes of trees kept
+    gone_packs: list[str] = []  # deleted since they were listed
+    gone_loose: list[Digest] = []
     lock = threading.Lock()  # the checks run in the pool's threads
 
     def keep_tree(copy: Copy, data: bytes | memoryview) -> None:
@@ -208,7 +258,12 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
     def check_pack(item: tuple[str, tuple[int, list[Entry]]]) -> None:
         pack, (size, entries) = item
         for start, end, group in _windows(sorted(set(entries), key=lambda entry: entry.offset)):
-            data = memoryview(fs.read_ranges(pack_path(pack), [(start, end)])[0])
+            try:
+                data = memoryview(fs.read_ranges(pack_path(pack), [(start, end)])[0])
+            except RemoteNotFoundError:
+                problems.append(FsckProblem("missing pack", None, pack_path(pack), "deleted since it was listed"))
+                gone_packs.append(pack)
+                return
             for entry in group:
                 piece = data[entry.offset - start : entry.offset - start + entry.length]
                 if len(piece) != entry.length or hash_bytes(piece).hex != entry.hex:
@@ -219,7 +274,11 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
             count(len(group), end - start)
 
     def check_loose(digest: Digest) -> None:
-        data = fs.read(loose_path(digest))
+        try:
+            data = fs.read(loose_path(digest))
+        except RemoteNotFoundError:
+            gone_loose.append(digest)
+            return
         if hash_bytes(data) != digest:
             problems.append(FsckProblem("corrupt", digest.hex, loose_path(digest)))
             scan.damaged.append(Copy(digest.hex))
@@ -233,6 +292,10 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
             list(pool.map(check_loose, sorted(loose)))
     finally:
         progress.finish()
+    for pack in gone_packs:
+        del packs[pack]
+    for digest in gone_loose:
+        del loose[digest]
     problems.sort(key=lambda problem: (problem.where, problem.detail))
     return counts[0], counts[1]
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.store.digest import Digest
 from mlxkit.store.remotes.catalog import Location
+from mlxkit.store.remotes.fs import RemoteNotFoundError
 from mlxkit.store.remotes.layout import Entry, PackEntries, index_path, loose_path, pack_path
 from mlxkit.store.remotes.locks import HeldLock
 from mlxkit.store.tree import Tree
@@ -101,7 +102,10 @@ def incomplete_trees(connection: Connection, scan: Scan) -> dict[str, list[str]]
         data = scan.tree_data.get(copy.hex)
         if data is None:
             location = None if copy.pack is None or copy.entry is None else Location(copy.pack, copy.entry.offset, copy.entry.length)
-            data = bytes(read_copy(connection, Digest(copy.hex), location))
+            try:
+                data = bytes(read_copy(connection, Digest(copy.hex), location))
+            except RemoteNotFoundError:
+                continue  # deleted since it was read (a gc --cloud during a plain fsck): no tree to report
         try:
             tree = Tree.parse(data, f"blake3:{copy.hex}")
         except (InvalidFileError, UnsupportedFormatError):

@@ -16,7 +16,7 @@ what it decodes to in marshal's format: an index of 10^5 objects takes 0.4 s to 
 JSON, and 0.03 s to load this way. A decoded file is used only beside the copy it was made from
 (whose bytes are checked against its name every time), and one that cannot be loaded is decoded anew.
 The names of indexes whose remote bytes were found damaged while the copy is good are kept in
-`damaged`, so that every later sync checks them again until a push has restored them.
+`damaged`, so that every later sync checks them again until a push or fsck --repair has restored them.
 """
 
 from __future__ import annotations
@@ -49,10 +49,12 @@ _DECODED: dict[str, dict[str, PackEntries] | str] = {}
 _NEWER_FORMAT: set[str] = set()  # names of indexes in a format this mlx does not read (a newer mlx's)
 _MISMATCH = "its bytes do not match its name"
 _NO_COPY = (  # {remote}: the remote's name
-    _MISMATCH + " on the remote; in a clone that read it before, 'mlx fsck --remote {remote} --read-data' "
-    "then 'mlx push' write its good copy back"
+    _MISMATCH + " on the remote; in a clone that read it before, 'mlx fsck --remote {remote} --repair' "
+    "(or 'mlx fsck --remote {remote} --read-data' then 'mlx push') writes its good copy back"
 )
-_RESTORABLE = f"{_MISMATCH} on the remote; this clone has a good copy: 'mlx push' writes it back"
+_RESTORABLE = (  # {remote}: the remote's name
+    _MISMATCH + " on the remote; this clone has a good copy: 'mlx push' or 'mlx fsck --remote {remote} --repair' writes it back"
+)
 
 
 class Location(NamedTuple):
@@ -209,7 +211,7 @@ class Catalog:
         if hash_bytes(data).hex != parse_index_name(name):
             if self._good_copy(name):
                 self._restorable.add(name)
-                self.problems[name] = _RESTORABLE
+                self.problems[name] = _RESTORABLE.format(remote=self.fs.name)
             else:
                 self.problems[name] = _NO_COPY.format(remote=self.fs.name)
             return None
