@@ -10,7 +10,8 @@ against both (the contract suite: tests/remote/).
   (`s3://<fresh bucket>/prefix`, with the endpoint in its options); `.open()` opens it.
 - `start_s3_server(log_dir)`: a server of the test's own, for a test that kills it.
 - `make_proxy(fails)`: a `FaultyProxy` on loopback in front of `s3_server` that records every
-  request and answers "503 SlowDown" to those `fails(method, query)` picks (default: none).
+  request and answers "503 SlowDown" to those `fails(method, query)` picks (default: none), or
+  holds one silent when `fails` returns a `Stall` instead of True.
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
@@ -152,12 +153,31 @@ def remote_url(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteSpec:
     return RemoteSpec("s3", f"s3://{create_bucket(server.endpoint)}/some/prefix", server.endpoint)
 
 
+@dataclass(frozen=True)
+class Stall:
+    """What a proxy's `fails` returns to make a request stall instead of failing. The proxy reads the
+    request's first `received` bytes of body (all of them when None) and answers nothing; or, with
+    `answered`, it forwards the whole request and sends the answer's status, headers and first
+    `answered` bytes of body (an answer no longer than that is sent whole, and not held). Then it
+    sends nothing for `seconds` (None: until the proxy is closed, at the end of the test) and drops
+    the connection. `FaultyProxy.stalled` counts the requests so held."""
+
+    seconds: float | None = None
+    received: int | None = None
+    answered: int | None = None
+
+
+Fails = Callable[[str, dict[str, list[str]]], "bool | Stall"]
+
+
 class FaultyProxy:
     """Forwards HTTP requests to `target` and records each as (method, path, query);
-    `fails(method, query)` picks the ones answered 503."""
+    `fails(method, query)` picks the ones answered 503 (True) or held silent (a `Stall`)."""
 
-    def __init__(self, target: str, fails: Callable[[str, dict[str, list[str]]], bool]) -> None:
+    def __init__(self, target: str, fails: Fails) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        self.closing = threading.Event()  # set by close(): a stall "until the test ends" ends
+        self.stalled = 0  # requests held silent before their answer was complete
         upstream_url = urlsplit(target)
         host, port = upstream_url.hostname, upstream_url.port
         proxy, lock = self, threading.Lock()
@@ -166,16 +186,25 @@ class FaultyProxy:
             protocol_version = "HTTP/1.1"
 
             def _any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 url = urlsplit(self.path)
                 query = parse_qs(url.query, keep_blank_values=True)
                 with lock:
                     proxy.requests.append((self.command, url.path, query))
-                    refuse = fails(self.command, query)
-                if refuse:
+                    fault = fails(self.command, query)
+                stall = fault if isinstance(fault, Stall) else None
+                size = int(self.headers.get("Content-Length") or 0)
+                if stall is not None and stall.answered is None and stall.received is not None:
+                    size = min(size, stall.received)
+                body = self.rfile.read(size)
+                if stall is None and fault:
                     self._answer(503, [("Content-Type", "application/xml")],
                                  b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
-                    return
+                elif stall is not None and stall.answered is None:
+                    self._stall(stall)
+                else:
+                    self._forward(body, stall)
+
+            def _forward(self, body: bytes, stall: Stall | None) -> None:
                 upstream = http.client.HTTPConnection(host, port, timeout=60)
                 headers = {key: value for key, value in self.headers.items() if key.lower() not in ("expect", "connection")}
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -186,7 +215,11 @@ class FaultyProxy:
                 upstream.close()
                 # A HEAD's answer has no body, and its Content-Length is the object's size.
                 length = answer.getheader("Content-Length") if self.command == "HEAD" else None
-                self._answer(answer.status, kept, data, length)
+                if stall is None or len(data) <= stall.answered:
+                    self._answer(answer.status, kept, data, length)
+                else:
+                    self._answer(answer.status, kept, data[: stall.answered], str(len(data)))
+                    self._stall(stall)
 
             def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes, length: str | None = None) -> None:
                 self.send_response(status)
@@ -196,6 +229,12 @@ class FaultyProxy:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = True
+
+            def _stall(self, stall: Stall) -> None:
+                with lock:
+                    proxy.stalled += 1
+                proxy.closing.wait(stall.seconds)
                 self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
@@ -212,6 +251,7 @@ class FaultyProxy:
         return sum(1 for method, _, query in self.requests if method == "PUT" and query.get("partNumber") == [str(number)])
 
     def close(self) -> None:
+        self.closing.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -220,7 +260,7 @@ class FaultyProxy:
 def make_proxy(s3_server: S3Server) -> Iterator[Callable[..., FaultyProxy]]:
     proxies: list[FaultyProxy] = []
 
-    def make(fails: Callable[[str, dict[str, list[str]]], bool] = lambda method, query: False) -> FaultyProxy:
+    def make(fails: Fails = lambda method, query: False) -> FaultyProxy:
         proxies.append(FaultyProxy(s3_server.endpoint, fails))
         return proxies[-1]
 

@@ -326,7 +326,10 @@ def filesystem_syncer(directory: Path) -> Callable[[], None]:
         if syncfs is None:  # pragma: no cover - not Linux
             os.sync()
             return
-        fd = os.open(directory, os.O_RDONLY)
+        try:
+            fd = os.open(directory, os.O_RDONLY)
+        except FileNotFoundError:  # not made yet (a fresh clone's cache): nothing written there
+            return
         try:
             if syncfs(fd) != 0:  # pragma: no cover - EIO etc.
                 code = ctypes.get_errno()

@@ -402,7 +402,7 @@ class FsspecFS(RemoteFS):
         if multipart:
             from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
 
-            self._uploader = S3Uploader(fs, self.attempts)
+            self._uploader = S3Uploader(fs, self.attempts, timeout=timeout)
         # s3fs downloads a file over 50 MiB as ten 50 MiB ranges at once, each read whole into memory:
         # 1.1 GiB of resident memory for a 1 GiB object, and ten requests that moto (and some
         # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps

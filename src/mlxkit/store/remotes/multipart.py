@@ -11,7 +11,10 @@ module does what boto3's transfer manager does instead:
 - each part carries a CRC32 the server checks, and the object gets the composite checksum, when the
   client's `request_checksum_calculation` is "when_supported" (botocore's default);
 - each request is retried on its own with the remote's policy (a lost part is resent, not the
-  file), and an upload that fails is aborted, so no incomplete upload is left to pay for.
+  file), and an upload that fails is aborted, so no incomplete upload is left to pay for;
+- a request whose body the server stops taking is given up after the remote's timeout, as one it
+  stops answering is (aiohttp's read timeout starts only once the body is sent, and nothing else
+  bounds the sending: such a part held the push for ever).
 
 It drives s3fs's client through `S3FileSystem._call_s3` (session, credentials and error
 translation stay s3fs's) on s3fs's event loop.
@@ -22,14 +25,16 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlxkit.store.remotes.failures import classify
 
 if TYPE_CHECKING:
     from mlxkit.store.remotes.fs import Attempts
+
+T = TypeVar("T")
 
 PART = 8 << 20  # boto3's part size: small enough to pipeline, large enough for few requests
 MAX_PARTS = 10_000  # S3's limit: a larger file gets larger parts
@@ -72,9 +77,12 @@ class _Budget:
 class S3Uploader:
     """Uploads local files to one s3fs file system; safe to call from many threads at once."""
 
-    def __init__(self, fs: Any, attempts: Callable[[], Attempts], *, part: int = PART, budget: int = BUDGET) -> None:
+    def __init__(
+        self, fs: Any, attempts: Callable[[], Attempts], *, timeout: float | None = None, part: int = PART, budget: int = BUDGET
+    ) -> None:
         self._fs = fs
         self._attempts = attempts  # each request's tries, under the remote's retry policy
+        self._timeout = timeout  # the remote's: the longest a request may send nothing (None: no limit)
         self._part = part
         self._budget = _Budget(budget)
 
@@ -166,9 +174,10 @@ class S3Uploader:
         while True:
             attempts.tries += 1
             try:
-                if body is not None:
-                    kwargs["Body"] = body.read()
-                return await self._fs._call_s3(method, **kwargs)
+                if body is None:
+                    return await self._fs._call_s3(method, **kwargs)
+                kwargs["Body"] = body.read()
+                return await self._sending(kwargs["Body"], self._fs._call_s3(method, **kwargs))
             except Exception as exc:
                 kind = classify(exc)
                 if kind is None:
@@ -179,6 +188,32 @@ class S3Uploader:
             finally:
                 kwargs.pop("Body", None)
             await asyncio.sleep(delay)
+
+    async def _sending(self, buffer: io.BytesIO, call: Awaitable[T]) -> T:
+        """The answer of `call`, which sends `buffer`: given up with a TimeoutError once the HTTP
+        client has taken some of its bytes and then, for the remote's timeout, takes no more and
+        gets no answer. (botocore's own sockets treat a send that does not move the same way;
+        aiohttp starts its read timeout only once the whole body is sent, so a server that stopped
+        reading held the request for ever.) The clock starts with the first byte taken, not
+        before: a request may wait that long for a free connection while others send."""
+        task = asyncio.ensure_future(call)
+        if self._timeout is None:
+            return await task
+        loop = asyncio.get_running_loop()
+        try:
+            taken, moved = 0, None  # where the client was in `buffer` at the last look, and since when
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._timeout / 4)
+                if done:
+                    return task.result()
+                if buffer.tell() != taken:
+                    taken, moved = buffer.tell(), loop.time()
+                elif moved is not None and loop.time() - moved >= self._timeout:
+                    raise TimeoutError(f"the server took no bytes of the request in {self._timeout:g} s")
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _checksum_algorithm(self) -> str | None:
         """The per-part checksum boto3's transfer manager asks for (CRC32), or None when the client

@@ -1,0 +1,216 @@
+"""Requests that stall once the connection is up: the proxy (tests/remote_fixtures.py, `Stall`) takes
+a request, or sends part of its answer, and then says nothing for longer than the remote's
+`timeout` (1 s here). The request is tried again once, alone (one part, not the whole file), and a
+request that stalls every time fails the command in one line (exit 22) leaving nothing half done:
+no incomplete multipart upload, no object, nothing in the cache that fsck would flag.
+
+Every command runs the real `mlx` in a subprocess with a timeout of its own, so that a regression
+(a hang) fails the test instead of stalling the suite."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.conftest import Repo, git, run_subprocess
+from tests.remote_fixtures import Stall
+
+PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
+RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
+HINT = "hint: check the endpoint; a slow one may get more time: 'mlx remote modify origin timeout SECONDS'"
+
+
+def _client(endpoint: str):  # boto3, to look at the bucket as another client would
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def _through(proxy, repo: Repo, mlx, bucket: str) -> None:
+    """`origin` is the bucket, reached through `proxy`, with a timeout of 1 s."""
+    for args in (
+        ("remote", "add", "--default", "origin", f"s3://{bucket}/p"),
+        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
+        ("remote", "modify", "origin", "timeout", "1"),
+    ):
+        assert mlx(*args, cwd=repo.path).code == 0
+
+
+def _run(repo: Repo, *args: str):
+    return run_subprocess(args, repo.path, timeout=RUN_TIMEOUT)
+
+
+def _part(number: int):
+    return lambda method, query: method == "PUT" and query.get("partNumber") == [str(number)]
+
+
+def _once(picks, stall: Stall):
+    """A proxy's `fails`: `stall` for the first request `picks` chooses, nothing for the others."""
+    stalled: list[bool] = []
+
+    def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
+        if picks(method, query) and not stalled:
+            stalled.append(True)
+            return stall
+        return False
+
+    return fails
+
+
+def _big_file(repo: Repo) -> bytes:
+    data = os.urandom(PART + 300_000)  # two parts: 8 MiB and 300 kB
+    repo.gen({"model.bin": data}, old=True)
+    return data
+
+
+# -- uploads -------------------------------------------------------------------------------------
+
+# A part held silent once the proxy has it all, or after 1 MiB of its 8 (the client cannot even
+# finish sending it: aiohttp's read timeout had not started, and the push hung for ever).
+PART_STALLS = {"unanswered": Stall(), "half sent": Stall(received=1 << 20)}
+
+
+@pytest.mark.parametrize("stall", PART_STALLS.values(), ids=PART_STALLS.keys())
+def test_a_part_that_stalls_once_is_sent_again_alone_and_the_push_completes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, stall
+):
+    data = _big_file(repo)
+    proxy = make_proxy(_once(_part(1), stall))
+    _through(proxy, repo, mlx, s3_bucket)
+    assert mlx("add", "model.bin").code == 0
+
+    pushed = _run(repo, "push")
+
+    assert pushed.code == 0, pushed
+    assert pushed.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
+    assert proxy.stalled == 1
+    assert [proxy.parts_sent(number) for number in (1, 2)] == [2, 1]  # the part again, not the file
+    client = _client(s3_server.endpoint)
+    (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/objects/")["Contents"]]
+    assert client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
+    assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
+
+
+@pytest.mark.parametrize("stall", PART_STALLS.values(), ids=PART_STALLS.keys())
+def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
+    repo, mlx, s3_server, s3_bucket, make_proxy, stall
+):
+    _big_file(repo)
+    proxy = make_proxy(lambda method, query: stall if _part(1)(method, query) else False)
+    _through(proxy, repo, mlx, s3_bucket)
+    assert mlx("add", "model.bin").code == 0
+
+    pushed = _run(repo, "push")
+
+    assert "Traceback" not in pushed.err, pushed
+    assert pushed.code == 22, pushed
+    assert pushed.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", pushed
+    assert re.fullmatch(
+        rf"mlx: cannot upload 'objects/[0-9a-f]{{2}}/[0-9a-f]{{62}}' on remote 'origin' \(s3://{s3_bucket}/p\): "
+        r"no answer in 1 s, after 2 tries",
+        pushed.err_lines[1],
+    ), pushed
+    assert pushed.err_lines[2:] == [HINT]
+    assert proxy.parts_sent(1) == 2
+    client = _client(s3_server.endpoint)
+    assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)  # aborted
+    assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/objects/")
+    assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/index/")
+
+
+# -- downloads -----------------------------------------------------------------------------------
+
+# "packed": small files, each tracked alone, fetched with a ranged GET of their pack (read_ranges).
+# With no directory, no tree is fetched first, so a fresh clone has no cache directory while the
+# pack is read: the periodic flush of the cache's file system must not trip on that (it did, once a
+# read took over 0.25 s: exit 3, "no such file or directory: '.mlx/cache'").
+# "loose": one file over the pack threshold, fetched with a streamed GET into a temp file in the
+# cache (download). The stall comes after the first 16 kB of the answer.
+FILES = {
+    "packed": {f"f{i:02}.bin": os.urandom(20_000) for i in range(20)},
+    "loose": {"weights.bin": os.urandom(1_500_000)},
+}
+VERBS = {"packed": "read", "loose": "download"}
+WHERE = {"packed": r"packs/[0-9a-f]{64}\.pack", "loose": r"objects/[0-9a-f]{2}/[0-9a-f]{62}"}
+
+
+def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, layout: str) -> Repo:
+    repo.gen(FILES[layout], old=True)
+    assert mlx("add", *FILES[layout]).code == 0
+    _through(proxy, repo, mlx, bucket)
+    repo.commit("data")
+    assert mlx("push").code == 0
+    target = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo.path), str(target))
+    return Repo(target)
+
+
+def _checked_out(clone: Repo, layout: str) -> dict[str, bytes]:
+    """The files of `layout` in the clone's workspace, with their bytes (those missing left out)."""
+    return {name: (clone / name).read_bytes() for name in FILES[layout] if (clone / name).is_file()}
+
+
+def _stalling_reads(proxy_of, layout: str, times: list[int]):
+    """A proxy's `fails`: the GETs of the data stall while `times[0]` > proxy.stalled."""
+    prefix = "/packs/" if layout == "packed" else "/objects/"
+
+    def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
+        proxy = proxy_of()
+        if method == "GET" and prefix in proxy.requests[-1][1] and proxy.stalled < times[0]:
+            return Stall(answered=16 << 10)
+        return False
+
+    return fails
+
+
+def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
+    checked = _run(clone, "fsck", "--json")
+    assert "Traceback" not in checked.err, checked
+    report = checked.json
+    assert {problem["kind"] for problem in report["problems"]} <= {"missing"}, checked
+    assert report["garbage"] == [], checked  # no temp file left in the cache
+    assert clone.temp_files() == []
+
+
+@pytest.mark.parametrize("layout", FILES)
+def test_a_read_that_stalls_once_is_retried_and_the_pull_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
+    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, [1]))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+
+    pulled = _run(clone, "pull")
+
+    assert pulled.code == 0, pulled
+    assert proxy.stalled == 1
+    assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
+    assert _checked_out(clone, layout) == FILES[layout]
+    assert _run(clone, "fsck").code == 0
+
+
+@pytest.mark.parametrize("layout", FILES)
+def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
+    stalls = [1_000]
+    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, stalls))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+    assert mlx("init", cwd=clone.path).code == 0  # a cache for fsck to check (a fresh clone's is made by its first fetch)
+
+    fetched = _run(clone, "fetch")
+
+    assert "Traceback" not in fetched.err, fetched
+    assert fetched.code == 22, fetched
+    assert proxy.stalled == 2
+    assert fetched.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", fetched
+    assert re.fullmatch(
+        rf"mlx: cannot {VERBS[layout]} '{WHERE[layout]}' on remote 'origin' \(s3://{s3_bucket}/p\): "
+        r"no answer in 1 s, after 2 tries",
+        fetched.err_lines[1],
+    ), fetched
+    assert fetched.err_lines[2:] == [HINT]
+    _fsck_is_clean_but_for_missing_objects(clone)
+
+    stalls[0] = 0  # the stalls go away
+    pulled = _run(clone, "pull")
+    assert pulled.code == 0, pulled
+    assert _checked_out(clone, layout) == FILES[layout]
+    assert _run(clone, "fsck").code == 0
