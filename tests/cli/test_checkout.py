@@ -14,7 +14,7 @@ from tests.conftest import age
 from ._helpers import b3, git, mode_of, umask
 
 CSV = "x,y\n1,2\n"
-RE_ADD = "re-add the data with 'mlx add' where you still have it"
+RE_ADD = "get them from a remote with 'mlx pull', or re-add the data with 'mlx add' where you still have it"
 
 
 @pytest.fixture

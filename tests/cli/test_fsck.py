@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tests.conftest import git
+
 from ._helpers import b3, make_writable
 
 MODEL = "model weights\n"
@@ -181,3 +183,38 @@ def test_fsck_reports_a_lockfile_the_pipeline_refuses(repo):
 
     assert result.code == 1, result
     assert result.out.splitlines()[0] == "invalid lockfile: mlx.lock line 5: at 'stages.train': unknown key 'out'"
+
+
+def test_a_fresh_clone_without_a_cache_yet_says_what_is_missing_instead_of_refusing_the_cache(tracked, mlx, tmp_path):
+    """mlx makes the cache with its first object: a clone has none until its first fetch or add."""
+    tracked.commit("data")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(tracked.path), str(clone))
+    assert not (clone / ".mlx/cache").exists()
+
+    checked = mlx("fsck", cwd=clone)
+    collected = mlx("gc", "--dry-run", cwd=clone)
+
+    checked.expect_error(
+        20, "objects named by pointer files or mlx.lock are missing",
+        hint="fetch them ('mlx fetch'), re-add the data ('mlx add'), or run the stage that writes it again",
+    )
+    assert f"missing: {b3(MODEL)} model.bin.mlx" in checked.out.splitlines()
+    collected.expect_error(  # fails closed, as gc does for any tracked directory whose tree is not in the cache
+        12,
+        f"the tree {tracked.pointer('data')['hash'][7:19]} named by 'data.mlx' is not in the cache, so its files "
+        "cannot be told apart from garbage: nothing was deleted",
+        hint="fetch it ('mlx fetch'), re-add the directory ('mlx add'), or stop tracking it ('mlx remove')",
+    )
+    assert not (clone / ".mlx/cache").exists()
+
+
+def test_a_dangling_link_in_place_of_the_cache_is_still_refused(tracked, mlx, tmp_path):
+    cache = tracked / ".mlx/cache"
+    cache.rename(tmp_path / "moved")
+    cache.symlink_to(tmp_path / "nowhere")
+
+    for command in ("fsck", "gc"):
+        result = mlx(command)
+        assert result.code == 13, result
+        assert "has no mlx-store.json: it is not an mlx cache" in result.err, result

@@ -187,7 +187,7 @@ def test_gc_fails_closed_when_a_tracked_directory_tree_is_missing(history, mlx):
         12,
         f"the tree {tree[7:19]} named by 'data.mlx' is not in the cache, so its files cannot be told apart "
         "from garbage: nothing was deleted",
-        hint="re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'",
+        hint="fetch it ('mlx fetch'), re-add the directory ('mlx add'), or stop tracking it ('mlx remove')",
     )
     assert history.objects() == before
 

@@ -63,7 +63,11 @@ class ObjectStore:
             write_atomic(self.root / MARKER, marker)
 
     def check_marker(self) -> None:
-        """Refuse a store without mlx's marker or of a newer format (gc and fsck call this first)."""
+        """Refuse a store without mlx's marker or of a newer format (gc and fsck call this first).
+        A cache that does not exist at all passes: it holds nothing (a fresh clone's, which mlx
+        makes with its first object); a dangling link in its place does not."""
+        if not os.path.lexists(self.root):
+            return
         try:
             marker = json.loads((self.root / MARKER).read_bytes())
         except FileNotFoundError:

@@ -353,8 +353,10 @@ class _PlaceChunk:
         return done
 
 
-def missing_error(missing: list[str]) -> MissingObjectError:
+def missing_error(missing: list[str], *, fetched: bool = False) -> MissingObjectError:
+    """`fetched`: a pull looked for them on the remote already."""
     return MissingObjectError(
         f"'{missing[0]}'{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: objects are not in the cache",
-        hint="re-add the data with 'mlx add' where you still have it",
+        hint="re-add the data with 'mlx add' where you still have it" if fetched
+        else "get them from a remote with 'mlx pull', or re-add the data with 'mlx add' where you still have it",
     )

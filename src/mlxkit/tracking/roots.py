@@ -34,7 +34,7 @@ from mlxkit.tracking.pointer import Unreadable, find_pointer_files, parse_pointe
 from mlxkit.tracking.trees import load_tree
 
 LOCKFILE = LOCK_FILE
-_READD = "re-add the directory with 'mlx add', or stop tracking it with 'mlx remove'"
+_READD = "fetch it ('mlx fetch'), re-add the directory ('mlx add'), or stop tracking it ('mlx remove')"
 
 
 class RootUnreadable(MlxError):

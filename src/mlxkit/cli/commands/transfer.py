@@ -93,7 +93,7 @@ def pull(
     if result.missing:
         from mlxkit.tracking.checkout import missing_error
 
-        raise missing_error(result.missing)
+        raise missing_error(result.missing, fetched=True)
 
 
 def _push_problems(result: PushResult) -> None:
