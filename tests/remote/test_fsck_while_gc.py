@@ -25,9 +25,12 @@ def is_listing(query: dict[str, list[str]], prefix: str) -> bool:
     return any(f"/{prefix}/" in value or value.endswith(f"/{prefix}") for value in query.get("prefix", ()))
 
 
-def pushed_then_abandoned(repo: Repo, mlx, s3_server, bucket: str) -> RemoteSpec:
-    """keep.txt on main; a deleted branch's directory of 60 files (packed with keep.txt) and its
-    loose tree: a gc --cloud rewrites the pack, replaces the index and deletes the old pack and tree."""
+def pushed_then_abandoned(
+    repo: Repo, mlx, s3_server, bucket: str, files: dict = FILES, name: str = "data"
+) -> tuple[RemoteSpec, str]:
+    """keep.txt on main; a deleted branch's directory `name` of `files` (by default 60 files, packed
+    with keep.txt) and its loose tree: a gc --cloud rewrites the pack, replaces the index and deletes
+    the old pack and tree. Returns the remote and the hex of the directory's tree."""
     spec = RemoteSpec("s3", f"s3://{bucket}/p", s3_server.endpoint)
     repo.gen({"keep.txt": "keep me\n"}, old=True)
     assert mlx("add", "keep.txt").code == 0
@@ -36,13 +39,14 @@ def pushed_then_abandoned(repo: Repo, mlx, s3_server, bucket: str) -> RemoteSpec
     assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0
     repo.commit("keep")
     repo.git("checkout", "-q", "-b", "scratch")
-    repo.gen({"data": FILES}, old=True)
-    assert mlx("add", "data").code == 0
+    repo.gen({name: files}, old=True)
+    assert mlx("add", name).code == 0
+    tree = (repo / f"{name}.mlx").read_text().split("blake3:")[1][:64]
     repo.commit("scratch")
     assert mlx("push").code == 0
     repo.git("checkout", "-q", "main")
     repo.git("branch", "-D", "scratch")
-    return spec
+    return spec, tree
 
 
 def checker(repo: Repo, mlx, tmp_path, proxy) -> Repo:
@@ -93,7 +97,7 @@ def test_a_pack_the_current_index_names_is_still_missing_after_a_gc(repo, mlx, s
 
     armed, lost = False, []
     proxy = make_proxy(gc_and_damage_before_listing_packs)
-    direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket).open()
+    direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)[0].open()
     copy = checker(repo, mlx, tmp_path, proxy)
     armed = True
 
@@ -147,7 +151,7 @@ def test_a_remote_whose_indexes_keep_changing_is_reported_as_such(repo, mlx, s3_
 
     armed = False
     proxy = make_proxy(replace_the_index)
-    direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket).open()
+    direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)[0].open()
     copy = checker(repo, mlx, tmp_path, proxy)
     (pack,) = direct.list("packs")
     direct.delete([f"packs/{pack}"])
@@ -173,21 +177,7 @@ def test_a_dead_tree_read_before_a_gc_deleted_its_files_is_no_incomplete_tree(
     read. The tree is gone too, so it is not reported (nor read again, when its bytes were not
     kept: in-process, with no memory for trees). Before: exit 22, "'objects/…' does not exist"."""
     files = {f"f{i:02}.bin": f"{i:02}".encode() * 2500 for i in range(60)}  # each above the threshold: loose
-    spec = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint)
-    repo.gen({"keep.txt": "keep me\n"}, old=True)
-    assert mlx("add", "keep.txt").code == 0
-    assert mlx("remote", "add", "--default", "origin", spec.url).code == 0
-    assert mlx("remote", "modify", "origin", "endpoint_url", s3_server.endpoint).code == 0
-    assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0
-    repo.commit("keep")
-    repo.git("checkout", "-q", "-b", "scratch")
-    repo.gen({"big": files}, old=True)
-    assert mlx("add", "big").code == 0
-    tree = (repo / "big.mlx").read_text().split("blake3:")[1][:64]
-    repo.commit("scratch")
-    assert mlx("push").code == 0
-    repo.git("checkout", "-q", "main")
-    repo.git("branch", "-D", "scratch")
+    spec, tree = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket, files, "big")
     loose = sorted([tree, *(blake3(data).hexdigest() for data in files.values())])
     assert sorted(spec.open().list("objects")) == [f"{hex_[:2]}/{hex_[2:]}" for hex_ in loose]  # the tree is loose
     assert loose.index(tree) < len(loose) - 1  # a file is read after it
