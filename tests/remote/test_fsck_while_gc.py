@@ -25,6 +25,13 @@ def is_listing(query: dict[str, list[str]], prefix: str) -> bool:
     return any(f"/{prefix}/" in value or value.endswith(f"/{prefix}") for value in query.get("prefix", ()))
 
 
+def configure(mlx, spec: RemoteSpec) -> None:
+    """`origin`, straight to the S3 server, with this file's pack threshold."""
+    assert mlx("remote", "add", "--default", "origin", spec.url).code == 0
+    assert mlx("remote", "modify", "origin", "endpoint_url", spec.endpoint_url).code == 0
+    assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0
+
+
 def pushed_then_abandoned(
     repo: Repo, mlx, s3_server, bucket: str, files: dict = FILES, name: str = "data"
 ) -> tuple[RemoteSpec, str]:
@@ -34,9 +41,7 @@ def pushed_then_abandoned(
     spec = RemoteSpec("s3", f"s3://{bucket}/p", s3_server.endpoint)
     repo.gen({"keep.txt": "keep me\n"}, old=True)
     assert mlx("add", "keep.txt").code == 0
-    assert mlx("remote", "add", "--default", "origin", spec.url).code == 0
-    assert mlx("remote", "modify", "origin", "endpoint_url", s3_server.endpoint).code == 0
-    assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0
+    configure(mlx, spec)
     repo.commit("keep")
     repo.git("checkout", "-q", "-b", "scratch")
     repo.gen({name: files}, old=True)
@@ -207,3 +212,43 @@ def test_a_dead_tree_read_before_a_gc_deleted_its_files_is_no_incomplete_tree(
         assert api.fsck_remote("origin", read_data=True, repo=copy.path).problems == []
     assert collected and collected[0].code == 0, collected
     assert collected[0].out.startswith("Removed 61 objects from 'origin'"), collected[0]
+
+
+def test_a_pack_deleted_by_hand_while_a_repair_reads_is_dropped_from_the_indexes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    """The repair holds the lock, so nothing of mlx's deletes a pack meanwhile; one deleted by hand
+    after the listings is a missing pack the repair must drop from the indexes, with the tree that
+    lists its files. Before: reported, left in the index, exit 0, and the next fsck found it again."""
+    deleted = []
+
+    def delete_the_pack_before_its_read(method: str, query: dict[str, list[str]]) -> bool:
+        if armed and is_listing(query, "objects"):
+            deleted.append(None)
+        elif armed and deleted == [None] and method == "GET" and not query:  # the first read: the pack
+            (pack,) = direct.list("packs")
+            direct.delete([f"packs/{pack}"])
+            deleted.append(f"packs/{pack}")
+        return False
+
+    armed = False
+    proxy = make_proxy(delete_the_pack_before_its_read)
+    spec = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint)
+    repo.gen({"data": FILES}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, spec)
+    repo.commit("data")
+    assert mlx("push").code == 0
+    direct = spec.open()
+    copy = checker(repo, mlx, tmp_path, proxy)
+    armed = True
+
+    repaired = mlx("fsck", "--remote", "origin", "--repair", cwd=copy.path)
+
+    assert repaired.code == 0, repaired
+    assert f"missing pack: {deleted[1]} deleted since it was listed" in repaired.out.splitlines(), repaired
+    armed = False
+    assert mlx("fsck", "--remote", "origin", cwd=copy.path).code == 0
+    assert mlx("push").code == 0  # sends the lost files and their tree again
+    again = mlx("fsck", "--remote", "origin", "--read-data", cwd=copy.path)
+    assert again.code == 0, again

@@ -238,8 +238,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
     total = sum(size for size, _ in packs.values()) + sum(loose.values())
     progress.start(f"reading '{connection.name}'", total, unit="bytes")
     counts = [0, 0, 0]  # objects, bytes, bytes of trees kept
-    gone_packs: list[str] = []  # deleted since they were listed
-    gone_loose: list[Digest] = []
+    gone_loose: list[Digest] = []  # deleted since they were listed
     lock = threading.Lock()  # the checks run in the pool's threads
 
     def keep_tree(copy: Copy, data: bytes | memoryview) -> None:
@@ -262,7 +261,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
                 data = memoryview(fs.read_ranges(pack_path(pack), [(start, end)])[0])
             except RemoteNotFoundError:
                 problems.append(FsckProblem("missing pack", None, pack_path(pack), "deleted since it was listed"))
-                gone_packs.append(pack)
+                scan.vanished.append(pack)
                 return
             for entry in group:
                 piece = data[entry.offset - start : entry.offset - start + entry.length]
@@ -292,7 +291,7 @@ def _read_data(connection: Connection, scan: Scan, problems: list[FsckProblem], 
             list(pool.map(check_loose, sorted(loose)))
     finally:
         progress.finish()
-    for pack in gone_packs:
+    for pack in scan.vanished:
         del packs[pack]
     for digest in gone_loose:
         del loose[digest]

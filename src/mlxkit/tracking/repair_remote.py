@@ -58,14 +58,15 @@ class Copy:
 
 @dataclass
 class Scan:
-    """What fsck --read-data saw: the packs the indexes name (hex -> size, entries) and the loose
-    objects; the copies that did not match their hash, the intact ones that look like trees (and
-    the bytes of those it kept: hex -> bytes), and the trees listing a lost object (tree hex -> how
-    many of its files are lost)."""
+    """What fsck --read-data saw: the packs the indexes name (hex -> size, entries; without those
+    that `vanished` between the listing and the read) and the loose objects; the copies that did
+    not match their hash, the intact ones that look like trees (and the bytes of those it kept: hex
+    -> bytes), and the trees listing a lost object (tree hex -> how many of its files are lost)."""
 
     packs: dict[str, tuple[int, list[Entry]]]
     loose: dict[Digest, int]
     damaged: list[Copy] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)  # packs listed, then found deleted when read
     trees: list[Copy] = field(default_factory=list)
     tree_data: dict[str, bytes] = field(default_factory=dict)
     incomplete: dict[str, int] = field(default_factory=dict)
@@ -122,7 +123,7 @@ def repair_remote(connection: Connection, lock: HeldLock, scan: Scan, restored: 
     damaged = set(scan.damaged)
     doomed = damaged | {copy for copy in _copies(scan) if copy.hex in scan.incomplete}
     dropped = {(copy.pack, copy.entry) for copy in doomed if copy.pack is not None}
-    rewritten, packs = _rewrite_indexes(connection, lock, dropped)
+    rewritten, packs = _rewrite_indexes(connection, lock, dropped, set(scan.vanished))
     invalid = [index_path(name) for name in sorted(connection.catalog.problems)]
     delete_locked(connection, lock, invalid)
     loose = sorted({copy.where for copy in doomed if copy.pack is None})
@@ -140,16 +141,17 @@ def _copies(scan: Scan) -> list[Copy]:
 
 
 def _rewrite_indexes(
-    connection: Connection, lock: HeldLock, dropped: set[tuple[str | None, Entry | None]]
+    connection: Connection, lock: HeldLock, dropped: set[tuple[str | None, Entry | None]], vanished: set[str]
 ) -> tuple[int, list[str]]:
-    """Replace the indexes naming a (pack, entry) of `dropped`, or a pack that is missing or of
-    another size than they say, by one naming their intact packs without those entries. Returns
-    the number of indexes replaced and the paths of the packs they no longer name."""
+    """Replace the indexes naming a (pack, entry) of `dropped`, or a pack that is missing (from the
+    listing, or `vanished` since) or of another size than they say, by one naming their intact
+    packs without those entries. Returns the number of indexes replaced and the paths of the packs
+    they no longer name."""
     listed = connection.catalog.packs()
     indexes = connection.catalog.indexes()
 
     def unusable(pack: PackEntries) -> bool:
-        return listed.get(pack.hex) != pack.size
+        return pack.hex in vanished or listed.get(pack.hex) != pack.size
 
     affected = sorted(
         name for name, packs in indexes.items()
