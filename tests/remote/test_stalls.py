@@ -42,6 +42,18 @@ def _run(repo: Repo, *args: str):
     return run_subprocess(args, repo.path, timeout=RUN_TIMEOUT)
 
 
+def _gave_up(result, verb: str, where: str, bucket: str) -> None:
+    """`result` is a command that retried once, then failed in one line naming `verb` and `where` (a regex)."""
+    assert "Traceback" not in result.err, result
+    assert result.code == 22, result
+    assert result.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", result
+    assert re.fullmatch(
+        rf"mlx: cannot {verb} '{where}' on remote 'origin' \(s3://{bucket}/p\): no answer in 1 s, after 2 tries",
+        result.err_lines[1],
+    ), result
+    assert result.err_lines[2:] == [HINT], result
+
+
 def _part(number: int):
     return lambda method, query: method == "PUT" and query.get("partNumber") == [str(number)]
 
@@ -104,15 +116,7 @@ def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
 
     pushed = _run(repo, "push")
 
-    assert "Traceback" not in pushed.err, pushed
-    assert pushed.code == 22, pushed
-    assert pushed.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", pushed
-    assert re.fullmatch(
-        rf"mlx: cannot upload 'objects/[0-9a-f]{{2}}/[0-9a-f]{{62}}' on remote 'origin' \(s3://{s3_bucket}/p\): "
-        r"no answer in 1 s, after 2 tries",
-        pushed.err_lines[1],
-    ), pushed
-    assert pushed.err_lines[2:] == [HINT]
+    _gave_up(pushed, "upload", "objects/[0-9a-f]{2}/[0-9a-f]{62}", s3_bucket)
     assert proxy.parts_sent(1) == 2
     client = _client(s3_server.endpoint)
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)  # aborted
@@ -193,20 +197,11 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
     stalls = [1_000]
     proxy = make_proxy(_stalling_reads(lambda: proxy, layout, stalls))
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
-    assert mlx("init", cwd=clone.path).code == 0  # a cache for fsck to check (a fresh clone's is made by its first fetch)
 
     fetched = _run(clone, "fetch")
 
-    assert "Traceback" not in fetched.err, fetched
-    assert fetched.code == 22, fetched
+    _gave_up(fetched, VERBS[layout], WHERE[layout], s3_bucket)
     assert proxy.stalled == 2
-    assert fetched.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", fetched
-    assert re.fullmatch(
-        rf"mlx: cannot {VERBS[layout]} '{WHERE[layout]}' on remote 'origin' \(s3://{s3_bucket}/p\): "
-        r"no answer in 1 s, after 2 tries",
-        fetched.err_lines[1],
-    ), fetched
-    assert fetched.err_lines[2:] == [HINT]
     _fsck_is_clean_but_for_missing_objects(clone)
 
     stalls[0] = 0  # the stalls go away
