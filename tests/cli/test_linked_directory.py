@@ -165,3 +165,41 @@ def test_a_target_through_a_link_into_the_workspace_is_an_unsafe_path_for_every_
             14, "unsafe path 'inner/c.csv': 'inner' is a symbolic link",
             hint="mlx never reads or writes through symbolic links inside the repository",
         )
+
+
+@pytest.fixture
+def linked_deep(repo, mlx, tmp_path):
+    """As `linked`, but the folder moved out holds its pointer files two and three levels down:
+    'data/one/b.csv' and 'data/one/two/c.csv'."""
+    repo.gen({"a.csv": "a\n", "data": {"one": {"b.csv": "b\n", "two": {"c.csv": "c\n"}}}}, old=True)
+    assert mlx("add", "a.csv", "data/one/b.csv", "data/one/two/c.csv").code == 0
+    assert mlx("remote", "add", "-d", "origin", str(tmp_path / "remote")).code == 0
+    (repo / "data").rename(tmp_path / "other-disk")
+    (repo / "data").symlink_to(tmp_path / "other-disk")
+    return repo
+
+
+def test_a_walk_that_warns_looks_two_levels_behind_a_link(linked_deep, mlx):
+    (linked_deep / "data/one/b.csv.mlx").unlink()  # only 'data/one/two/c.csv.mlx' is left, three levels down
+
+    for args in (["status"], ["checkout"], ["fsck"], ["push"]):
+        result = mlx(*args)
+
+        assert result.code == 0 and result.err == "", (args, result)
+    assert mlx("status").out == "Everything is up to date (1 tracked path).\n"
+
+
+def test_a_walk_that_warns_sees_pointer_files_two_levels_behind_a_link(linked_deep, mlx):
+    result = mlx("status")
+
+    assert result.code == 0 and result.err_lines == [WARNING], result
+
+
+@pytest.mark.parametrize("args", [["gc", "-n"], ["status", "data"], ["status", "data/one"]])
+def test_gc_and_a_named_target_look_all_the_way_behind_a_link(linked_deep, mlx, args):
+    (linked_deep / "data/one/b.csv.mlx").unlink()
+    refused = REFUSED.replace("data/b.csv.mlx", "data/one/two/c.csv.mlx")
+    if args[0] == "gc":
+        refused = refused.replace("'data':", "'data', so nothing was deleted:")
+
+    mlx(*args).expect_error(12, refused, hint=HINT)

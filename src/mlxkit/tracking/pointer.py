@@ -31,6 +31,11 @@ MAX_POINTER_BYTES = 64 * 1024
 _KEYS = {"format", "path", "hash", "size", "files", "x"}
 _NAME_BREAKERS = re.compile(r"[/\\\x00]")  # what pointer-1's 'path' pattern forbids
 _HASH = re.compile(r"blake3:[0-9a-f]{64}")  # pointer-1's 'hash' pattern
+# How deep a walk that warns looks behind a link to a directory outside the workspace: the folder it
+# points to and the folders directly in it, where a moved data folder keeps its pointer files. A link
+# to a large dataset (10^6 files in 10^3 folders) then costs two levels of listings on every status,
+# not a walk of the whole tree. A walk that fails closed (gc) looks all the way down.
+WARNED_LEVELS = 2
 
 
 class Unreadable(UnreadableError):
@@ -195,7 +200,8 @@ def find_pointer_files(
 
     A directory that cannot be listed raises Unreadable: it may hold pointers. Symbolic links are
     never followed (mlx refuses paths through them); with `through_links` (every walk but add's), a
-    link to a directory that holds pointer files raises LinkedDirectory, naming the link. With
+    link to a directory that holds pointer files raises LinkedDirectory, naming the link (with
+    `on_unreadable`, only pointer files WARNED_LEVELS deep are looked for behind it). With
     `on_unreadable`, either (but the top directory) is handed to it instead, and left out
     (tracking/targets.py: commands that only read, or write only what they see, go on past it as
     `git status` does; gc never does); the pointer files in `named` that a directory left out holds
@@ -225,7 +231,8 @@ def find_pointer_files(
                     continue
                 stack.append(f"{prefix}{entry.name}/")
             elif through_links and entry.is_symlink() and entry.name + SUFFIX not in names and not _leads_inside(entry.path, root):
-                found = _pointer_behind_link(entry.path, f"{prefix}{entry.name}", on_unreadable)
+                shown = f"{prefix}{entry.name}"
+                found = _pointer_behind_link(entry.path, shown, on_unreadable, None if on_unreadable is None else WARNED_LEVELS)
                 if found is not None:
                     linked = LinkedDirectory(f"{prefix}{entry.name}", found)
                     if on_unreadable is None:
@@ -261,10 +268,13 @@ def _leads_inside(link: str, root: Path) -> bool:
     return target == top or target.startswith(f"{top}{os.sep}")
 
 
-def _pointer_behind_link(link: str, shown: str, on_unreadable: Callable[[Unreadable], None] | None) -> str | None:
+def _pointer_behind_link(
+    link: str, shown: str, on_unreadable: Callable[[Unreadable], None] | None, levels: int | None = None
+) -> str | None:
     """The first `*.mlx` file in the directory `link` points to (links below it are not followed),
     as `shown` (the link's path in the workspace) plus its path below the link; None when the link
-    points to no directory, or to one that holds none or is an mlx repository. A directory there
+    points to no directory, or to one that holds none or is an mlx repository. With `levels`, only
+    that many levels of folders are looked into (1: the folder the link points to). A directory there
     that cannot be listed raises Unreadable, or is handed to `on_unreadable` and left out."""
     if not os.path.isdir(link) or os.path.isdir(os.path.join(link, ".mlx")):
         return None
@@ -276,7 +286,8 @@ def _pointer_behind_link(link: str, shown: str, on_unreadable: Callable[[Unreada
         on_unreadable(error)
 
     for directory, dirs, files in os.walk(link, onerror=unreadable):
-        dirs[:] = [name for name in dirs if name not in (".git", ".mlx")]
+        below = directory.count(os.sep) - link.count(os.sep)  # 0: the folder the link points to
+        dirs[:] = [] if levels is not None and below + 1 >= levels else [name for name in dirs if name not in (".git", ".mlx")]
         for name in files:
             if name.endswith(SUFFIX) and name != SUFFIX:
                 return os.path.join(shown, os.path.relpath(os.path.join(directory, name), link))
