@@ -66,6 +66,9 @@ from bench_store import (
 DVC_S3_PIN = "3.3.0"
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
 OPS = ["push", "push again", "status --cloud", "pull"]
+# mlx's pull with `core.fsync never` in the clone: as durable as `cp -r` and DVC, the target's floor
+# like for like (local section, mlx only, information).
+PULL_NO_FSYNC = "pull, no fsync"
 RSS_LIMIT_MIB = 300
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -115,7 +118,7 @@ def make_sections(quick: bool) -> dict[str, Section]:
     # full: bench_store's 1 GiB file; quick: a name of its own, so the two never overwrite each other
     large = Dataset("large64m", 1, 1, 64 * MIB, 64 * MIB) if quick else Dataset("large", 1, 1, GIB, GIB)
     return {
-        "local": Section("local", small, False, {"push": "cp -r", "pull": "cp -r"},
+        "local": Section("local", small, False, {"push": "cp -r", "pull": "cp -r", PULL_NO_FSYNC: "cp -r"},
                          (("push", "floor", 1.0), ("pull", "floor", 2.0), ("push again", "seconds", 1.0))),
         "s3small": Section("s3small", s3small, True, {"push": "s3fs put (tar)", "pull": "s3fs get (tar)"},
                            (("push", "dvc", 20.0), ("pull", "dvc", 20.0), ("push again", "seconds", 1.0))),
@@ -239,10 +242,12 @@ class RemoteBench:
                 self.trash.discard(Path(old))
             return src
 
-        def fresh_clone() -> Path:
+        def fresh_clone(config: tuple[str, str] | None = None) -> Path:
             old = box.get("clone")
             box["clone"] = self.new_dir("clones", sec.name, tool.name) / "repo"
             check(["git", "clone", "-q", str(src), str(box["clone"])], SESSION)
+            if config:
+                check(tool.argv("config", "--local", *config), box["clone"], tool.env)
             if old is not None:
                 self.trash.discard(old.parent)
             return box["clone"]
@@ -262,6 +267,12 @@ class RemoteBench:
             problem = missing_data(sec.ds, box["clone"] / "data")
             if problem:
                 res["pull"] = {"failed": f"the last pull {problem}"}
+        if tool.name == "mlx" and PULL_NO_FSYNC in sec.floor_of and "failed" not in res["pull"]:
+            res[PULL_NO_FSYNC] = measure(tool.argv("pull"), lambda: fresh_clone(("core.fsync", "never")), runs,
+                                         tool.env, warmup=False, creates=True)
+            problem = missing_data(sec.ds, box["clone"] / "data") if "failed" not in res[PULL_NO_FSYNC] else None
+            if problem:
+                res[PULL_NO_FSYNC] = {"failed": f"the last pull {problem}"}
         if "clone" in box:
             self.trash.discard(box["clone"].parent)
         if "remote" in box and not sec.s3:
@@ -375,7 +386,7 @@ def render(sec: Section, res: dict, quick: bool) -> str:
              f"{'operation':<26} {'mlx s':>8} {'mlx MiB':>8} {'dvc s':>8} {'dvc MiB':>8} {'dvc/mlx':>8}"
              f"  {'floor':<20} {'floor s':>8} {'mlx/floor':>9}  target"]
     notes = []
-    for op in OPS:
+    for op in res["ops"]:
         m, d = (mlx.get(op) if mlx else None), (dvc.get(op) if dvc else None)
         floor = sec.floor_of.get(op)
         target = next((g for g in goals if g[0] == op), None)
@@ -393,6 +404,10 @@ def render(sec: Section, res: dict, quick: bool) -> str:
     work = ratio(floors.get(PULL_WORK), mlx.get("pull") if mlx else None)
     if work is not None:
         lines.append(f"  mlx pull: {fmt_ratio(work)} {PULL_WORK} (not a target: the same writes and durability)")
+    unsynced = ratio(floors.get("cp -r"), mlx.get(PULL_NO_FSYNC) if mlx else None)
+    if unsynced is not None:
+        lines.append(f"  mlx {PULL_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
+                     "as durable as cp -r and DVC)")
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals]
     return "\n".join(lines + notes)
@@ -402,10 +417,11 @@ def render(sec: Section, res: dict, quick: bool) -> str:
 def bench_section(sec: Section, tools: list[Tool], bench: RemoteBench, trash: Trash) -> dict:
     ds, runs = sec.ds, bench.runs(sec)
     # each tool: its source data and cache, then a remote and a clone a run; the floors: cp -r once and twice
-    copies = 2 * (2 + 3 * runs) + 3 * runs
+    copies = 2 * (2 + 3 * runs) + 3 * runs + (2 * runs if PULL_NO_FSYNC in sec.floor_of else 0)
     make_room(ds.disk_bytes() * copies + 4 * GIB, f"the {sec.name} section", trash)
     ensure_dataset(ds, trash)
-    res = {"dataset": asdict(ds), "runs": runs, "ops": OPS, "tools": {}, "floors": {}}
+    ops = OPS + [PULL_NO_FSYNC] if PULL_NO_FSYNC in sec.floor_of else OPS
+    res = {"dataset": asdict(ds), "runs": runs, "ops": ops, "tools": {}, "floors": {}}
     groups: list[tuple[str, Tool | None]] = [(t.name, t) for t in tools] + [("floors", None)]
     for name, tool in groups:
         print(f"  {clock()} {sec.name}: {name} ...", flush=True)

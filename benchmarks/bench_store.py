@@ -35,10 +35,13 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 SETTLE_S = 61          # ext4 here does not reuse freed inodes for ~60 s (see README)
 START = time.time()
 SLOW_S = 10.0          # an operation whose first run takes longer gets 3 runs, not --runs
+# `cp -r` and DVC make nothing durable; mlx does by default (core.fsync batch). "add, no fsync" is
+# mlx with `core.fsync never`: the target's comparison like for like (mlx only, information).
+ADD_NO_FSYNC = "add, no fsync"
 OPS = ["add", "add again", "status", "status changed",
-       "checkout copy", "checkout hardlink", "gc"]
+       "checkout copy", "checkout hardlink", "gc", ADD_NO_FSYNC]
 FLOOR_OF = {"add": "cp -r", "status": "git status",
-            "checkout copy": "cp -r", "checkout hardlink": "cp -al"}
+            "checkout copy": "cp -r", "checkout hardlink": "cp -al", ADD_NO_FSYNC: "cp -r"}
 # add waits until its objects are on disk before it writes the pointer (RELIABILITY.md §2); `cp -r`
 # leaves its writes to the kernel. This floor pays for the same durability: one syncfs at the end.
 DURABLE_CP = "cp -r; sync -f"
@@ -380,7 +383,7 @@ class Bench:
         path.mkdir(parents=True)
         return path
 
-    def new_repo(self, tool: Tool, ds: Dataset, old: Path | None) -> Path:
+    def new_repo(self, tool: Tool, ds: Dataset, old: Path | None, config: tuple[str, str] | None = None) -> Path:
         """Untimed: git init + tool init in a new folder, with a copy of the data.
 
         The previous cold-add run's data/ is moved over when it is still plain copies
@@ -388,7 +391,7 @@ class Bench:
         """
         repo = self.new_dir("repos", ds.name, tool.name)
         check(["git", "init", "-q"], repo)
-        for args in tool.init + [["config", "cache.type", "copy"]]:
+        for args in tool.init + [["config", "cache.type", "copy"]] + ([["config", *config]] if config else []):
             check(tool.argv(*args), repo, tool.env)
         if old is not None and plain_copies(old / "data", ds.files):
             os.rename(old / "data", repo / "data")
@@ -421,9 +424,9 @@ class Bench:
     def tool_ops(self, tool: Tool, ds: Dataset) -> dict:
         runs, box = self.runs(ds), {}
 
-        def fresh() -> Path:
+        def fresh(config: tuple[str, str] | None = None) -> Path:
             old = box.get("repo")
-            box["repo"] = self.new_repo(tool, ds, old)
+            box["repo"] = self.new_repo(tool, ds, old, config)
             if old is not None:
                 self.trash.discard(old)
             return box["repo"]
@@ -447,6 +450,9 @@ class Bench:
             res[f"checkout {mode}"] = measure(checkout, lambda: self.move_aside(repo()), runs,
                                               tool.env, warmup=False, creates=True)
         res["gc"] = measure(tool.argv(*tool.gc), repo, runs, tool.env, warmup=True)
+        if tool.name == "mlx" and ds.name == "small":
+            res[ADD_NO_FSYNC] = measure(add, lambda: fresh(("core.fsync", "never")), runs, tool.env,
+                                        warmup=False, creates=True)
         return res
 
     def floors(self, ds: Dataset) -> dict:
@@ -578,6 +584,10 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
     durable = ratio(floors.get(DURABLE_CP), mlx.get("add") if mlx else None)
     if durable is not None:
         lines.append(f"  mlx add: {fmt_ratio(durable)} {DURABLE_CP} (not a target: the same durability as mlx's barrier)")
+    unsynced = ratio(floors.get("cp -r"), mlx.get(ADD_NO_FSYNC) if mlx else None)
+    if unsynced is not None:
+        lines.append(f"  mlx {ADD_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
+                     "as durable as cp -r and DVC)")
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals if op == "all" or name == "large"]
     return "\n".join(lines + notes)
@@ -585,9 +595,10 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
-    make_room(ds.disk_bytes() * (7 * bench.runs(ds) + 8) + 4 * GIB, f"the {ds.name} section", trash)
+    make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
-    res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": OPS, "tools": {}}
+    ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
+    res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": ops, "tools": {}}
     for tool in tools:
         if tool.name == "mlx":
             res["mlx_rev"] = source_rev(tool.exe)
