@@ -1,8 +1,9 @@
 """Requests that stall once the connection is up: the proxy (tests/remote_fixtures.py, `Stall`) takes
 a request, or sends part of its answer, and then says nothing for longer than the remote's
-`timeout` (1 s here). The request is tried again once, alone (one part, not the whole file), and a
-request that stalls every time fails the command in one line (exit 22) leaving nothing half done:
-no incomplete multipart upload, no object, nothing in the cache that fsck would flag.
+`timeout` (1 s here). The request is tried again once, alone (one part, not the whole file; a
+download asks for the bytes it has not received only), and a request that stalls every time fails
+the command in one line (exit 22) leaving nothing half done: no incomplete multipart upload, no
+object, nothing in the cache that fsck would flag.
 
 Every command runs the real `mlx` in a subprocess with a timeout of its own, so that a regression
 (a hang) fails the test instead of stalling the suite."""
@@ -137,12 +138,14 @@ FILES = {
     "loose": {"weights.bin": os.urandom(1_500_000)},
 }
 VERBS = {"packed": "read", "loose": "download"}
-WHERE = {"packed": r"packs/[0-9a-f]{64}\.pack", "loose": r"objects/[0-9a-f]{2}/[0-9a-f]{62}"}
+PACK, LOOSE = r"packs/[0-9a-f]{64}\.pack", r"objects/[0-9a-f]{2}/[0-9a-f]{62}"
+WHERE = {"packed": PACK, "loose": LOOSE}
+PREFIX = {"packed": "/packs/", "loose": "/objects/"}
 
 
-def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, layout: str) -> Repo:
-    repo.gen(FILES[layout], old=True)
-    assert mlx("add", *FILES[layout]).code == 0
+def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, files: dict[str, bytes]) -> Repo:
+    repo.gen(files, old=True)
+    assert mlx("add", *files).code == 0
     _through(proxy, repo, mlx, bucket)
     repo.commit("data")
     assert mlx("push").code == 0
@@ -151,22 +154,28 @@ def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, layout: st
     return Repo(target)
 
 
-def _checked_out(clone: Repo, layout: str) -> dict[str, bytes]:
-    """The files of `layout` in the clone's workspace, with their bytes (those missing left out)."""
-    return {name: (clone / name).read_bytes() for name in FILES[layout] if (clone / name).is_file()}
+def _checked_out(clone: Repo, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Those of `files` in the clone's workspace, with their bytes (those missing left out)."""
+    return {name: (clone / name).read_bytes() for name in files if (clone / name).is_file()}
 
 
-def _stalling_reads(proxy_of, layout: str, times: list[int]):
-    """A proxy's `fails`: the GETs of the data stall while `times[0]` > proxy.stalled."""
-    prefix = "/packs/" if layout == "packed" else "/objects/"
+def _stalling_reads(proxy_of, prefix: str, times: list[int], stall: Stall = Stall(answered=16 << 10), ranges: str = ""):
+    """A proxy's `fails`: the GETs below `prefix` (whose Range starts with `ranges`) stall while
+    `times[0]` > proxy.stalled."""
 
     def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
         proxy = proxy_of()
-        if method == "GET" and prefix in proxy.requests[-1][1] and proxy.stalled < times[0]:
-            return Stall(answered=16 << 10)
+        chosen = prefix in proxy.requests[-1][1] and (proxy.ranges[-1] or "").startswith(ranges)
+        if method == "GET" and chosen and proxy.stalled < times[0]:
+            return stall
         return False
 
     return fails
+
+
+def _gets(proxy, prefix: str) -> list[str | None]:
+    """The Range header of each GET below `prefix` the proxy saw (None: the whole file)."""
+    return [proxy.ranges[n] for n, (method, path, _) in enumerate(proxy.requests) if method == "GET" and prefix in path]
 
 
 def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
@@ -180,23 +189,25 @@ def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
 
 @pytest.mark.parametrize("layout", FILES)
 def test_a_read_that_stalls_once_is_retried_and_the_pull_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
-    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, [1]))
-    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+    proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], [1]))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
     pulled = _run(clone, "pull")
 
     assert pulled.code == 0, pulled
     assert proxy.stalled == 1
     assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
-    assert _checked_out(clone, layout) == FILES[layout]
+    first, again = _gets(proxy, PREFIX[layout])
+    assert again == (f"bytes={16 << 10}-" if VERBS[layout] == "download" else first)  # a download continues
+    assert _checked_out(clone, FILES[layout]) == FILES[layout]
     assert _run(clone, "fsck").code == 0
 
 
 @pytest.mark.parametrize("layout", FILES)
 def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
     stalls = [1_000]
-    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, stalls))
-    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+    proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], stalls))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
     fetched = _run(clone, "fetch")
 
@@ -207,5 +218,63 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
     stalls[0] = 0  # the stalls go away
     pulled = _run(clone, "pull")
     assert pulled.code == 0, pulled
-    assert _checked_out(clone, layout) == FILES[layout]
+    assert _checked_out(clone, FILES[layout]) == FILES[layout]
     assert _run(clone, "fsck").code == 0
+
+
+# -- a download that breaks midway continues from the bytes received -----------------------------
+
+# One loose object of 3 MiB; its GET stalls, or the connection drops, after 1 MiB of the answer.
+# The retry asks for the rest only (as boto3's transfer manager does), not the whole object again.
+WEIGHTS = {"weights.bin": os.urandom(3 << 20)}
+RECEIVED = 1 << 20
+BREAKS = {"stalls": Stall(answered=RECEIVED), "drops": Stall(answered=RECEIVED, seconds=0)}
+SAID = {"stalls": ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"], "drops": []}
+
+
+@pytest.mark.parametrize("fault", BREAKS)
+def test_a_download_that_breaks_midway_continues_from_the_bytes_received(
+    repo, mlx, s3_bucket, make_proxy, tmp_path, fault
+):
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/objects/", [1], BREAKS[fault]))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
+
+    pulled = _run(clone, "pull")
+
+    assert pulled.code == 0, pulled
+    assert pulled.err_lines == SAID[fault]
+    assert proxy.stalled == 1
+    assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-"]
+    assert _checked_out(clone, WEIGHTS) == WEIGHTS
+    assert _run(clone, "fsck").code == 0
+
+
+def test_a_download_whose_object_was_replaced_between_tries_starts_over_and_is_refused(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    """Objects are immutable, but if one is replaced (same size, other bytes) between the tries, the
+    rest of the new one is not spliced onto the start of the old: the answer's ETag differs, so the
+    object is downloaded again from byte 0, and its hash does not match its name."""
+    replacement = os.urandom(len(WEIGHTS["weights.bin"]))
+
+    def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
+        path = proxy.requests[-1][1]
+        if method != "GET" or "/objects/" not in path:
+            return False
+        if len(_gets(proxy, "/objects/")) == 1:
+            return Stall(answered=RECEIVED, seconds=0)
+        if len(_gets(proxy, "/objects/")) == 2:  # the retry: the object changes under it
+            _client(s3_server.endpoint).put_object(Bucket=s3_bucket, Key=path.split("/", 2)[2], Body=replacement)
+        return False
+
+    proxy = make_proxy(fails)
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
+
+    pulled = _run(clone, "pull")
+
+    assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-", None]
+    assert pulled.code == 21, pulled
+    assert "Traceback" not in pulled.err, pulled
+    assert re.search(r"object [0-9a-f]+ at objects/[0-9a-f/]+ is corrupt", pulled.err), pulled
+    assert _checked_out(clone, WEIGHTS) == {}
+    _fsck_is_clean_but_for_missing_objects(clone)
