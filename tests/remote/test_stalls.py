@@ -10,10 +10,13 @@ Every command runs the real `mlx` in a subprocess with a timeout of its own, so 
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 
 import pytest
+from blake3 import blake3
 
 from tests.conftest import Repo, git, run_subprocess
 from tests.remote_fixtures import Stall
@@ -132,15 +135,18 @@ def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
 # pack is read: the periodic flush of the cache's file system must not trip on that (it did, once a
 # read took over 0.25 s: exit 3, "no such file or directory: '.mlx/cache'").
 # "loose": one file over the pack threshold, fetched with a streamed GET into a temp file in the
-# cache (download). The stall comes after the first 16 kB of the answer.
+# cache (download). "big pack": a pack over MAX_READ (8 MiB) wanted whole, also downloaded into a
+# temp file (open_local), then unpacked. The stall comes after the first 16 kB of the answer.
+BIG_PACK = {f"p{i:02}.bin": os.urandom(800_000) for i in range(23)}  # 18.4 MB, in one pack
 FILES = {
     "packed": {f"f{i:02}.bin": os.urandom(20_000) for i in range(20)},
     "loose": {"weights.bin": os.urandom(1_500_000)},
+    "big pack": BIG_PACK,
 }
-VERBS = {"packed": "read", "loose": "download"}
+VERBS = {"packed": "read", "loose": "download", "big pack": "download"}
 PACK, LOOSE = r"packs/[0-9a-f]{64}\.pack", r"objects/[0-9a-f]{2}/[0-9a-f]{62}"
-WHERE = {"packed": PACK, "loose": LOOSE}
-PREFIX = {"packed": "/packs/", "loose": "/objects/"}
+WHERE = {"packed": PACK, "loose": LOOSE, "big pack": PACK}
+PREFIX = {"packed": "/packs/", "loose": "/objects/", "big pack": "/packs/"}
 
 
 def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, files: dict[str, bytes]) -> Repo:
@@ -220,6 +226,61 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
     assert pulled.code == 0, pulled
     assert _checked_out(clone, FILES[layout]) == FILES[layout]
     assert _run(clone, "fsck").code == 0
+
+
+# -- part of a big pack: ranged reads ------------------------------------------------------------
+
+# 11 of BIG_PACK's 23 objects, side by side in the pack: 8.8 MB, less than half of it, so they are
+# read as ranges (not the whole pack), one range cut at MAX_READ into two reads, of 8 MB and 0.8 MB.
+# The first read (from offset 0) stalls.
+
+
+def _first_in_pack(endpoint: str, bucket: str, count: int) -> list[str]:
+    """The names of BIG_PACK's first `count` objects in its pack, as the push's index places them."""
+    client = _client(endpoint)
+    (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=bucket, Prefix="p/index/")["Contents"]]
+    raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    (pack,) = json.loads(gzip.decompress(raw) if key.endswith(".gz") else raw)["packs"].values()
+    names = {blake3(data).hexdigest(): name for name, data in BIG_PACK.items()}
+    return [names[digest] for digest, _offset, _length in sorted(pack["objects"], key=lambda entry: entry[1])][:count]
+
+
+def test_a_ranged_read_of_a_big_pack_that_stalls_once_is_read_again_and_the_pull_completes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/packs/", [1], ranges="bytes=0-"))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
+    wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
+
+    pulled = _run(clone, "pull", *wanted)
+
+    assert pulled.code == 0, pulled
+    assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
+    reads = _gets(proxy, "/packs/")
+    assert len(reads) == 3 and reads.count(reads[0]) == 2, reads  # the stalled range again, not the pack
+    assert _checked_out(clone, BIG_PACK) == {name: BIG_PACK[name] for name in wanted}
+    _fsck_is_clean_but_for_missing_objects(clone)  # the 12 objects not pulled
+
+
+def test_a_ranged_read_of_a_big_pack_that_always_stalls_fails_cleanly_and_a_rerun_completes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    stalls = [1_000]
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/packs/", stalls, ranges="bytes=0-"))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
+    wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
+
+    fetched = _run(clone, "fetch", *wanted)
+
+    _gave_up(fetched, "read", PACK, s3_bucket)
+    assert proxy.stalled == 2
+    _fsck_is_clean_but_for_missing_objects(clone)
+
+    stalls[0] = 0
+    pulled = _run(clone, "pull", *wanted)
+    assert pulled.code == 0, pulled
+    assert _checked_out(clone, BIG_PACK) == {name: BIG_PACK[name] for name in wanted}
+    _fsck_is_clean_but_for_missing_objects(clone)  # the 12 objects not pulled
 
 
 # -- a download that breaks midway continues from the bytes received -----------------------------
