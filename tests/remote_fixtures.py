@@ -11,7 +11,8 @@ against both (the contract suite: tests/remote/).
 - `start_s3_server(log_dir)`: a server of the test's own, for a test that kills it.
 - `make_proxy(fails)`: a `FaultyProxy` on loopback in front of `s3_server` that records every
   request and answers "503 SlowDown" to those `fails(method, query)` picks (default: none), or
-  holds one silent when `fails` returns a `Stall` instead of True.
+  holds one silent when `fails` returns a `Stall` instead of True (`Stall(answered=N, seconds=0)`
+  drops the connection after N bytes of the answer).
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
@@ -171,11 +172,13 @@ Fails = Callable[[str, dict[str, list[str]]], "bool | Stall"]
 
 
 class FaultyProxy:
-    """Forwards HTTP requests to `target` and records each as (method, path, query);
-    `fails(method, query)` picks the ones answered 503 (True) or held silent (a `Stall`)."""
+    """Forwards HTTP requests to `target` and records each as (method, path, query), and its Range
+    header (None without one) at the same index in `ranges`; `fails(method, query)` picks the ones
+    answered 503 (True) or held silent (a `Stall`)."""
 
     def __init__(self, target: str, fails: Fails) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
+        self.ranges: list[str | None] = []
         self.closing = threading.Event()  # set by close(): a stall "until the test ends" ends
         self.stalled = 0  # requests held silent before their answer was complete
         upstream_url = urlsplit(target)
@@ -190,6 +193,7 @@ class FaultyProxy:
                 query = parse_qs(url.query, keep_blank_values=True)
                 with lock:
                     proxy.requests.append((self.command, url.path, query))
+                    proxy.ranges.append(self.headers.get("Range"))
                     fault = fails(self.command, query)
                 stall = fault if isinstance(fault, Stall) else None
                 size = int(self.headers.get("Content-Length") or 0)

@@ -1,18 +1,22 @@
 """Requests that stall once the connection is up: the proxy (tests/remote_fixtures.py, `Stall`) takes
 a request, or sends part of its answer, and then says nothing for longer than the remote's
-`timeout` (1 s here). The request is tried again once, alone (one part, not the whole file), and a
-request that stalls every time fails the command in one line (exit 22) leaving nothing half done:
-no incomplete multipart upload, no object, nothing in the cache that fsck would flag.
+`timeout` (1 s here). The request is tried again once, alone (one part, not the whole file; a
+download asks for the bytes it has not received only), and a request that stalls every time fails
+the command in one line (exit 22) leaving nothing half done: no incomplete multipart upload, no
+object, nothing in the cache that fsck would flag.
 
 Every command runs the real `mlx` in a subprocess with a timeout of its own, so that a regression
 (a hang) fails the test instead of stalling the suite."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 
 import pytest
+from blake3 import blake3
 
 from tests.conftest import Repo, git, run_subprocess
 from tests.remote_fixtures import Stall
@@ -131,18 +135,23 @@ def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
 # pack is read: the periodic flush of the cache's file system must not trip on that (it did, once a
 # read took over 0.25 s: exit 3, "no such file or directory: '.mlx/cache'").
 # "loose": one file over the pack threshold, fetched with a streamed GET into a temp file in the
-# cache (download). The stall comes after the first 16 kB of the answer.
+# cache (download). "big pack": a pack over MAX_READ (8 MiB) wanted whole, also downloaded into a
+# temp file (open_local), then unpacked. The stall comes after the first 16 kB of the answer.
+BIG_PACK = {f"p{i:02}.bin": os.urandom(800_000) for i in range(23)}  # 18.4 MB, in one pack
 FILES = {
     "packed": {f"f{i:02}.bin": os.urandom(20_000) for i in range(20)},
     "loose": {"weights.bin": os.urandom(1_500_000)},
+    "big pack": BIG_PACK,
 }
-VERBS = {"packed": "read", "loose": "download"}
-WHERE = {"packed": r"packs/[0-9a-f]{64}\.pack", "loose": r"objects/[0-9a-f]{2}/[0-9a-f]{62}"}
+VERBS = {"packed": "read", "loose": "download", "big pack": "download"}
+PACK, LOOSE = r"packs/[0-9a-f]{64}\.pack", r"objects/[0-9a-f]{2}/[0-9a-f]{62}"
+WHERE = {"packed": PACK, "loose": LOOSE, "big pack": PACK}
+PREFIX = {"packed": "/packs/", "loose": "/objects/", "big pack": "/packs/"}
 
 
-def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, layout: str) -> Repo:
-    repo.gen(FILES[layout], old=True)
-    assert mlx("add", *FILES[layout]).code == 0
+def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, files: dict[str, bytes]) -> Repo:
+    repo.gen(files, old=True)
+    assert mlx("add", *files).code == 0
     _through(proxy, repo, mlx, bucket)
     repo.commit("data")
     assert mlx("push").code == 0
@@ -151,22 +160,28 @@ def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, layout: st
     return Repo(target)
 
 
-def _checked_out(clone: Repo, layout: str) -> dict[str, bytes]:
-    """The files of `layout` in the clone's workspace, with their bytes (those missing left out)."""
-    return {name: (clone / name).read_bytes() for name in FILES[layout] if (clone / name).is_file()}
+def _checked_out(clone: Repo, files: dict[str, bytes]) -> dict[str, bytes]:
+    """Those of `files` in the clone's workspace, with their bytes (those missing left out)."""
+    return {name: (clone / name).read_bytes() for name in files if (clone / name).is_file()}
 
 
-def _stalling_reads(proxy_of, layout: str, times: list[int]):
-    """A proxy's `fails`: the GETs of the data stall while `times[0]` > proxy.stalled."""
-    prefix = "/packs/" if layout == "packed" else "/objects/"
+def _stalling_reads(proxy_of, prefix: str, times: list[int], stall: Stall = Stall(answered=16 << 10), ranges: str = ""):
+    """A proxy's `fails`: the GETs below `prefix` (whose Range starts with `ranges`) stall while
+    `times[0]` > proxy.stalled."""
 
     def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
         proxy = proxy_of()
-        if method == "GET" and prefix in proxy.requests[-1][1] and proxy.stalled < times[0]:
-            return Stall(answered=16 << 10)
+        chosen = prefix in proxy.requests[-1][1] and (proxy.ranges[-1] or "").startswith(ranges)
+        if method == "GET" and chosen and proxy.stalled < times[0]:
+            return stall
         return False
 
     return fails
+
+
+def _gets(proxy, prefix: str) -> list[str | None]:
+    """The Range header of each GET below `prefix` the proxy saw (None: the whole file)."""
+    return [proxy.ranges[n] for n, (method, path, _) in enumerate(proxy.requests) if method == "GET" and prefix in path]
 
 
 def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
@@ -180,23 +195,25 @@ def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
 
 @pytest.mark.parametrize("layout", FILES)
 def test_a_read_that_stalls_once_is_retried_and_the_pull_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
-    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, [1]))
-    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+    proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], [1]))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
     pulled = _run(clone, "pull")
 
     assert pulled.code == 0, pulled
     assert proxy.stalled == 1
     assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
-    assert _checked_out(clone, layout) == FILES[layout]
+    first, again = _gets(proxy, PREFIX[layout])
+    assert again == (f"bytes={16 << 10}-" if VERBS[layout] == "download" else first)  # a download continues
+    assert _checked_out(clone, FILES[layout]) == FILES[layout]
     assert _run(clone, "fsck").code == 0
 
 
 @pytest.mark.parametrize("layout", FILES)
 def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx, s3_bucket, make_proxy, tmp_path, layout):
     stalls = [1_000]
-    proxy = make_proxy(_stalling_reads(lambda: proxy, layout, stalls))
-    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, layout)
+    proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], stalls))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
     fetched = _run(clone, "fetch")
 
@@ -207,5 +224,118 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
     stalls[0] = 0  # the stalls go away
     pulled = _run(clone, "pull")
     assert pulled.code == 0, pulled
-    assert _checked_out(clone, layout) == FILES[layout]
+    assert _checked_out(clone, FILES[layout]) == FILES[layout]
     assert _run(clone, "fsck").code == 0
+
+
+# -- part of a big pack: ranged reads ------------------------------------------------------------
+
+# 11 of BIG_PACK's 23 objects, side by side in the pack: 8.8 MB, less than half of it, so they are
+# read as ranges (not the whole pack), one range cut at MAX_READ into two reads, of 8 MB and 0.8 MB.
+# The first read (from offset 0) stalls.
+
+
+def _first_in_pack(endpoint: str, bucket: str, count: int) -> list[str]:
+    """The names of BIG_PACK's first `count` objects in its pack, as the push's index places them."""
+    client = _client(endpoint)
+    (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=bucket, Prefix="p/index/")["Contents"]]
+    raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    (pack,) = json.loads(gzip.decompress(raw) if key.endswith(".gz") else raw)["packs"].values()
+    names = {blake3(data).hexdigest(): name for name, data in BIG_PACK.items()}
+    return [names[digest] for digest, _offset, _length in sorted(pack["objects"], key=lambda entry: entry[1])][:count]
+
+
+def test_a_ranged_read_of_a_big_pack_that_stalls_once_is_read_again_and_the_pull_completes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/packs/", [1], ranges="bytes=0-"))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
+    wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
+
+    pulled = _run(clone, "pull", *wanted)
+
+    assert pulled.code == 0, pulled
+    assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
+    reads = _gets(proxy, "/packs/")
+    assert len(reads) == 3 and reads.count(reads[0]) == 2, reads  # the stalled range again, not the pack
+    assert _checked_out(clone, BIG_PACK) == {name: BIG_PACK[name] for name in wanted}
+    _fsck_is_clean_but_for_missing_objects(clone)  # the 12 objects not pulled
+
+
+def test_a_ranged_read_of_a_big_pack_that_always_stalls_fails_cleanly_and_a_rerun_completes(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    stalls = [1_000]
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/packs/", stalls, ranges="bytes=0-"))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
+    wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
+
+    fetched = _run(clone, "fetch", *wanted)
+
+    _gave_up(fetched, "read", PACK, s3_bucket)
+    assert proxy.stalled == 2
+    _fsck_is_clean_but_for_missing_objects(clone)
+
+    stalls[0] = 0
+    pulled = _run(clone, "pull", *wanted)
+    assert pulled.code == 0, pulled
+    assert _checked_out(clone, BIG_PACK) == {name: BIG_PACK[name] for name in wanted}
+    _fsck_is_clean_but_for_missing_objects(clone)  # the 12 objects not pulled
+
+
+# -- a download that breaks midway continues from the bytes received -----------------------------
+
+# One loose object of 3 MiB; its GET stalls, or the connection drops, after 1 MiB of the answer.
+# The retry asks for the rest only (as boto3's transfer manager does), not the whole object again.
+WEIGHTS = {"weights.bin": os.urandom(3 << 20)}
+RECEIVED = 1 << 20
+BREAKS = {"stalls": Stall(answered=RECEIVED), "drops": Stall(answered=RECEIVED, seconds=0)}
+SAID = {"stalls": ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"], "drops": []}
+
+
+@pytest.mark.parametrize("fault", BREAKS)
+def test_a_download_that_breaks_midway_continues_from_the_bytes_received(
+    repo, mlx, s3_bucket, make_proxy, tmp_path, fault
+):
+    proxy = make_proxy(_stalling_reads(lambda: proxy, "/objects/", [1], BREAKS[fault]))
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
+
+    pulled = _run(clone, "pull")
+
+    assert pulled.code == 0, pulled
+    assert pulled.err_lines == SAID[fault]
+    assert proxy.stalled == 1
+    assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-"]
+    assert _checked_out(clone, WEIGHTS) == WEIGHTS
+    assert _run(clone, "fsck").code == 0
+
+
+def test_a_download_whose_object_was_replaced_between_tries_starts_over_and_is_refused(
+    repo, mlx, s3_server, s3_bucket, make_proxy, tmp_path
+):
+    """Objects are immutable, but if one is replaced (same size, other bytes) between the tries, the
+    rest of the new one is not spliced onto the start of the old: the answer's ETag differs, so the
+    object is downloaded again from byte 0, and its hash does not match its name."""
+    replacement = os.urandom(len(WEIGHTS["weights.bin"]))
+
+    def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
+        path = proxy.requests[-1][1]
+        if method != "GET" or "/objects/" not in path:
+            return False
+        if len(_gets(proxy, "/objects/")) == 1:
+            return Stall(answered=RECEIVED, seconds=0)
+        if len(_gets(proxy, "/objects/")) == 2:  # the retry: the object changes under it
+            _client(s3_server.endpoint).put_object(Bucket=s3_bucket, Key=path.split("/", 2)[2], Body=replacement)
+        return False
+
+    proxy = make_proxy(fails)
+    clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
+
+    pulled = _run(clone, "pull")
+
+    assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-", None]
+    assert pulled.code == 21, pulled
+    assert "Traceback" not in pulled.err, pulled
+    assert re.search(r"object [0-9a-f]+ at objects/[0-9a-f/]+ is corrupt", pulled.err), pulled
+    assert _checked_out(clone, WEIGHTS) == {}
+    _fsck_is_clean_but_for_missing_objects(clone)

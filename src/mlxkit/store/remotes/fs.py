@@ -2,7 +2,8 @@
 
 Two implementations behind one interface. `LocalFS` (a directory, or a mounted one) uses plain
 reads and mlx's own atomic writes, because fsspec's local `put` writes in place. `FsspecFS` is
-everything else (S3 through s3fs, and any fsspec protocol; S3 uploads go through multipart.py).
+everything else (S3 through s3fs, and any fsspec protocol; S3 uploads go through multipart.py, and
+S3 downloads through s3download.py, which continues a broken one where it stopped).
 Only these two modules import fsspec, and only when such a remote is opened, so `mlx status` never
 pays for it.
 
@@ -27,7 +28,7 @@ from mlxkit.errors import RemoteError, UsageError
 from mlxkit.fs.atomic import fsync_dir, is_temp_name, open_temp, temp_name, unlink_quietly, write_atomic
 from mlxkit.fs.links import copy_fd
 from mlxkit.progress import warn
-from mlxkit.store.remotes import DEFAULT_TIMEOUT
+from mlxkit.store.remotes import DEFAULT_TIMEOUT, s3download
 from mlxkit.store.remotes.failures import (
     classify,
     is_timeout,
@@ -399,10 +400,13 @@ class FsspecFS(RemoteFS):
         self._fs = fs
         self._root = root.rstrip("/")
         self._uploader: S3Uploader | None = None  # S3: pipelined parts in a shared memory budget
+        self._resumes_downloads = multipart  # S3: a retried download continues (s3download.py)
         if multipart:
             from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
 
             self._uploader = S3Uploader(fs, self.attempts, timeout=timeout)
+        # (S3 downloads go through s3download.py, which streams one GET and continues it after a
+        # failure; these options are for the other object stores.)
         # s3fs downloads a file over 50 MiB as ten 50 MiB ranges at once, each read whole into memory:
         # 1.1 GiB of resident memory for a 1 GiB object, and ten requests that moto (and some
         # S3-compatible servers) answer by reading the whole object each. One streamed GET keeps
@@ -471,6 +475,19 @@ class FsspecFS(RemoteFS):
 
     def _upload(self, local_path: str, path: str) -> None:
         self._creating_parents(path, lambda full: self._fs.put_file(local_path, full))
+
+    def download(self, path: str, local_path: str | Path) -> None:
+        if not self._resumes_downloads:
+            return super().download(path, local_path)
+        checked = _checked(path)
+        bucket, key, _ = self._fs.split_path(self._full(checked))
+        partial = s3download.Partial(str(local_path))  # what a try leaves for the next one
+        self._retrying("download", checked, self._download_rest, bucket, key, partial)
+
+    def _download_rest(self, bucket: str, key: str, partial: s3download.Partial) -> None:
+        from fsspec.asyn import sync
+
+        sync(self._fs.loop, s3download.download, self._fs, bucket, key, partial)
 
     def _download(self, path: str, local_path: str) -> None:
         self._fs.get_file(self._full(path), local_path, **self._download_options)
