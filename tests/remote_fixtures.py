@@ -12,7 +12,8 @@ against both (the contract suite: tests/remote/).
 - `make_proxy(fails)`: a `FaultyProxy` on loopback in front of `s3_server` that records every
   request and answers "503 SlowDown" to those `fails(method, query)` picks (default: none), or
   holds one silent when `fails` returns a `Stall` instead of True (`Stall(answered=N, seconds=0)`
-  drops the connection after N bytes of the answer).
+  drops the connection after N bytes of the answer); with `small_buffers=True`, its connections
+  buffer only a few kB of a request body it does not read.
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
@@ -174,9 +175,15 @@ Fails = Callable[[str, dict[str, list[str]]], "bool | Stall"]
 class FaultyProxy:
     """Forwards HTTP requests to `target` and records each as (method, path, query), and its Range
     header (None without one) at the same index in `ranges`; `fails(method, query)` picks the ones
-    answered 503 (True) or held silent (a `Stall`)."""
+    answered 503 (True) or held silent (a `Stall`).
 
-    def __init__(self, target: str, fails: Fails) -> None:
+    Over loopback, a client sends megabytes of a body that the proxy no longer reads before it has
+    to wait (the kernel's autotuned buffers): a `Stall(received=N)` of a smaller body holds only the
+    answer. With `small_buffers`, the proxy's connections buffer a few kB and the client about
+    140 kB more (its kernel's and aiohttp's buffers), so a body of 200 kB already stalls before it is
+    all sent, as a larger one does with any server."""
+
+    def __init__(self, target: str, fails: Fails, *, small_buffers: bool = False) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.ranges: list[str | None] = []
         self.closing = threading.Event()  # set by close(): a stall "until the test ends" ends
@@ -246,7 +253,11 @@ class FaultyProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        if small_buffers:
+            _small_buffers(self._server.socket)
+        self._server.server_bind()
+        self._server.server_activate()
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -260,12 +271,21 @@ class FaultyProxy:
         self._server.server_close()
 
 
+def _small_buffers(listening: socket.socket) -> None:
+    """Connections accepted on `listening` hold a few kB that the proxy has not read: a receive
+    buffer of 4 kB (set before they exist, so that their window is small and never autotuned) and
+    segments of 1,400 bytes, as on Ethernet rather than loopback's 64 kB (the client sizes its send
+    buffer in segments)."""
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+
+
 @pytest.fixture
 def make_proxy(s3_server: S3Server) -> Iterator[Callable[..., FaultyProxy]]:
     proxies: list[FaultyProxy] = []
 
-    def make(fails: Fails = lambda method, query: False) -> FaultyProxy:
-        proxies.append(FaultyProxy(s3_server.endpoint, fails))
+    def make(fails: Fails = lambda method, query: False, *, small_buffers: bool = False) -> FaultyProxy:
+        proxies.append(FaultyProxy(s3_server.endpoint, fails, small_buffers=small_buffers))
         return proxies[-1]
 
     yield make

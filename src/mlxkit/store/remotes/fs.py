@@ -2,10 +2,10 @@
 
 Two implementations behind one interface. `LocalFS` (a directory, or a mounted one) uses plain
 reads and mlx's own atomic writes, because fsspec's local `put` writes in place. `FsspecFS` is
-everything else (S3 through s3fs, and any fsspec protocol; S3 uploads go through multipart.py, and
-S3 downloads through s3download.py, which continues a broken one where it stopped).
-Only these two modules import fsspec, and only when such a remote is opened, so `mlx status` never
-pays for it.
+everything else (S3 through s3fs, and any fsspec protocol; S3 uploads and writes go through
+multipart.py, and S3 downloads through s3download.py, which continues a broken one where it
+stopped). Only these two modules import fsspec, and only when such a remote is opened, so `mlx
+status` never pays for it.
 
 Every call retries transient failures (lost connections, timeouts, 5xx, throttling) with
 exponential backoff and never retries a missing file, a refusal or missing credentials; a final
@@ -399,7 +399,7 @@ class FsspecFS(RemoteFS):
         super().__init__(name, url, jobs, retry, timeout)
         self._fs = fs
         self._root = root.rstrip("/")
-        self._uploader: S3Uploader | None = None  # S3: pipelined parts in a shared memory budget
+        self._uploader: S3Uploader | None = None  # S3: every PUT, retried and watched while it sends
         self._resumes_downloads = multipart  # S3: a retried download continues (s3download.py)
         if multipart:
             from mlxkit.store.remotes.multipart import S3Uploader  # asyncio: only for S3
@@ -462,13 +462,26 @@ class FsspecFS(RemoteFS):
     def upload(self, local_path: str | Path, path: str) -> None:
         if self._uploader is None:
             return super().upload(local_path, path)
+        checked, uploader = _checked(path), self._uploader
+        self._uploading("upload", checked, lambda: uploader.upload(str(local_path), self._full(checked)))
+
+    def write(self, path: str, data: bytes) -> None:
+        if self._uploader is None:
+            return super().write(path, data)
+        # Not s3fs's pipe_file: nothing bounds its sending, and an index the server stopped
+        # reading halfway held the push for ever.
+        checked, uploader = _checked(path), self._uploader
+        self._uploading("write", checked, lambda: uploader.put(data, self._full(checked)))
+
+    def _uploading(self, verb: str, path: str, send: Callable[[], None]) -> None:
+        """`send()` through the uploader, which retries each request itself (with `_retrying`'s
+        warnings); a final failure is explained as `_retrying` explains it."""
         from mlxkit.store.remotes.multipart import RequestFailed  # loaded with the uploader
 
-        checked = _checked(path)
         try:
-            self._uploader.upload(str(local_path), self._full(checked))  # retries each request itself
+            send()
         except RequestFailed as failed:
-            raise self._failure("upload", checked, failed.cause, failed.kind, failed.tries) from failed.cause
+            raise self._failure(verb, path, failed.cause, failed.kind, failed.tries) from failed.cause
 
     def _write(self, path: str, data: bytes) -> None:
         self._creating_parents(path, lambda full: self._fs.pipe_file(full, data))

@@ -1,5 +1,6 @@
 """Uploads to S3: one PUT for a small file, a pipelined multipart upload for a large one, and one
-memory budget for every upload of a remote.
+memory budget for every upload of a remote; and one PUT for bytes in memory (an index, a lock), with
+the same retries and watchdog.
 
 s3fs's `put_file` sends a large file's parts in batches and waits for each whole batch, holds each
 batch in memory (once more inside aiohttp) for each of the `-j` uploads at once (eight 48 MiB files:
@@ -94,6 +95,15 @@ class S3Uploader:
         bucket, key, _ = self._fs.split_path(full_path)
         sync(self._fs.loop, self._upload, local_path, bucket, key)
 
+    def put(self, data: bytes, full_path: str) -> None:
+        """Publish `data` (an index, a lock, the marker: far below S3's 5 GB for one PUT) as the
+        object `full_path` with one PUT, under the same retries and watchdog as a file's. Raises
+        RequestFailed."""
+        from fsspec.asyn import sync
+
+        bucket, key, _ = self._fs.split_path(full_path)
+        sync(self._fs.loop, self._request, "put_object", _Bytes(data), Bucket=bucket, Key=key)
+
     async def _upload(self, local_path: str, bucket: str, key: str) -> None:
         fd = os.open(local_path, os.O_RDONLY)
         try:
@@ -167,7 +177,7 @@ class S3Uploader:
                 pass
             raise
 
-    async def _request(self, method: str, body: _Body | None, **kwargs: Any) -> Any:
+    async def _request(self, method: str, body: _Body | _Bytes | None, **kwargs: Any) -> Any:
         """One S3 request, retried on transient failures with the remote's backoff; `body` is read
         afresh for each try (the HTTP client closes the one it sent)."""
         attempts = self._attempts()
@@ -246,3 +256,15 @@ class _Body:
                 raise OSError(f"'{self.name}' changed while it was being uploaded")
             buffer.seek(0)
         return buffer
+
+
+@dataclass(frozen=True)
+class _Bytes:
+    """Bytes already in memory: what one request sends."""
+
+    data: bytes
+
+    def read(self) -> io.BytesIO:
+        """A BytesIO over the bytes, whose position shows how far the client has sent them. It
+        shares them until aiohttp asks for its buffer, which copies them once for the request."""
+        return io.BytesIO(self.data)
