@@ -234,7 +234,7 @@ def find_pointer_files(
                 shown = f"{prefix}{entry.name}"
                 found = _pointer_behind_link(entry.path, shown, on_unreadable, None if on_unreadable is None else WARNED_LEVELS)
                 if found is not None:
-                    linked = LinkedDirectory(f"{prefix}{entry.name}", found)
+                    linked = LinkedDirectory(shown, found)
                     if on_unreadable is None:
                         raise linked
                     on_unreadable(linked)
