@@ -287,6 +287,13 @@ class Repo:
         return sorted(entries)
 
 
+def clone(repo: Repo, tmp_path: Path, name: str = "clone") -> Repo:
+    """A `git clone` of `repo` at `tmp_path / name`: no cache, no workspace data yet."""
+    target = tmp_path / name
+    git(tmp_path, "clone", "-q", str(repo.path), str(target))
+    return Repo(target)
+
+
 @pytest.fixture
 def repo(tmp_path: Path, mlx: Mlx) -> Repo:
     path = tmp_path / "repo"

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import clone
 
 from ._helpers import b3, make_writable
 
@@ -188,12 +188,11 @@ def test_fsck_reports_a_lockfile_the_pipeline_refuses(repo):
 def test_a_fresh_clone_without_a_cache_yet_says_what_is_missing_instead_of_refusing_the_cache(tracked, mlx, tmp_path):
     """mlx makes the cache with its first object: a clone has none until its first fetch or add."""
     tracked.commit("data")
-    clone = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(tracked.path), str(clone))
-    assert not (clone / ".mlx/cache").exists()
+    copy = clone(tracked, tmp_path)
+    assert not (copy / ".mlx/cache").exists()
 
-    checked = mlx("fsck", cwd=clone)
-    collected = mlx("gc", "--dry-run", cwd=clone)
+    checked = mlx("fsck", cwd=copy.path)
+    collected = mlx("gc", "--dry-run", cwd=copy.path)
 
     checked.expect_error(
         20, "objects named by pointer files or mlx.lock are missing",
@@ -206,7 +205,7 @@ def test_a_fresh_clone_without_a_cache_yet_says_what_is_missing_instead_of_refus
         "cannot be told apart from garbage: nothing was deleted",
         hint="fetch it ('mlx fetch'), re-add the directory ('mlx add'), or stop tracking it ('mlx remove')",
     )
-    assert not (clone / ".mlx/cache").exists()
+    assert not (copy / ".mlx/cache").exists()
 
 
 def test_a_dangling_link_in_place_of_the_cache_is_still_refused(tracked, mlx, tmp_path):

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.conftest import Repo, git
-from tests.remote.test_transfer import _overwrite, clone, configure, push_directory
+from tests.conftest import Repo, clone, git
+from tests.remote.test_transfer import _overwrite, configure, push_directory
 
 FILES = {f"f{i:02}.txt": f"file {i}\n" * 20 for i in range(20)}
 

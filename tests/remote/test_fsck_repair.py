@@ -13,9 +13,9 @@ import pytest
 from blake3 import blake3
 
 from mlxkit.store.remotes.layout import Entry, PackEntries, encode_index
-from tests.conftest import Repo
+from tests.conftest import Repo, clone
 from tests.remote_fixtures import named_index
-from tests.remote.test_transfer import _overwrite, clone, configure, remote_files
+from tests.remote.test_transfer import _overwrite, configure, remote_files
 
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
 FILES = {"a.csv": "the damaged one\n", **{f"f{i}.csv": f"file {i}\n" for i in range(5)}}

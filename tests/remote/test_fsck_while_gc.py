@@ -12,8 +12,7 @@ import pytest
 from blake3 import blake3
 
 from mlxkit import api
-from tests.conftest import Repo
-from tests.remote.test_transfer import clone
+from tests.conftest import Repo, clone
 from tests.remote_fixtures import RemoteSpec
 
 # 60 tiny files go into a pack; their tree (about 6 KB) is above the threshold: loose.

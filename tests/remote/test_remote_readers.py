@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from blake3 import blake3
 
-from tests.conftest import Repo
-from tests.remote.test_transfer import _overwrite, clone, push_directory
+from tests.conftest import Repo, clone
+from tests.remote.test_transfer import _overwrite, push_directory
 
 FILES = {f"f{i}.csv": f"row {i}\n" for i in range(1, 4)}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Repo
-from tests.remote.test_transfer import clone, configure
+from tests.conftest import Repo, clone
+from tests.remote.test_transfer import configure
 
 PIPELINE = """\
 stages:

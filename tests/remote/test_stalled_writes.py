@@ -18,7 +18,7 @@ import json
 
 from blake3 import blake3
 
-from tests.conftest import Repo, git
+from tests.conftest import Repo, clone
 from tests.remote.test_stalls import _client, _gave_up, _run, _through
 from tests.remote_fixtures import Stall
 
@@ -61,11 +61,10 @@ def _pushed_index_reads_back(endpoint: str, bucket: str) -> None:
 
 
 def _a_fresh_clone_pulls(repo: Repo, tmp_path, files: dict[str, bytes]) -> None:
-    target = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(repo.path), str(target))
-    pulled = _run(Repo(target), "pull")
+    copy = clone(repo, tmp_path)
+    pulled = _run(copy, "pull")
     assert pulled.code == 0, pulled
-    assert {name: (target / "data" / name).read_bytes() for name in files} == files
+    assert {name: (copy / "data" / name).read_bytes() for name in files} == files
 
 
 def test_an_index_write_that_stalls_once_is_sent_again_and_the_push_completes(

@@ -18,7 +18,7 @@ import re
 import pytest
 from blake3 import blake3
 
-from tests.conftest import Repo, git, run_subprocess
+from tests.conftest import Repo, clone, run_subprocess
 from tests.remote_fixtures import Stall
 
 PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
@@ -155,9 +155,7 @@ def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, files: dic
     _through(proxy, repo, mlx, bucket)
     repo.commit("data")
     assert mlx("push").code == 0
-    target = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(repo.path), str(target))
-    return Repo(target)
+    return clone(repo, tmp_path)
 
 
 def _checked_out(clone: Repo, files: dict[str, bytes]) -> dict[str, bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, git, mlx_executable
+from tests.conftest import Repo, clone, git, mlx_executable
 
 SMALL = {f"f{i:03}.csv": f"row,{i}\n" * (i + 1) for i in range(40)}
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
@@ -43,12 +43,6 @@ def push_directory(repo: Repo, mlx, remote_url, files: dict[str, str]) -> Repo:
     repo.commit("data")
     assert mlx("push").code == 0
     return repo
-
-
-def clone(repo: Repo, tmp_path: Path, name: str = "clone") -> Repo:
-    target = tmp_path / name
-    git(tmp_path, "clone", "-q", str(repo.path), str(target))
-    return Repo(target)
 
 
 def remote_files(remote_url) -> dict[str, int]:
