@@ -53,12 +53,17 @@ def pushed_then_abandoned(
     return spec, tree
 
 
-def checker(repo: Repo, mlx, tmp_path, proxy) -> Repo:
-    """A clone that reaches the remote through `proxy`, and has read its index before."""
+def checker(repo: Repo, mlx, tmp_path, make_proxy, fails) -> Repo:
+    """A clone that reaches the remote through a proxy and has read its index before; from then
+    on, the proxy calls `fails` (a proxy's callback, which acts at the moment it picks) for every
+    request it sees."""
+    armed = []
+    proxy = make_proxy(lambda method, query: bool(armed) and fails(method, query))
     copy = clone(repo, tmp_path, "checker")
     assert mlx("init", cwd=copy.path).code == 0
     assert mlx("remote", "modify", "origin", "endpoint_url", proxy.endpoint, cwd=copy.path).code == 0
     assert mlx("fsck", "--remote", "origin", cwd=copy.path).code == 0
+    armed.append(True)
     return copy
 
 
@@ -68,15 +73,12 @@ def test_a_gc_between_the_listings_of_index_and_packs_is_no_missing_pack(repo, m
     collected = []
 
     def gc_before_listing_packs(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and not collected and is_listing(query, "packs"):
+        if not collected and is_listing(query, "packs"):
             collected.append(mlx("gc", "--cloud", "--all-commits", cwd=repo.path))
         return False
 
-    armed = False
-    proxy = make_proxy(gc_before_listing_packs)
     pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)
-    copy = checker(repo, mlx, tmp_path, proxy)
-    armed = True
+    copy = checker(repo, mlx, tmp_path, make_proxy, gc_before_listing_packs)
 
     checked = mlx("fsck", "--remote", "origin", cwd=copy.path)
 
@@ -92,18 +94,16 @@ def test_a_pack_the_current_index_names_is_still_missing_after_a_gc(repo, mlx, s
     collected = []
 
     def gc_and_damage_before_listing_packs(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and not collected and is_listing(query, "packs"):
+        if not collected and is_listing(query, "packs"):
             collected.append(mlx("gc", "--cloud", "--all-commits", cwd=repo.path))
             (pack,) = direct.list("packs")
             direct.delete([f"packs/{pack}"])
             lost.append(f"packs/{pack}")
         return False
 
-    armed, lost = False, []
-    proxy = make_proxy(gc_and_damage_before_listing_packs)
+    lost = []
     direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)[0].open()
-    copy = checker(repo, mlx, tmp_path, proxy)
-    armed = True
+    copy = checker(repo, mlx, tmp_path, make_proxy, gc_and_damage_before_listing_packs)
 
     checked = mlx("fsck", "--remote", "origin", cwd=copy.path)
 
@@ -120,17 +120,14 @@ def test_a_gc_between_the_listings_and_the_reads_is_no_damage(repo, mlx, s3_serv
     collected, seen = [], []
 
     def gc_before_the_first_read(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and is_listing(query, "objects"):
+        if is_listing(query, "objects"):
             seen.append("objects listed")
-        elif armed and seen and not collected and method == "GET" and not query:  # a read of a pack or object
+        elif seen and not collected and method == "GET" and not query:  # a read of a pack or object
             collected.append(mlx("gc", "--cloud", "--all-commits", cwd=repo.path))
         return False
 
-    armed = False
-    proxy = make_proxy(gc_before_the_first_read)
     pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)
-    copy = checker(repo, mlx, tmp_path, proxy)
-    armed = True
+    copy = checker(repo, mlx, tmp_path, make_proxy, gc_before_the_first_read)
 
     checked = mlx("fsck", "--remote", "origin", "--read-data", cwd=copy.path)
 
@@ -145,7 +142,7 @@ def test_a_remote_whose_indexes_keep_changing_is_reported_as_such(repo, mlx, s3_
     replaced = []
 
     def replace_the_index(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and is_listing(query, "packs"):
+        if is_listing(query, "packs"):
             (old,) = direct.list("index")
             data = gzip.compress(gzip.decompress(direct.read(f"index/{old}")), mtime=len(replaced) + 1)  # the same packs
             direct.write(f"index/{blake3(data).hexdigest()}.json.gz", data)
@@ -153,14 +150,11 @@ def test_a_remote_whose_indexes_keep_changing_is_reported_as_such(repo, mlx, s3_
             replaced.append(old)
         return False
 
-    armed = False
-    proxy = make_proxy(replace_the_index)
     direct = pushed_then_abandoned(repo, mlx, s3_server, s3_bucket)[0].open()
-    copy = checker(repo, mlx, tmp_path, proxy)
+    copy = checker(repo, mlx, tmp_path, make_proxy, replace_the_index)
     (pack,) = direct.list("packs")
     direct.delete([f"packs/{pack}"])
     direct.write(f"packs/{'ab' * 32}.pack", b"garbage: an empty listing would take s3fs two requests")
-    armed = True
 
     checked = mlx("fsck", "--remote", "origin", cwd=copy.path)
 
@@ -188,19 +182,16 @@ def test_a_dead_tree_read_before_a_gc_deleted_its_files_is_no_incomplete_tree(
     reads, collected = [], []
 
     def gc_after_the_tree_is_read(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and is_listing(query, "objects"):
+        if is_listing(query, "objects"):
             reads.append("objects listed")
-        elif armed and reads and method == "GET" and not query:  # the pack's read, then the loose ones in order
+        elif reads and method == "GET" and not query:  # the pack's read, then the loose ones in order
             reads.append(method)
             if len(reads) == 1 + 1 + loose.index(tree) + 2 and not collected:  # the read after the tree's
                 collected.append(mlx("gc", "--cloud", "--all-commits", cwd=repo.path))
         return False
 
-    armed = False
-    proxy = make_proxy(gc_after_the_tree_is_read)
-    copy = checker(repo, mlx, tmp_path, proxy)
+    copy = checker(repo, mlx, tmp_path, make_proxy, gc_after_the_tree_is_read)
     assert mlx("config", "remote.jobs", "1", cwd=copy.path).code == 0  # one read at a time, in order
-    armed = True
 
     if tree_kept:
         checked = mlx("fsck", "--remote", "origin", "--read-data", cwd=copy.path)
@@ -222,16 +213,14 @@ def test_a_pack_deleted_by_hand_while_a_repair_reads_is_dropped_from_the_indexes
     deleted = []
 
     def delete_the_pack_before_its_read(method: str, query: dict[str, list[str]]) -> bool:
-        if armed and is_listing(query, "objects"):
+        if is_listing(query, "objects"):
             deleted.append(None)
-        elif armed and deleted == [None] and method == "GET" and not query:  # the first read: the pack
+        elif deleted == [None] and method == "GET" and not query:  # the first read: the pack
             (pack,) = direct.list("packs")
             direct.delete([f"packs/{pack}"])
             deleted.append(f"packs/{pack}")
         return False
 
-    armed = False
-    proxy = make_proxy(delete_the_pack_before_its_read)
     spec = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint)
     repo.gen({"data": FILES}, old=True)
     assert mlx("add", "data").code == 0
@@ -239,14 +228,12 @@ def test_a_pack_deleted_by_hand_while_a_repair_reads_is_dropped_from_the_indexes
     repo.commit("data")
     assert mlx("push").code == 0
     direct = spec.open()
-    copy = checker(repo, mlx, tmp_path, proxy)
-    armed = True
+    copy = checker(repo, mlx, tmp_path, make_proxy, delete_the_pack_before_its_read)
 
     repaired = mlx("fsck", "--remote", "origin", "--repair", cwd=copy.path)
 
     assert repaired.code == 0, repaired
     assert f"missing pack: {deleted[1]} deleted since it was listed" in repaired.out.splitlines(), repaired
-    armed = False
     assert mlx("fsck", "--remote", "origin", cwd=copy.path).code == 0
     assert mlx("push").code == 0  # sends the lost files and their tree again
     again = mlx("fsck", "--remote", "origin", "--read-data", cwd=copy.path)
