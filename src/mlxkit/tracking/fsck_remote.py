@@ -30,7 +30,8 @@ With `repair` (which reads the data), the check runs holding the remote's lock e
 push or gc can run: nothing is looked for again, and the check is not started over). First every
 index damaged on the remote of which this clone keeps a good copy (its bytes hash to its name) is
 written back, so that the check counts its objects; then every problem found is repaired
-(tracking/repair_remote.py), for a push to send again what was removed. A remote holding an index in a newer format than this mlx reads is left alone.
+(tracking/repair_remote.py), for a push to send again what was removed. A remote holding an index
+in a newer format than this mlx reads is left alone.
 """
 
 from __future__ import annotations
