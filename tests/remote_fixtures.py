@@ -109,6 +109,13 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+def boto3_client(endpoint: str):
+    """A boto3 S3 client of `endpoint`, to look at a bucket as another client would."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
 def create_bucket(endpoint: str) -> str:
     import s3fs
 

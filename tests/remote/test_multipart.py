@@ -16,15 +16,9 @@ from pathlib import Path
 import pytest
 
 from mlxkit.errors import RemoteError
-from tests.remote_fixtures import RemoteSpec
+from tests.remote_fixtures import RemoteSpec, boto3_client
 
 PART = 8 << 20  # multipart.PART: the size of every part but the last
-
-
-def _client(endpoint: str):  # boto3, to look at the bucket as another client would
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
 
 def _random_file(path: Path, size: int) -> bytes:
@@ -39,7 +33,7 @@ def test_a_large_file_goes_up_in_checksummed_parts_and_reads_back_whole(s3_bucke
 
     fs.upload(tmp_path / "big", "objects/ab/cd")
 
-    client = _client(s3_server.endpoint)
+    client = boto3_client(s3_server.endpoint)
     head = client.head_object(Bucket=s3_bucket, Key="p/objects/ab/cd", ChecksumMode="ENABLED")
     assert head["ContentLength"] == len(data)
     assert head["ETag"].endswith('-3"')  # three parts
@@ -60,7 +54,7 @@ def test_no_part_checksum_is_asked_for_when_the_client_sends_checksums_only_wher
     env = {**os.environ, "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}
     subprocess.run([sys.executable, "-c", child], check=True, env=env)
 
-    head = _client(s3_server.endpoint).head_object(Bucket=s3_bucket, Key="p/objects/ab/cd", ChecksumMode="ENABLED")
+    head = boto3_client(s3_server.endpoint).head_object(Bucket=s3_bucket, Key="p/objects/ab/cd", ChecksumMode="ENABLED")
     assert head["ETag"].endswith('-3"')
     assert "ChecksumCRC32" not in head
 
@@ -72,7 +66,7 @@ def test_a_small_file_goes_up_in_one_request(s3_bucket, s3_server, make_proxy, t
     RemoteSpec("s3", f"s3://{s3_bucket}/p", proxy.endpoint).open().upload(tmp_path / "small", "objects/ab/cd")
 
     assert [method for method, _, _ in proxy.requests] == ["PUT"]
-    assert _client(s3_server.endpoint).get_object(Bucket=s3_bucket, Key="p/objects/ab/cd")["Body"].read() == data
+    assert boto3_client(s3_server.endpoint).get_object(Bucket=s3_bucket, Key="p/objects/ab/cd")["Body"].read() == data
 
 
 def test_a_part_that_fails_once_is_sent_again_alone(s3_bucket, s3_server, make_proxy, tmp_path):
@@ -89,7 +83,7 @@ def test_a_part_that_fails_once_is_sent_again_alone(s3_bucket, s3_server, make_p
     RemoteSpec("s3", f"s3://{s3_bucket}/p", proxy.endpoint).open().upload(tmp_path / "big", "objects/ab/cd")
 
     assert [proxy.parts_sent(number) for number in (1, 2, 3)] == [1, 2, 1]
-    assert _client(s3_server.endpoint).get_object(Bucket=s3_bucket, Key="p/objects/ab/cd")["Body"].read() == data
+    assert boto3_client(s3_server.endpoint).get_object(Bucket=s3_bucket, Key="p/objects/ab/cd")["Body"].read() == data
 
 
 def test_an_upload_whose_part_keeps_failing_is_aborted_and_leaves_nothing(s3_bucket, s3_server, make_proxy, tmp_path):
@@ -105,7 +99,7 @@ def test_an_upload_whose_part_keeps_failing_is_aborted_and_leaves_nothing(s3_buc
         "please reduce your request rate, after 3 tries"
     )
     assert proxy.parts_sent(2) == 3  # FAST_RETRY: three tries in all
-    client = _client(s3_server.endpoint)
+    client = boto3_client(s3_server.endpoint)
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)  # aborted
     assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket)
 
@@ -134,6 +128,6 @@ def test_uploads_at_once_share_one_memory_budget(s3_bucket, s3_server, tmp_path)
     """)
     grown_mib = int(subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True).stdout)
 
-    sizes = {entry["Key"]: entry["Size"] for entry in _client(s3_server.endpoint).list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    sizes = {entry["Key"]: entry["Size"] for entry in boto3_client(s3_server.endpoint).list_objects_v2(Bucket=s3_bucket)["Contents"]}
     assert sizes == {f"many/o/{index}": size for index in range(count)}
     assert grown_mib < 100, f"{grown_mib} MiB more resident to upload {count} files of {size >> 20} MiB at once"

@@ -19,8 +19,8 @@ import json
 from blake3 import blake3
 
 from tests.conftest import Repo, clone
-from tests.remote.test_stalls import _client, _gave_up, _run, _through
-from tests.remote_fixtures import Stall
+from tests.remote.test_stalls import gave_up, run_timed, through_proxy
+from tests.remote_fixtures import Stall, boto3_client
 
 FILES = 5_000  # tiny files: an index of 210 kB, where the proxy's connections and the client buffer 140 kB
 STALL = Stall(received=1 << 10)
@@ -46,7 +46,7 @@ def _stalling_index_writes(proxy_of, times: list[int]):
 
 
 def _indexes(endpoint: str, bucket: str) -> dict[str, bytes]:
-    client = _client(endpoint)
+    client = boto3_client(endpoint)
     listed = client.list_objects_v2(Bucket=bucket, Prefix="p/index/").get("Contents", [])
     return {entry["Key"]: client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read() for entry in listed}
 
@@ -62,7 +62,7 @@ def _pushed_index_reads_back(endpoint: str, bucket: str) -> None:
 
 def _a_fresh_clone_pulls(repo: Repo, tmp_path, files: dict[str, bytes]) -> None:
     copy = clone(repo, tmp_path)
-    pulled = _run(copy, "pull")
+    pulled = run_timed(copy, "pull")
     assert pulled.code == 0, pulled
     assert {name: (copy / "data" / name).read_bytes() for name in files} == files
 
@@ -72,11 +72,11 @@ def test_an_index_write_that_stalls_once_is_sent_again_and_the_push_completes(
 ):
     files = _tiny_files(repo)
     proxy = make_proxy(_stalling_index_writes(lambda: proxy, [1]), small_buffers=True)
-    _through(proxy, repo, mlx, s3_bucket)
+    through_proxy(proxy, repo, mlx, s3_bucket)
     assert mlx("add", "data").code == 0
     repo.commit("data")
 
-    pushed = _run(repo, "push")
+    pushed = run_timed(repo, "push")
 
     assert pushed.code == 0, pushed
     assert pushed.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
@@ -92,17 +92,17 @@ def test_an_index_write_that_always_stalls_fails_the_push_without_an_index_and_a
     _tiny_files(repo)
     stalls = [1_000]
     proxy = make_proxy(_stalling_index_writes(lambda: proxy, stalls), small_buffers=True)
-    _through(proxy, repo, mlx, s3_bucket)
+    through_proxy(proxy, repo, mlx, s3_bucket)
     assert mlx("add", "data").code == 0
     repo.commit("data")
 
-    pushed = _run(repo, "push")
+    pushed = run_timed(repo, "push")
 
-    _gave_up(pushed, "write", INDEX, s3_bucket)
+    gave_up(pushed, "write", INDEX, s3_bucket)
     assert proxy.stalled == 2
     assert _indexes(s3_server.endpoint, s3_bucket) == {}  # its packs may stay, named by nothing
 
     stalls[0] = 0  # the stalls go away
-    pushed = _run(repo, "push")
+    pushed = run_timed(repo, "push")
     assert pushed.code == 0, pushed
     _pushed_index_reads_back(s3_server.endpoint, s3_bucket)

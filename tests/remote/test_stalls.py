@@ -19,20 +19,14 @@ import pytest
 from blake3 import blake3
 
 from tests.conftest import Repo, clone, run_subprocess
-from tests.remote_fixtures import Stall
+from tests.remote_fixtures import Stall, boto3_client
 
 PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
 RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
 HINT = "hint: check the endpoint; a slow one may get more time: 'mlx remote modify origin timeout SECONDS'"
 
 
-def _client(endpoint: str):  # boto3, to look at the bucket as another client would
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-
-
-def _through(proxy, repo: Repo, mlx, bucket: str) -> None:
+def through_proxy(proxy, repo: Repo, mlx, bucket: str) -> None:
     """`origin` is the bucket, reached through `proxy`, with a timeout of 1 s."""
     for args in (
         ("remote", "add", "--default", "origin", f"s3://{bucket}/p"),
@@ -42,11 +36,11 @@ def _through(proxy, repo: Repo, mlx, bucket: str) -> None:
         assert mlx(*args, cwd=repo.path).code == 0
 
 
-def _run(repo: Repo, *args: str):
+def run_timed(repo: Repo, *args: str):
     return run_subprocess(args, repo.path, timeout=RUN_TIMEOUT)
 
 
-def _gave_up(result, verb: str, where: str, bucket: str) -> None:
+def gave_up(result, verb: str, where: str, bucket: str) -> None:
     """`result` is a command that retried once, then failed in one line naming `verb` and `where` (a regex)."""
     assert "Traceback" not in result.err, result
     assert result.code == 22, result
@@ -94,16 +88,16 @@ def test_a_part_that_stalls_once_is_sent_again_alone_and_the_push_completes(
 ):
     data = _big_file(repo)
     proxy = make_proxy(_once(_part(1), stall))
-    _through(proxy, repo, mlx, s3_bucket)
+    through_proxy(proxy, repo, mlx, s3_bucket)
     assert mlx("add", "model.bin").code == 0
 
-    pushed = _run(repo, "push")
+    pushed = run_timed(repo, "push")
 
     assert pushed.code == 0, pushed
     assert pushed.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
     assert proxy.stalled == 1
     assert [proxy.parts_sent(number) for number in (1, 2)] == [2, 1]  # the part again, not the file
-    client = _client(s3_server.endpoint)
+    client = boto3_client(s3_server.endpoint)
     (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/objects/")["Contents"]]
     assert client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
@@ -115,14 +109,14 @@ def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
 ):
     _big_file(repo)
     proxy = make_proxy(lambda method, query: stall if _part(1)(method, query) else False)
-    _through(proxy, repo, mlx, s3_bucket)
+    through_proxy(proxy, repo, mlx, s3_bucket)
     assert mlx("add", "model.bin").code == 0
 
-    pushed = _run(repo, "push")
+    pushed = run_timed(repo, "push")
 
-    _gave_up(pushed, "upload", "objects/[0-9a-f]{2}/[0-9a-f]{62}", s3_bucket)
+    gave_up(pushed, "upload", "objects/[0-9a-f]{2}/[0-9a-f]{62}", s3_bucket)
     assert proxy.parts_sent(1) == 2
-    client = _client(s3_server.endpoint)
+    client = boto3_client(s3_server.endpoint)
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)  # aborted
     assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/objects/")
     assert "Contents" not in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/index/")
@@ -152,7 +146,7 @@ PREFIX = {"packed": "/packs/", "loose": "/objects/", "big pack": "/packs/"}
 def _pushed_and_cloned(repo: Repo, mlx, bucket: str, proxy, tmp_path, files: dict[str, bytes]) -> Repo:
     repo.gen(files, old=True)
     assert mlx("add", *files).code == 0
-    _through(proxy, repo, mlx, bucket)
+    through_proxy(proxy, repo, mlx, bucket)
     repo.commit("data")
     assert mlx("push").code == 0
     return clone(repo, tmp_path)
@@ -183,7 +177,7 @@ def _gets(proxy, prefix: str) -> list[str | None]:
 
 
 def _fsck_is_clean_but_for_missing_objects(clone: Repo) -> None:
-    checked = _run(clone, "fsck", "--json")
+    checked = run_timed(clone, "fsck", "--json")
     assert "Traceback" not in checked.err, checked
     report = checked.json
     assert {problem["kind"] for problem in report["problems"]} <= {"missing"}, checked
@@ -196,7 +190,7 @@ def test_a_read_that_stalls_once_is_retried_and_the_pull_completes(repo, mlx, s3
     proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], [1]))
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
-    pulled = _run(clone, "pull")
+    pulled = run_timed(clone, "pull")
 
     assert pulled.code == 0, pulled
     assert proxy.stalled == 1
@@ -204,7 +198,7 @@ def test_a_read_that_stalls_once_is_retried_and_the_pull_completes(repo, mlx, s3
     first, again = _gets(proxy, PREFIX[layout])
     assert again == (f"bytes={16 << 10}-" if VERBS[layout] == "download" else first)  # a download continues
     assert _checked_out(clone, FILES[layout]) == FILES[layout]
-    assert _run(clone, "fsck").code == 0
+    assert run_timed(clone, "fsck").code == 0
 
 
 @pytest.mark.parametrize("layout", FILES)
@@ -213,17 +207,17 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
     proxy = make_proxy(_stalling_reads(lambda: proxy, PREFIX[layout], stalls))
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, FILES[layout])
 
-    fetched = _run(clone, "fetch")
+    fetched = run_timed(clone, "fetch")
 
-    _gave_up(fetched, VERBS[layout], WHERE[layout], s3_bucket)
+    gave_up(fetched, VERBS[layout], WHERE[layout], s3_bucket)
     assert proxy.stalled == 2
     _fsck_is_clean_but_for_missing_objects(clone)
 
     stalls[0] = 0  # the stalls go away
-    pulled = _run(clone, "pull")
+    pulled = run_timed(clone, "pull")
     assert pulled.code == 0, pulled
     assert _checked_out(clone, FILES[layout]) == FILES[layout]
-    assert _run(clone, "fsck").code == 0
+    assert run_timed(clone, "fsck").code == 0
 
 
 # -- part of a big pack: ranged reads ------------------------------------------------------------
@@ -235,7 +229,7 @@ def test_a_read_that_always_stalls_fails_cleanly_and_a_rerun_completes(repo, mlx
 
 def _first_in_pack(endpoint: str, bucket: str, count: int) -> list[str]:
     """The names of BIG_PACK's first `count` objects in its pack, as the push's index places them."""
-    client = _client(endpoint)
+    client = boto3_client(endpoint)
     (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=bucket, Prefix="p/index/")["Contents"]]
     raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     (pack,) = json.loads(gzip.decompress(raw) if key.endswith(".gz") else raw)["packs"].values()
@@ -250,7 +244,7 @@ def test_a_ranged_read_of_a_big_pack_that_stalls_once_is_read_again_and_the_pull
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
     wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
 
-    pulled = _run(clone, "pull", *wanted)
+    pulled = run_timed(clone, "pull", *wanted)
 
     assert pulled.code == 0, pulled
     assert pulled.err_lines == ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"]
@@ -268,14 +262,14 @@ def test_a_ranged_read_of_a_big_pack_that_always_stalls_fails_cleanly_and_a_reru
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, BIG_PACK)
     wanted = _first_in_pack(s3_server.endpoint, s3_bucket, 11)
 
-    fetched = _run(clone, "fetch", *wanted)
+    fetched = run_timed(clone, "fetch", *wanted)
 
-    _gave_up(fetched, "read", PACK, s3_bucket)
+    gave_up(fetched, "read", PACK, s3_bucket)
     assert proxy.stalled == 2
     _fsck_is_clean_but_for_missing_objects(clone)
 
     stalls[0] = 0
-    pulled = _run(clone, "pull", *wanted)
+    pulled = run_timed(clone, "pull", *wanted)
     assert pulled.code == 0, pulled
     assert _checked_out(clone, BIG_PACK) == {name: BIG_PACK[name] for name in wanted}
     _fsck_is_clean_but_for_missing_objects(clone)  # the 12 objects not pulled
@@ -298,14 +292,14 @@ def test_a_download_that_breaks_midway_continues_from_the_bytes_received(
     proxy = make_proxy(_stalling_reads(lambda: proxy, "/objects/", [1], BREAKS[fault]))
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
 
-    pulled = _run(clone, "pull")
+    pulled = run_timed(clone, "pull")
 
     assert pulled.code == 0, pulled
     assert pulled.err_lines == SAID[fault]
     assert proxy.stalled == 1
     assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-"]
     assert _checked_out(clone, WEIGHTS) == WEIGHTS
-    assert _run(clone, "fsck").code == 0
+    assert run_timed(clone, "fsck").code == 0
 
 
 def test_a_download_whose_object_was_replaced_between_tries_starts_over_and_is_refused(
@@ -323,13 +317,13 @@ def test_a_download_whose_object_was_replaced_between_tries_starts_over_and_is_r
         if len(_gets(proxy, "/objects/")) == 1:
             return Stall(answered=RECEIVED, seconds=0)
         if len(_gets(proxy, "/objects/")) == 2:  # the retry: the object changes under it
-            _client(s3_server.endpoint).put_object(Bucket=s3_bucket, Key=path.split("/", 2)[2], Body=replacement)
+            boto3_client(s3_server.endpoint).put_object(Bucket=s3_bucket, Key=path.split("/", 2)[2], Body=replacement)
         return False
 
     proxy = make_proxy(fails)
     clone = _pushed_and_cloned(repo, mlx, s3_bucket, proxy, tmp_path, WEIGHTS)
 
-    pulled = _run(clone, "pull")
+    pulled = run_timed(clone, "pull")
 
     assert _gets(proxy, "/objects/") == [None, f"bytes={RECEIVED}-", None]
     assert pulled.code == 21, pulled
