@@ -35,6 +35,7 @@ from pathlib import Path
 
 import bench_store
 from bench_store import (
+    COPY_FLOORS,
     DEFAULT_MLX,
     DVC_PIN,
     DVC_VENV,
@@ -44,9 +45,11 @@ from bench_store import (
     SESSION,
     WORK,
     Dataset,
+    Floor,
     SetupError,
     Tool,
     Trash,
+    against_floor,
     cell,
     check,
     clock,
@@ -57,6 +60,7 @@ from bench_store import (
     make_tools,
     measure,
     mlx_version,
+    paired_note,
     ratio,
     row_notes,
     source_rev,
@@ -253,7 +257,8 @@ class RemoteBench:
             return box["clone"]
 
         push = tool.argv("push")
-        res = {"push": measure(push, empty_remote, runs, tool.env, warmup=False, creates=not sec.s3)}
+        res = {"push": measure(push, empty_remote, runs, tool.env, warmup=False, creates=not sec.s3,
+                               floor=self.floor_beside(tool, sec, "push"))}
         if "failed" in res["push"]:
             return res | {op: {"failed": "skipped: push failed"} for op in OPS[1:]}
         res["push again"] = measure(push, lambda: src, runs, tool.env, warmup=True)
@@ -262,14 +267,16 @@ class RemoteBench:
             commit_all(src, "the remote")  # the clones must know the last remote pushed to
         except SetupError as e:
             return res | {"pull": {"failed": f"set-up: {e}"}}
-        res["pull"] = measure(tool.argv("pull"), fresh_clone, runs, tool.env, warmup=False, creates=True)
+        res["pull"] = measure(tool.argv("pull"), fresh_clone, runs, tool.env, warmup=False, creates=True,
+                              floor=self.floor_beside(tool, sec, "pull"))
         if "clone" in box and "failed" not in res["pull"]:
             problem = missing_data(sec.ds, box["clone"] / "data")
             if problem:
                 res["pull"] = {"failed": f"the last pull {problem}"}
         if tool.name == "mlx" and PULL_NO_FSYNC in sec.floor_of and "failed" not in res["pull"]:
             res[PULL_NO_FSYNC] = measure(tool.argv("pull"), lambda: fresh_clone(("core.fsync", "never")), runs,
-                                         tool.env, warmup=False, creates=True)
+                                         tool.env, warmup=False, creates=True,
+                                         floor=self.floor_beside(tool, sec, PULL_NO_FSYNC))
             problem = missing_data(sec.ds, box["clone"] / "data") if "failed" not in res[PULL_NO_FSYNC] else None
             if problem:
                 res[PULL_NO_FSYNC] = {"failed": f"the last pull {problem}"}
@@ -280,10 +287,18 @@ class RemoteBench:
         self.trash.discard(src)
         return res
 
+    def floor_beside(self, tool: Tool, sec: Section, op: str) -> Floor | None:
+        """The copy that `op`'s target compares mlx with, to be timed beside it (bench_store.measure)."""
+        floor = sec.floor_of.get(op)
+        if tool.name != "mlx" or floor not in COPY_FLOORS:
+            return None
+        return Floor(floor, [*COPY_FLOORS[floor], str(sec.ds.data), "data"],
+                     lambda: self.new_dir("paired", sec.name, op.replace(" ", "-").replace(",", "")))
+
     def floors(self, sec: Section) -> dict:
         runs, env, ds = self.runs(sec), os.environ.copy(), sec.ds
         if not sec.s3:
-            cp = measure(["cp", "-r", str(ds.data), "data"], lambda: self.new_dir("floors", sec.name, "cp"),
+            cp = measure([*COPY_FLOORS["cp -r"], str(ds.data), "data"], lambda: self.new_dir("floors", sec.name, "cp"),
                          runs, env, warmup=False, creates=True)
             twice = measure(["sh", "-c", 'cp -r "$0" cache && sync -f cache && cp -r cache data', str(ds.data)],
                             lambda: self.new_dir("floors", sec.name, "cp2"), runs, env, warmup=False, creates=True)
@@ -356,7 +371,7 @@ def targets(sec: Section, res: dict) -> list[tuple[str, str, str, bool | None]]:
         return out
     for op, kind, limit in sec.targets:
         if kind == "floor":
-            x = ratio(res["floors"].get(sec.floor_of[op]), mlx.get(op))
+            x = against_floor(mlx.get(op), res["floors"], sec.floor_of[op])[1]
             out.append((op, f"<= {limit:g}x {sec.floor_of[op]}", fmt_ratio(x), None if x is None else x <= limit))
         elif kind == "dvc":
             x = ratio(mlx.get(op), dvc.get(op))
@@ -370,11 +385,12 @@ def targets(sec: Section, res: dict) -> list[tuple[str, str, str, bool | None]]:
     return out
 
 
-def table_row(op: str, m: dict | None, d: dict | None, floor: str | None, f: dict | None,
+def table_row(op: str, m: dict | None, d: dict | None, floor: str | None, floors: dict,
               target: tuple | None) -> str:
+    f, x = against_floor(m, floors, floor)
     return (f"{op:<26} {cell(m):>8} {cell(m, 'peak_rss_mib', '{:.0f}'):>8} {cell(d):>8} "
             f"{cell(d, 'peak_rss_mib', '{:.0f}'):>8} {fmt_ratio(ratio(m, d)):>8}  {floor or '':<20} "
-            f"{cell(f) if floor else '':>8} {fmt_ratio(ratio(f, m)) if floor else '':>9}  "
+            f"{cell(f) if floor else '':>8} {fmt_ratio(x) if floor else '':>9}  "
             f"{f'{target[1]}: {verdict(target[3])}' if target else ''}")
 
 
@@ -390,7 +406,7 @@ def render(sec: Section, res: dict, quick: bool) -> str:
         m, d = (mlx.get(op) if mlx else None), (dvc.get(op) if dvc else None)
         floor = sec.floor_of.get(op)
         target = next((g for g in goals if g[0] == op), None)
-        lines.append(table_row(op, m, d, floor, floors.get(floor) if floor else None, target))
+        lines.append(table_row(op, m, d, floor, floors, target))
         notes += row_notes(op, "mlx", m, res["runs"]) + row_notes(op, "dvc", d, res["runs"])
     for floor, r in floors.items():
         lines.append(f"{'floor: ' + floor:<26} {'':>44}  {floor:<20} {cell(r):>8}")
@@ -404,10 +420,11 @@ def render(sec: Section, res: dict, quick: bool) -> str:
     work = ratio(floors.get(PULL_WORK), mlx.get("pull") if mlx else None)
     if work is not None:
         lines.append(f"  mlx pull: {fmt_ratio(work)} {PULL_WORK} (not a target: the same writes and durability)")
-    unsynced = ratio(floors.get("cp -r"), mlx.get(PULL_NO_FSYNC) if mlx else None)
+    unsynced = against_floor(mlx.get(PULL_NO_FSYNC) if mlx else None, floors, "cp -r")[1]
     if unsynced is not None:
         lines.append(f"  mlx {PULL_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
                      "as durable as cp -r and DVC)")
+    lines += paired_note("mlx", mlx)
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals]
     return "\n".join(lines + notes)
@@ -418,6 +435,7 @@ def bench_section(sec: Section, tools: list[Tool], bench: RemoteBench, trash: Tr
     ds, runs = sec.ds, bench.runs(sec)
     # each tool: its source data and cache, then a remote and a clone a run; the floors: cp -r once and twice
     copies = 2 * (2 + 3 * runs) + 3 * runs + (2 * runs if PULL_NO_FSYNC in sec.floor_of else 0)
+    copies += runs * sum(sec.floor_of.get(op) in COPY_FLOORS for op in ("push", "pull", PULL_NO_FSYNC))  # beside mlx
     make_room(ds.disk_bytes() * copies + 4 * GIB, f"the {sec.name} section", trash)
     ensure_dataset(ds, trash)
     ops = OPS + [PULL_NO_FSYNC] if PULL_NO_FSYNC in sec.floor_of else OPS

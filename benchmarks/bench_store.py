@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ FLOOR_OF = {"add": "cp -r", "status": "git status",
 # add waits until its objects are on disk before it writes the pointer (RELIABILITY.md §2); `cp -r`
 # leaves its writes to the kernel. This floor pays for the same durability: one syncfs at the end.
 DURABLE_CP = "cp -r; sync -f"
+COPY_FLOORS = {"cp -r": ["cp", "-r"], "cp -al": ["cp", "-al"]}  # of the dataset's tree into a new folder
 
 
 # ---------------------------------------------------------------- datasets
@@ -71,8 +73,11 @@ class Dataset:
     def total_bytes(self) -> int:
         return self.files * (self.min_size + self.max_size) // 2
 
-    def disk_bytes(self) -> int:  # allocated in 4 KiB blocks, plus the inode
-        return self.files * (((self.min_size + self.max_size) // 2 + 2 * 4096) // 4096 * 4096)
+    def disk_bytes(self) -> int:
+        """A copy's blocks: whole 4 KiB blocks per file (sizes uniform over the range), a
+        directory entry each, and a tenth more (the 10^5-file tree takes 648 MB; this says 736)."""
+        blocks = statistics.mean(-(-size // 4096) for size in range(self.min_size, self.max_size + 1))
+        return int(self.files * (blocks * 4096 + 256) * 1.1)
 
     def describe(self) -> str:
         size = (f"{self.min_size // KIB}-{self.max_size // KIB} KiB" if self.min_size != self.max_size
@@ -277,26 +282,65 @@ def check(argv: list[str], cwd: Path, env: dict | None = None) -> None:
         raise SetupError(f"{' '.join(map(str, argv[:3]))}: {s.err}")
 
 
-def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = False) -> dict:
-    """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run."""
+class RunFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A floor timed side by side with an operation: each run of the one beside a run of the other."""
+    name: str
+    argv: list[str]
+    prepare: Callable[[], Path]  # the cwd of a run (untimed set-up)
+
+
+def timed(argv, prepare, env: dict, what: str = "") -> Sample:
+    """One run after set-up; RunFailed (with `what` failed, if given) when it exits non-zero."""
+    cwd = prepare()
+    os.sync()  # no write-back left over from set-up or the previous run
+    wait_quiet()
+    s = spawn(argv, cwd, env)
+    if s.rc:
+        raise RunFailed(f"{what}: {s.err}" if what else s.err)
+    return s
+
+
+def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = False,
+            floor: Floor | None = None) -> dict:
+    """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run.
+
+    With `floor`, every run is paired with a run of the floor, in the order ABBA (the operation
+    first in even pairs, the floor first in odd ones). This machine's speed drifts by up to 2x
+    within a minute, so a ratio is only fair between runs taken side by side: the result's
+    "paired" holds the floor's runs and the median of the pairs' ratios."""
     if creates:
         settle()
+    samples: list[Sample] = []
+    beside: list[Sample] = []
     try:
         if warmup:
             s = spawn(argv, prepare(), env)
             if s.rc:
                 return {"failed": s.err}
-        samples = []
         while len(samples) < (runs if not samples or samples[0].seconds < SLOW_S else min(runs, 3)):
-            cwd = prepare()
-            os.sync()  # no write-back left over from set-up or the previous run
-            wait_quiet()
-            s = spawn(argv, cwd, env)
-            if s.rc:
-                return {"failed": s.err}
-            samples.append(s)
+            floor_first = floor is not None and len(samples) % 2 == 1
+            if floor_first:
+                beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}"))
+            samples.append(timed(argv, prepare, env))
+            if floor is not None and not floor_first:
+                beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}"))
+    except RunFailed as e:
+        return {"failed": str(e)}
     except (SetupError, OSError) as e:
         return {"failed": f"set-up: {e}"}
+    res = summary(samples)
+    if floor is not None:
+        ratios = [s.seconds / f.seconds for s, f in zip(samples, beside)]
+        res["paired"] = summary(beside) | {"floor": floor.name, "ratios": ratios, "ratio": statistics.median(ratios)}
+    return res
+
+
+def summary(samples: list[Sample]) -> dict:
     times = [s.seconds for s in samples]
     noisy = sum(s.foreign_cpu > 0.3 * s.seconds for s in samples)
     return {"median": statistics.median(times), "times": times, "runs": len(times), "noisy": noisy,
@@ -435,7 +479,8 @@ class Bench:
             return box["repo"]
 
         add, status, checkout = tool.argv("add", "data"), tool.argv("status"), tool.argv("checkout")
-        res = {"add": measure(add, fresh, runs, tool.env, warmup=False, creates=True)}
+        res = {"add": measure(add, fresh, runs, tool.env, warmup=False, creates=True,
+                              floor=self.floor_beside(tool, ds, "add"))}
         if "failed" in res["add"] or "repo" not in box:
             return res | {op: {"failed": "skipped: add failed"} for op in OPS[1:]}
         res["add again"] = measure(add, repo, runs, tool.env, warmup=True)
@@ -447,13 +492,22 @@ class Bench:
             except SetupError as e:
                 res[f"checkout {mode}"] = {"failed": f"set-up: {e}"}
                 continue
-            res[f"checkout {mode}"] = measure(checkout, lambda: self.move_aside(repo()), runs,
-                                              tool.env, warmup=False, creates=True)
+            res[f"checkout {mode}"] = measure(checkout, lambda: self.move_aside(repo()), runs, tool.env,
+                                              warmup=False, creates=True,
+                                              floor=self.floor_beside(tool, ds, f"checkout {mode}"))
         res["gc"] = measure(tool.argv(*tool.gc), repo, runs, tool.env, warmup=True)
         if tool.name == "mlx" and ds.name == "small":
             res[ADD_NO_FSYNC] = measure(add, lambda: fresh(("core.fsync", "never")), runs, tool.env,
-                                        warmup=False, creates=True)
+                                        warmup=False, creates=True, floor=self.floor_beside(tool, ds, ADD_NO_FSYNC))
         return res
+
+    def floor_beside(self, tool: Tool, ds: Dataset, op: str) -> Floor | None:
+        """The copy that `op`'s target compares mlx with, to be timed beside it (see measure)."""
+        floor = FLOOR_OF.get(op)
+        if tool.name != "mlx" or ds.name != "small" or floor not in COPY_FLOORS:
+            return None
+        return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"],
+                     lambda: self.new_dir("paired", ds.name, op.replace(" ", "-").replace(",", "")))
 
     def floors(self, ds: Dataset) -> dict:
         runs, env, last = self.runs(ds), os.environ.copy(), {}
@@ -463,10 +517,10 @@ class Bench:
             return last[kind]
 
         src = str(ds.data)
-        res = {"cp -r": measure(["cp", "-r", src, "data"], lambda: fresh("cp"), runs, env, False, True),
+        res = {"cp -r": measure([*COPY_FLOORS["cp -r"], src, "data"], lambda: fresh("cp"), runs, env, False, True),
                DURABLE_CP: measure(["sh", "-c", 'cp -r "$0" data && sync -f data', src], lambda: fresh("cps"),
                                    runs, env, False, True),
-               "cp -al": measure(["cp", "-al", src, "data"], lambda: fresh("ln"), runs, env, False, True)}
+               "cp -al": measure([*COPY_FLOORS["cp -al"], src, "data"], lambda: fresh("ln"), runs, env, False, True)}
         try:
             git = self.git_repo(last["cp"])
             res["git status"] = measure(["git", "status", "--porcelain"], lambda: git, runs, env, True)
@@ -500,6 +554,21 @@ def ratio(a: dict | None, b: dict | None) -> float | None:
     return None
 
 
+def against_floor(r: dict | None, floors: dict, floor: str | None) -> tuple[dict | None, float | None]:
+    """The floor's result that `r` is compared with, and the ratio r/floor: from the runs paired
+    with r's when there are any (see measure), else from the floors measured on their own."""
+    if r and "paired" in r:
+        return r["paired"], r["paired"]["ratio"]
+    f = floors.get(floor) if floor else None
+    return f, ratio(f, r)
+
+
+def paired_note(tool: str, mlx: dict | None) -> list[str]:
+    ops = [op for op, r in (mlx or {}).items() if "paired" in r]
+    return [f"  mlx/floor of {', '.join(ops)}: each {tool} run timed beside a run of its floor (ABBA), "
+            "median of the pairs' ratios"] if ops else []
+
+
 def fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
@@ -511,7 +580,7 @@ def targets(name: str, res: dict) -> list[tuple[str, str, str, bool | None]]:
         return out
     if name == "small":
         for op, limit in (("add", 1.3), ("status", 2.0), ("checkout copy", 1.5), ("checkout hardlink", 2.0)):
-            x = ratio(floors.get(FLOOR_OF[op]), mlx.get(op))
+            x = against_floor(mlx.get(op), floors, FLOOR_OF[op])[1]
             out.append((op, f"<= {limit}x {FLOOR_OF[op]}", fmt_ratio(x), None if x is None else x <= limit))
         again = mlx.get("add again", {}).get("median")
         out.append(("add again", "< 0.5 s", cell(mlx.get("add again")), None if again is None else again < 0.5))
@@ -541,10 +610,10 @@ def verdict(met: bool | None) -> str:
 
 def table_row(op: str, m: dict | None, d: dict | None, floors: dict, target: tuple | None) -> str:
     floor = FLOOR_OF.get(op) if floors else None
-    f = floors.get(floor) if floor else None
+    f, x = against_floor(m, floors, floor)
     return (f"{op:<18} {cell(m):>8} {cell(m, 'peak_rss_mib', '{:.0f}'):>8} {cell(d):>8} "
             f"{cell(d, 'peak_rss_mib', '{:.0f}'):>8} {fmt_ratio(ratio(m, d)):>8}  {floor or '':<14} "
-            f"{cell(f) if floor else '':>8} {fmt_ratio(ratio(f, m)) if floor else '':>9}  "
+            f"{cell(f) if floor else '':>8} {fmt_ratio(x) if floor else '':>9}  "
             f"{f'{target[1]}: {verdict(target[3])}' if target else ''}")
 
 
@@ -584,10 +653,11 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
     durable = ratio(floors.get(DURABLE_CP), mlx.get("add") if mlx else None)
     if durable is not None:
         lines.append(f"  mlx add: {fmt_ratio(durable)} {DURABLE_CP} (not a target: the same durability as mlx's barrier)")
-    unsynced = ratio(floors.get("cp -r"), mlx.get(ADD_NO_FSYNC) if mlx else None)
+    unsynced = against_floor(mlx.get(ADD_NO_FSYNC) if mlx else None, floors, "cp -r")[1]
     if unsynced is not None:
         lines.append(f"  mlx {ADD_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
                      "as durable as cp -r and DVC)")
+    lines += paired_note("mlx", mlx)
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals if op == "all" or name == "large"]
     return "\n".join(lines + notes)
@@ -595,7 +665,8 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
-    make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8) + 4 * GIB, f"the {ds.name} section", trash)
+    paired = 3 * bench.runs(ds) if ds.name == "small" else 0  # cp -r beside add, add no fsync, checkout copy
+    make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8 + paired) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
     ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
     res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": ops, "tools": {}}
