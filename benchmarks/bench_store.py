@@ -140,13 +140,12 @@ class Trash:
 
     def empty_now(self) -> None:
         """Before timing: finish any deletion left over from an earlier run."""
-        pending = [TRASH] + sorted(WORK.glob("deleting-*"))
         if not any(WORK.glob("deleting-*")) and not any(TRASH.iterdir()):
             return
         print("waiting for the trash of an earlier run to be deleted ...", flush=True)
         while any(WORK.glob("deleting-*")) and deleter_alive():
             time.sleep(5)
-        for path in pending:
+        for path in [TRASH] + sorted(WORK.glob("deleting-*")):  # what the deleter left, if it died
             subprocess.run(["sh", "-c", delete_command(path)], check=True)
         TRASH.mkdir()
         STAMP.write_text(str(time.time()))
