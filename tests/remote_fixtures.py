@@ -63,7 +63,7 @@ class S3Server:
         self.process.wait(timeout=30)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -72,7 +72,7 @@ def _free_port() -> int:
 def start_s3_server(log_dir: Path, port: int | None = None) -> S3Server:
     """Start moto's S3 server on `port` (or a free loopback port) and wait until it answers."""
     for _ in range(3):  # a free port may be taken between choosing it and the server binding it
-        chosen = port or _free_port()
+        chosen = port or free_port()
         log = log_dir / f"moto-{chosen}.log"
         with open(log, "wb") as sink:
             process = subprocess.Popen(

@@ -14,12 +14,13 @@ import gzip
 import json
 import os
 import re
+from types import SimpleNamespace
 
 import pytest
 from blake3 import blake3
 
 from tests.conftest import Repo, clone, run_subprocess
-from tests.remote_fixtures import Stall, boto3_client
+from tests.remote_fixtures import Stall, boto3_client, free_port
 
 PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
 RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
@@ -56,8 +57,9 @@ def _part(number: int):
     return lambda method, query: method == "PUT" and query.get("partNumber") == [str(number)]
 
 
-def _once(picks, stall: Stall):
-    """A proxy's `fails`: `stall` for the first request `picks` chooses, nothing for the others."""
+def _once(picks, stall: Stall | bool):
+    """A proxy's `fails`: `stall` (or with True, a 503) for the first request `picks` chooses,
+    nothing for the others."""
     stalled: list[bool] = []
 
     def fails(method: str, query: dict[str, list[str]]) -> bool | Stall:
@@ -101,6 +103,35 @@ def test_a_part_that_stalls_once_is_sent_again_alone_and_the_push_completes(
     (key,) = [entry["Key"] for entry in client.list_objects_v2(Bucket=s3_bucket, Prefix="p/objects/")["Contents"]]
     assert client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
     assert "Uploads" not in client.list_multipart_uploads(Bucket=s3_bucket)
+
+
+def test_a_retry_after_a_refused_request_is_said_with_the_server_answer(repo, mlx, s3_bucket, make_proxy):
+    """Not only timeouts: every retry is said on stderr with its cause (the push still succeeds)."""
+    _big_file(repo)
+    proxy = make_proxy(_once(_part(1), True))  # True: answered "503 SlowDown"
+    through_proxy(proxy, repo, mlx, s3_bucket)
+    assert mlx("add", "model.bin").code == 0
+
+    pushed = run_timed(repo, "push")
+
+    assert pushed.code == 0, pushed
+    assert pushed.err_lines == ["warning: remote 'origin' answered 503 SlowDown; retrying (2 of 5)"]
+    assert [proxy.parts_sent(number) for number in (1, 2)] == [2, 1]
+
+
+def test_each_retry_of_an_endpoint_nobody_listens_on_is_said_before_the_failure(repo, mlx, s3_env):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    through_proxy(SimpleNamespace(endpoint=endpoint), repo, mlx, "bucket")
+    repo.gen({"a.txt": b"a"})
+    assert mlx("add", "a.txt").code == 0
+
+    pushed = run_timed(repo, "push")
+
+    assert pushed.code == 22, pushed
+    assert pushed.err_lines == [
+        *(f"warning: remote 'origin' could not be reached; retrying ({n} of 5)" for n in range(2, 6)),
+        f"mlx: cannot connect to '{endpoint}', the endpoint of remote 'origin', after 5 tries",
+    ]
 
 
 @pytest.mark.parametrize("stall", PART_STALLS.values(), ids=PART_STALLS.keys())
@@ -282,7 +313,8 @@ def test_a_ranged_read_of_a_big_pack_that_always_stalls_fails_cleanly_and_a_reru
 WEIGHTS = {"weights.bin": os.urandom(3 << 20)}
 RECEIVED = 1 << 20
 BREAKS = {"stalls": Stall(answered=RECEIVED), "drops": Stall(answered=RECEIVED, seconds=0)}
-SAID = {"stalls": ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"], "drops": []}
+SAID = {"stalls": ["warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)"],
+        "drops": ["warning: remote 'origin' dropped the connection; retrying (2 of 5)"]}
 
 
 @pytest.mark.parametrize("fault", BREAKS)

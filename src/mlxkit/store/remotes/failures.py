@@ -65,6 +65,17 @@ def is_timeout(exc: BaseException) -> bool:
     return False
 
 
+def retry_cause(exc: BaseException) -> str:
+    """Why a transient failure (not a timeout) is tried again, in a few words: the server's answer
+    ("answered 503 SlowDown"), or what happened to the connection."""
+    code, status = _client_error(exc)
+    if code is not None:
+        return f"answered {f'{status} ' if status else ''}{code}"
+    if unreachable_endpoint(exc) is not None or isinstance(exc, ConnectionRefusedError):
+        return "could not be reached"
+    return "dropped the connection"
+
+
 def _client_error(exc: BaseException) -> tuple[str | None, int | None]:
     """The error code and HTTP status of a botocore ClientError, raised or behind s3fs's OSError."""
     for candidate in (exc, exc.__cause__):

@@ -35,6 +35,7 @@ from mlxkit.store.remotes.failures import (
     missing_package,
     quiet_orphaned_connection_errors,
     reason,
+    retry_cause,
     unreachable_endpoint,
 )
 
@@ -70,8 +71,9 @@ DEFAULT_RETRY = RetryPolicy()
 
 class Attempts:
     """The tries of one request: the caller counts each in `tries`, and after a failure asks
-    `failed` how long to wait before the next (None: give up). A retry after a timeout is said on
-    stderr (progress.warn), so that a stalled remote is never silent."""
+    `failed` how long to wait before the next (None: give up). Every retry is said on stderr
+    (progress.warn) with its cause, as restic and rclone do, so that a stalled, dropping or
+    throttling remote is never silent about why a transfer takes longer."""
 
     def __init__(self, policy: RetryPolicy, remote: str, timeout: float | None) -> None:
         self.tries = 0
@@ -86,9 +88,10 @@ class Attempts:
         timed_out = is_timeout(exc)
         limit = self._policy.timeout_tries if timed_out else self._policy.tries
         delay = next(self._delays, None) if self.tries < limit else None
-        if delay is not None and timed_out:
+        if delay is not None:
             waited = f" in {self._timeout:g} s" if self._timeout else ""
-            warn(f"remote '{self._remote}' did not answer{waited}; retrying ({self.tries + 1} of {limit})")
+            cause = f"did not answer{waited}" if timed_out else retry_cause(exc)
+            warn(f"remote '{self._remote}' {cause}; retrying ({self.tries + 1} of {limit})")
         return delay
 
 
