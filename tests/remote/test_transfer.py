@@ -366,7 +366,10 @@ def test_a_server_that_stops_in_the_middle_of_a_push_gives_a_clear_error_and_a_r
         server.stop()
         _out, err = push.communicate(timeout=120)
         assert push.returncode == 22, err
-        assert err.startswith("mlx: ") and "127.0.0.1" in err.splitlines()[0] and "Traceback" not in err
+        *retries, failure = err.splitlines()
+        assert failure.startswith("mlx: ") and "127.0.0.1" in failure and "Traceback" not in err, err
+        assert all(re.fullmatch(r"warning: remote 'origin' (could not be reached|dropped the connection); retrying \(\d of 5\)", line)
+                   for line in retries), err
     finally:
         server.stop()
     restarted = start_s3_server(tmp_path, port=int(server.endpoint.rsplit(":", 1)[1]))
