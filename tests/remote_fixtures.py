@@ -15,6 +15,7 @@ against both (the contract suite: tests/remote/).
   drops the connection after N bytes of the answer); with `small_buffers=True`, its connections
   buffer only a few kB of a request body it does not read.
 - `named_index(document)`: an index file (hostile or not) under its correct name.
+- `s3_origin(repo, mlx, bucket, endpoint)`: that bucket at that endpoint, as `repo`'s `origin`.
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
 """
@@ -114,6 +115,17 @@ def boto3_client(endpoint: str):
     import boto3
 
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def s3_origin(repo, mlx, bucket: str, endpoint: str, **settings: str) -> None:
+    """Make `s3://bucket/p` at `endpoint` (moto's server, or a proxy in front of it) the default
+    remote `origin` of `repo`, with these remote settings (`timeout="1"`)."""
+    for args in (
+        ("remote", "add", "--default", "origin", f"s3://{bucket}/p"),
+        ("remote", "modify", "origin", "endpoint_url", endpoint),
+        *(("remote", "modify", "origin", key, value) for key, value in settings.items()),
+    ):
+        assert mlx(*args, cwd=repo.path).code == 0
 
 
 def create_bucket(endpoint: str) -> str:

@@ -9,7 +9,7 @@ from collections import Counter
 
 from mlxkit import api
 from tests.conftest import Repo
-from tests.remote_fixtures import RemoteSpec
+from tests.remote_fixtures import RemoteSpec, s3_origin
 
 # Tiny files go into a pack; the tree listing 60 of them (about 6 KB) is above the threshold: loose.
 FILES = {f"f{i:02}.csv": f"row {i}\n" for i in range(60)}
@@ -18,12 +18,8 @@ ORDER = ("packs", "index", "objects")  # a push's order of writes: the loose tre
 
 
 def through_proxy(repo: Repo, mlx, bucket: str, proxy) -> None:
-    for args in (
-        ("remote", "add", "--default", "origin", f"s3://{bucket}/p"),
-        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
-        ("config", "remote.pack_threshold", THRESHOLD),
-    ):
-        assert mlx(*args, cwd=repo.path).code == 0
+    s3_origin(repo, mlx, bucket, proxy.endpoint)
+    assert mlx("config", "remote.pack_threshold", THRESHOLD, cwd=repo.path).code == 0
 
 
 def remote_files(direct) -> set[str]:

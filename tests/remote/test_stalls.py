@@ -14,13 +14,12 @@ import gzip
 import json
 import os
 import re
-from types import SimpleNamespace
 
 import pytest
 from blake3 import blake3
 
 from tests.conftest import Repo, clone, run_subprocess
-from tests.remote_fixtures import Stall, boto3_client, free_port
+from tests.remote_fixtures import Stall, boto3_client, free_port, s3_origin
 
 PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
 RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
@@ -29,12 +28,7 @@ HINT = "hint: check the endpoint; a slow one may get more time: 'mlx remote modi
 
 def through_proxy(proxy, repo: Repo, mlx, bucket: str) -> None:
     """`origin` is the bucket, reached through `proxy`, with a timeout of 1 s."""
-    for args in (
-        ("remote", "add", "--default", "origin", f"s3://{bucket}/p"),
-        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
-        ("remote", "modify", "origin", "timeout", "1"),
-    ):
-        assert mlx(*args, cwd=repo.path).code == 0
+    s3_origin(repo, mlx, bucket, proxy.endpoint, timeout="1")
 
 
 def run_timed(repo: Repo, *args: str):
@@ -121,7 +115,7 @@ def test_a_retry_after_a_refused_request_is_said_with_the_server_answer(repo, ml
 
 def test_each_retry_of_an_endpoint_nobody_listens_on_is_said_before_the_failure(repo, mlx, s3_env):
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    through_proxy(SimpleNamespace(endpoint=endpoint), repo, mlx, "bucket")
+    s3_origin(repo, mlx, "bucket", endpoint, timeout="1")
     repo.gen({"a.txt": b"a"})
     assert mlx("add", "a.txt").code == 0
 
