@@ -53,6 +53,7 @@ from bench_store import (
     cell,
     check,
     clock,
+    copy_floor,
     ensure_dataset,
     ensure_dvc,
     fmt_ratio,
@@ -63,6 +64,7 @@ from bench_store import (
     paired_note,
     ratio,
     row_notes,
+    slug,
     source_rev,
     verdict,
 )
@@ -289,11 +291,9 @@ class RemoteBench:
 
     def floor_beside(self, tool: Tool, sec: Section, op: str) -> Floor | None:
         """The copy that `op`'s target compares mlx with, to be timed beside it (bench_store.measure)."""
-        floor = sec.floor_of.get(op)
-        if tool.name != "mlx" or floor not in COPY_FLOORS:
+        if tool.name != "mlx":
             return None
-        return Floor(floor, [*COPY_FLOORS[floor], str(sec.ds.data), "data"],
-                     lambda: self.new_dir("paired", sec.name, op.replace(" ", "-").replace(",", "")))
+        return copy_floor(sec.floor_of.get(op), sec.ds, lambda: self.new_dir("paired", sec.name, slug(op)))
 
     def floors(self, sec: Section) -> dict:
         runs, env, ds = self.runs(sec), os.environ.copy(), sec.ds
@@ -424,7 +424,7 @@ def render(sec: Section, res: dict, quick: bool) -> str:
     if unsynced is not None:
         lines.append(f"  mlx {PULL_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
                      "as durable as cp -r and DVC)")
-    lines += paired_note("mlx", mlx)
+    lines += paired_note(mlx)
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals]
     return "\n".join(lines + notes)

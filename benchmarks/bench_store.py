@@ -293,6 +293,19 @@ class Floor:
     prepare: Callable[[], Path]  # the cwd of a run (untimed set-up)
 
 
+def copy_floor(floor: str | None, ds: Dataset, prepare: Callable[[], Path]) -> Floor | None:
+    """`floor` as a Floor that copies `ds`'s tree into `data` of the folder prepare() makes, if it
+    is one of COPY_FLOORS (the others need set-up of their own)."""
+    if floor not in COPY_FLOORS:
+        return None
+    return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"], prepare)
+
+
+def slug(op: str) -> str:
+    """An operation's name as part of a folder name ("add, no fsync" -> "add-no-fsync")."""
+    return op.replace(",", "").replace(" ", "-")
+
+
 def timed(argv, prepare, env: dict, what: str = "") -> Sample:
     """One run after set-up; RunFailed (with `what` failed, if given) when it exits non-zero."""
     cwd = prepare()
@@ -322,12 +335,11 @@ def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = F
             if s.rc:
                 return {"failed": s.err}
         while len(samples) < (runs if not samples or samples[0].seconds < SLOW_S else min(runs, 3)):
-            floor_first = floor is not None and len(samples) % 2 == 1
-            if floor_first:
-                beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}"))
-            samples.append(timed(argv, prepare, env))
-            if floor is not None and not floor_first:
-                beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}"))
+            pair = [lambda: samples.append(timed(argv, prepare, env))]
+            if floor is not None:
+                pair.append(lambda: beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}")))
+            for run in pair if len(samples) % 2 == 0 else reversed(pair):
+                run()
     except RunFailed as e:
         return {"failed": str(e)}
     except (SetupError, OSError) as e:
@@ -502,11 +514,9 @@ class Bench:
 
     def floor_beside(self, tool: Tool, ds: Dataset, op: str) -> Floor | None:
         """The copy that `op`'s target compares mlx with, to be timed beside it (see measure)."""
-        floor = FLOOR_OF.get(op)
-        if tool.name != "mlx" or ds.name != "small" or floor not in COPY_FLOORS:
+        if tool.name != "mlx" or ds.name != "small":
             return None
-        return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"],
-                     lambda: self.new_dir("paired", ds.name, op.replace(" ", "-").replace(",", "")))
+        return copy_floor(FLOOR_OF.get(op), ds, lambda: self.new_dir("paired", ds.name, slug(op)))
 
     def floors(self, ds: Dataset) -> dict:
         runs, env, last = self.runs(ds), os.environ.copy(), {}
@@ -562,9 +572,9 @@ def against_floor(r: dict | None, floors: dict, floor: str | None) -> tuple[dict
     return f, ratio(f, r)
 
 
-def paired_note(tool: str, mlx: dict | None) -> list[str]:
+def paired_note(mlx: dict | None) -> list[str]:
     ops = [op for op, r in (mlx or {}).items() if "paired" in r]
-    return [f"  mlx/floor of {', '.join(ops)}: each {tool} run timed beside a run of its floor (ABBA), "
+    return [f"  mlx/floor of {', '.join(ops)}: each mlx run timed beside a run of its floor (ABBA), "
             "median of the pairs' ratios"] if ops else []
 
 
@@ -656,7 +666,7 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
     if unsynced is not None:
         lines.append(f"  mlx {ADD_NO_FSYNC}: {fmt_ratio(unsynced)} cp -r (not a target: core.fsync never, "
                      "as durable as cp -r and DVC)")
-    lines += paired_note("mlx", mlx)
+    lines += paired_note(mlx)
     lines += [f"  target {op}: {t} -> {m}: {verdict(met)}" + (" (quick data: indicative only)" if quick else "")
               for op, t, m, met in goals if op == "all" or name == "large"]
     return "\n".join(lines + notes)
