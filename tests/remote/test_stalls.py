@@ -128,6 +128,39 @@ def test_each_retry_of_an_endpoint_nobody_listens_on_is_said_before_the_failure(
     ]
 
 
+def test_a_storm_of_refusals_to_parallel_requests_is_said_once_and_counted(repo, mlx, s3_bucket, make_proxy):
+    """Sixteen uploads at once, each answered 503 on its first try: the retry is said once when it
+    starts and once more at the end with the count, not 20 times over."""
+    refused: set[str] = set()
+    armed: list[bool] = []
+
+    def fails(method: str, query: dict[str, list[str]]) -> bool:
+        path = proxy.requests[-1][1]  # recorded before `fails` is asked
+        if armed and method == "PUT" and "/p/objects/" in path and path not in refused:
+            refused.add(path)
+            return True
+        return False
+
+    proxy = make_proxy(fails)
+    through_proxy(proxy, repo, mlx, s3_bucket)
+    assert mlx("config", "remote.pack_threshold", "4096").code == 0  # files of 5 kB go loose: a request each
+    repo.gen({"first.txt": b"creates the remote"})
+    assert mlx("add", "first.txt").code == 0 and mlx("push").code == 0
+    repo.gen({"data": {f"{n:02}.bin": os.urandom(5000) for n in range(20)}})
+    assert mlx("add", "data").code == 0
+    armed.append(True)
+
+    pushed = run_timed(repo, "push", "-j", "16")
+
+    assert pushed.code == 0, pushed
+    assert len(refused) == 20  # the files (their tree is small: it goes into a pack)
+    said = "warning: remote 'origin' answered 503 SlowDown; retrying (2 of 5)"
+    assert pushed.err_lines[0] == said, pushed
+    counted = [re.fullmatch(re.escape(said) + r" \(and (\d+) more like it in the last \d+ s\)", line) for line in pushed.err_lines[1:]]
+    assert all(counted), pushed  # a slow machine may say it again after 10 s, with what it held back
+    assert len(pushed.err_lines) + sum(int(match[1]) for match in counted) == 20, pushed
+
+
 @pytest.mark.parametrize("stall", PART_STALLS.values(), ids=PART_STALLS.keys())
 def test_a_part_that_always_stalls_fails_the_push_and_the_upload_is_aborted(
     repo, mlx, s3_server, s3_bucket, make_proxy, stall

@@ -368,7 +368,8 @@ def test_a_server_that_stops_in_the_middle_of_a_push_gives_a_clear_error_and_a_r
         assert push.returncode == 22, err
         *retries, failure = err.splitlines()
         assert failure.startswith("mlx: ") and "127.0.0.1" in failure and "Traceback" not in err, err
-        assert all(re.fullmatch(r"warning: remote 'origin' (could not be reached|dropped the connection); retrying \(\d of 5\)", line)
+        assert all(re.fullmatch(r"warning: remote 'origin' (could not be reached|dropped the connection); retrying \(\d of 5\)"
+                                r"( \(and \d+ more like it in the last \d+ s\))?", line)
                    for line in retries), err
     finally:
         server.stop()

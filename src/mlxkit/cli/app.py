@@ -129,9 +129,12 @@ _SYSTEM_HINTS = {
 def run(args: list[str]) -> int:
     raise_on_signals()
     try:
-        _register(args)
-        code = app(args=args, prog_name="mlx", standalone_mode=False)
-        return code if isinstance(code, int) else 0
+        try:
+            _register(args)
+            code = app(args=args, prog_name="mlx", standalone_mode=False)
+            return code if isinstance(code, int) else 0
+        finally:
+            progress.flush_warnings()  # before the error line, which stays the last
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except MlxError as exc:

@@ -73,7 +73,8 @@ class Attempts:
     """The tries of one request: the caller counts each in `tries`, and after a failure asks
     `failed` how long to wait before the next (None: give up). Every retry is said on stderr
     (progress.warn) with its cause, as restic and rclone do, so that a stalled, dropping or
-    throttling remote is never silent about why a transfer takes longer."""
+    throttling remote is never silent about why a transfer takes longer. When many requests run at
+    once, the retries of one cause at one try are said once and counted (progress.Repeats)."""
 
     def __init__(self, policy: RetryPolicy, remote: str, timeout: float | None) -> None:
         self.tries = 0
@@ -91,7 +92,8 @@ class Attempts:
         if delay is not None:
             waited = f" in {self._timeout:g} s" if self._timeout else ""
             cause = f"did not answer{waited}" if timed_out else retry_cause(exc)
-            warn(f"remote '{self._remote}' {cause}; retrying ({self.tries + 1} of {limit})")
+            said = f"remote '{self._remote}' {cause}; retrying ({self.tries + 1} of {limit})"
+            warn(said, kind=(self._remote, cause, self.tries))  # a storm of one cause is said once, counted
         return delay
 
 
