@@ -16,6 +16,13 @@ against both (the contract suite: tests/remote/).
   buffer only a few kB of a request body it does not read.
 - `named_index(document)`: an index file (hostile or not) under its correct name.
 - `s3_origin(repo, mlx, bucket, endpoint)`: that bucket at that endpoint, as `repo`'s `origin`.
+- `configure(mlx, where, remote_url)`: a `RemoteSpec` as the default remote `origin` of the
+  repository at `where`; `push_directory(...)`: files committed and pushed there;
+  `remote_files(remote_url)`: what the remote holds; `overwrite_remote_file(...)`: one file of it
+  replaced (the helpers of tests/remote/test_transfer.py that other modules use).
+- `through_proxy`, `run_timed`, `gave_up`: a remote behind a proxy with a timeout of 1 s, a command
+  run with a timeout of its own, and the one-line failure after a stall (tests/remote/test_stalls.py
+  and test_stalled_writes.py).
 
 Registered as a plugin by tests/conftest.py, so tests anywhere may use these fixtures.
 """
@@ -26,6 +33,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,6 +54,7 @@ from blake3 import blake3
 
 from mlxkit.store.remotes.fs import RemoteFS, RetryPolicy
 from mlxkit.store.remotes.location import open_remote
+from tests.conftest import Repo, run_subprocess
 
 REGION = "us-east-1"
 # Retries in tests: as many tries as in use, with waits too short to slow the suite.
@@ -126,6 +135,69 @@ def s3_origin(repo, mlx, bucket: str, endpoint: str, **settings: str) -> None:
         *(("remote", "modify", "origin", key, value) for key, value in settings.items()),
     ):
         assert mlx(*args, cwd=repo.path).code == 0
+
+
+def configure(mlx, where: Path, remote_url) -> None:
+    assert mlx("remote", "add", "--default", "origin", remote_url.url, cwd=where).code == 0
+    if remote_url.endpoint_url:
+        assert mlx("remote", "modify", "origin", "endpoint_url", remote_url.endpoint_url, cwd=where).code == 0
+
+
+def push_directory(repo: Repo, mlx, remote_url, files: dict[str, str]) -> Repo:
+    """`files` as the tracked directory `data`, committed and pushed to `origin`."""
+    repo.gen({"data": files}, old=True)
+    assert mlx("add", "data").code == 0
+    configure(mlx, repo.path, remote_url)
+    repo.commit("data")
+    assert mlx("push").code == 0
+    return repo
+
+
+def remote_files(remote_url) -> dict[str, int]:
+    fs = remote_url.open()
+    return {name: size for prefix in ("objects", "packs", "index") for name, size in
+            ((f"{prefix}/{n}", s) for n, s in fs.list(prefix).items())}
+
+
+def overwrite_remote_file(remote_url, path: str, data: bytes) -> None:
+    """Write `data` at `path` of the remote (a directory or S3) behind mlx's back, over any file there."""
+    if remote_url.kind == "local":
+        target = Path(remote_url.url) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            os.chmod(target, 0o644)
+        target.write_bytes(data)
+        return
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": remote_url.endpoint_url},
+                           skip_instance_cache=True)
+    fs.pipe(f"{remote_url.url.removeprefix('s3://')}/{path}", data)
+
+
+RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
+HINT = "hint: check the endpoint; a slow one may get more time: 'mlx remote modify origin timeout SECONDS'"
+
+
+def through_proxy(proxy, repo: Repo, mlx, bucket: str) -> None:
+    """`origin` is the bucket, reached through `proxy`, with a timeout of 1 s."""
+    s3_origin(repo, mlx, bucket, proxy.endpoint, timeout="1")
+
+
+def run_timed(repo: Repo, *args: str):
+    return run_subprocess(args, repo.path, timeout=RUN_TIMEOUT)
+
+
+def gave_up(result, verb: str, where: str, bucket: str) -> None:
+    """`result` is a command that retried once, then failed in one line naming `verb` and `where` (a regex)."""
+    assert "Traceback" not in result.err, result
+    assert result.code == 22, result
+    assert result.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", result
+    assert re.fullmatch(
+        rf"mlx: cannot {verb} '{where}' on remote 'origin' \(s3://{bucket}/p\): no answer in 1 s, after 2 tries",
+        result.err_lines[1],
+    ), result
+    assert result.err_lines[2:] == [HINT], result
 
 
 def create_bucket(endpoint: str) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import Repo, clone, git
-from tests.remote.test_transfer import _overwrite, configure, push_directory
+from tests.remote_fixtures import configure, overwrite_remote_file, push_directory
 
 FILES = {f"f{i:02}.txt": f"file {i}\n" * 20 for i in range(20)}
 
@@ -36,7 +36,7 @@ def test_fsck_remote_read_data_finds_a_flipped_byte_with_its_offset(pushed, mlx,
     pack = only_pack(remote_url)
     data = bytearray(remote_url.open().read(pack))
     data[-3] ^= 1
-    _overwrite(remote_url, pack, bytes(data))
+    overwrite_remote_file(remote_url, pack, bytes(data))
 
     assert mlx("fsck", "--remote", "origin").code == 0  # sizes alone cannot see it
     result = mlx("fsck", "--remote", "origin", "--read-data")
@@ -49,8 +49,8 @@ def test_fsck_remote_read_data_finds_a_flipped_byte_with_its_offset(pushed, mlx,
 
 def test_fsck_remote_reports_a_truncated_pack_and_garbage(pushed, mlx, remote_url):
     pack = only_pack(remote_url)
-    _overwrite(remote_url, pack, remote_url.open().read(pack)[:-10])
-    _overwrite(remote_url, f"packs/{'ab' * 32}.pack", b"left by an interrupted push")
+    overwrite_remote_file(remote_url, pack, remote_url.open().read(pack)[:-10])
+    overwrite_remote_file(remote_url, f"packs/{'ab' * 32}.pack", b"left by an interrupted push")
 
     result = mlx("fsck", "--remote", "origin")
 
@@ -162,7 +162,7 @@ def test_gc_cloud_removes_what_no_commit_references_and_every_commit_still_pulls
 
 
 def test_gc_cloud_removes_an_interrupted_pushs_orphan_pack(pushed, mlx, remote_url):
-    _overwrite(remote_url, f"packs/{'cd' * 32}.pack", b"orphan")
+    overwrite_remote_file(remote_url, f"packs/{'cd' * 32}.pack", b"orphan")
     result = mlx("gc", "--cloud", "--all-commits")
     assert result.code == 0, result
     assert f"{'cd' * 32}.pack" not in remote_url.open().list("packs")
@@ -172,14 +172,14 @@ def test_gc_cloud_removes_an_interrupted_pushs_orphan_pack(pushed, mlx, remote_u
 def test_gc_cloud_waits_for_no_one_and_breaks_only_stale_locks_with_force(pushed, mlx, remote_url):
     fresh = {"command": "mlx push", "exclusive": False, "host": "ci-7", "pid": 4242,
              "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    _overwrite(remote_url, f"locks/{'1' * 64}.json", json.dumps(fresh).encode())
+    overwrite_remote_file(remote_url, f"locks/{'1' * 64}.json", json.dumps(fresh).encode())
     held = mlx("gc", "--cloud", "--all-commits")
     assert held.code == 11, held
     assert "pid 4242 on ci-7 ('mlx push'" in held.err_lines[0]
     assert mlx("gc", "--cloud", "--all-commits", "--force").code == 11  # a live lock is never broken
 
     old = dict(fresh, started=(datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _overwrite(remote_url, f"locks/{'1' * 64}.json", json.dumps(old).encode())
+    overwrite_remote_file(remote_url, f"locks/{'1' * 64}.json", json.dumps(old).encode())
     assert mlx("gc", "--cloud", "--all-commits").code == 11
     broken = mlx("gc", "--cloud", "--all-commits", "--force")
     assert broken.code == 0, broken

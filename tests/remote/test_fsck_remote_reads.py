@@ -9,7 +9,7 @@ from collections import Counter
 
 from mlxkit import api
 from tests.conftest import Repo
-from tests.remote_fixtures import RemoteSpec, s3_origin
+from tests.remote_fixtures import RemoteSpec, configure, s3_origin
 
 # Tiny files go into a pack; the tree listing 60 of them (about 6 KB) is above the threshold: loose.
 FILES = {f"f{i:02}.csv": f"row {i}\n" for i in range(60)}
@@ -78,8 +78,6 @@ def test_read_data_reads_every_object_and_pack_once(repo, mlx, s3_bucket, make_p
 
 
 def test_trees_beyond_the_memory_kept_are_read_again_and_still_checked(repo, mlx, remote_url, monkeypatch):
-    from tests.remote.test_transfer import configure
-
     repo.gen({"data": FILES, "small": {"a.txt": "a\n", "b.txt": "b\n"}}, old=True)
     configure(mlx, repo.path, remote_url)
     assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0

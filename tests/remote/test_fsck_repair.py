@@ -14,8 +14,7 @@ from blake3 import blake3
 
 from mlxkit.store.remotes.layout import Entry, PackEntries, encode_index
 from tests.conftest import Repo, clone
-from tests.remote_fixtures import named_index
-from tests.remote.test_transfer import _overwrite, configure, remote_files
+from tests.remote_fixtures import configure, named_index, overwrite_remote_file, remote_files
 
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
 FILES = {"a.csv": "the damaged one\n", **{f"f{i}.csv": f"file {i}\n" for i in range(5)}}
@@ -40,7 +39,7 @@ def flip_a_byte(remote_url, path: str, inside: bytes) -> None:
     at = data.find(inside)
     assert at >= 0
     data[at + len(inside) // 2] ^= 1
-    _overwrite(remote_url, path, bytes(data))
+    overwrite_remote_file(remote_url, path, bytes(data))
 
 
 def damage(remote_url) -> None:
@@ -134,7 +133,7 @@ def test_repair_refuses_while_another_command_holds_the_remote(repo, mlx, remote
     damage(remote_url)
     lock = {"command": "mlx push", "exclusive": False, "host": "ci-7", "pid": 4242,
             "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
-    _overwrite(remote_url, f"locks/{'1' * 64}.json", json.dumps(lock).encode())
+    overwrite_remote_file(remote_url, f"locks/{'1' * 64}.json", json.dumps(lock).encode())
     before = remote_files(remote_url)
 
     held = mlx("fsck", "--remote", "origin", "--read-data", "--repair")
@@ -146,7 +145,7 @@ def test_repair_refuses_while_another_command_holds_the_remote(repo, mlx, remote
     assert mlx("fsck", "--remote", "origin", "--repair", "--force").code == 11  # a live lock is never broken
 
     old = dict(lock, started=(datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    _overwrite(remote_url, f"locks/{'1' * 64}.json", json.dumps(old).encode())
+    overwrite_remote_file(remote_url, f"locks/{'1' * 64}.json", json.dumps(old).encode())
     assert mlx("fsck", "--remote", "origin", "--repair").code == 11
     broken = mlx("fsck", "--remote", "origin", "--repair", "--force")
     assert broken.code == 0, broken
@@ -208,7 +207,7 @@ def damage_the_remote(kind: str, repo: Repo, remote_url, pack: str, index: str) 
         fs.delete([pack])
         return f"removed from the indexes: {pack}"
     if kind == "truncated pack":
-        _overwrite(remote_url, pack, fs.read(pack)[:-10])
+        overwrite_remote_file(remote_url, pack, fs.read(pack)[:-10])
         return f"removed from the indexes: {pack}"
     if kind == "invalid index":
         flip_a_byte(remote_url, index, fs.read(index)[40:60])
@@ -311,7 +310,7 @@ def test_repair_writes_back_an_unreadable_index_this_clone_has_a_good_copy_of(re
 
 def test_repair_reports_the_index_it_wrote_back(repo, mlx, remote_url):
     pack, index = pushed_twice(repo, mlx, remote_url)
-    _overwrite(remote_url, index, remote_url.open().read(index)[:20])
+    overwrite_remote_file(remote_url, index, remote_url.open().read(index)[:20])
 
     repaired = mlx("fsck", "--remote", "origin", "--repair")
 

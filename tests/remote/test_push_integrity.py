@@ -10,7 +10,7 @@ from blake3 import blake3
 from mlxkit.store.remotes.layout import PackEntries, encode_index
 from mlxkit.store.remotes.packs import Entry
 from tests.conftest import Repo, clone
-from tests.remote.test_transfer import configure
+from tests.remote_fixtures import configure
 
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
 

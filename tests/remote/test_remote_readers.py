@@ -8,7 +8,7 @@ import pytest
 from blake3 import blake3
 
 from tests.conftest import Repo, clone
-from tests.remote.test_transfer import _overwrite, push_directory
+from tests.remote_fixtures import overwrite_remote_file, push_directory
 
 FILES = {f"f{i}.csv": f"row {i}\n" for i in range(1, 4)}
 
@@ -28,7 +28,7 @@ def test_an_index_truncated_on_the_remote_is_seen_by_the_clone_that_pushed_it_an
     pushed, mlx, remote_url, tmp_path
 ):
     index, good = only_index(remote_url)
-    _overwrite(remote_url, index, good[:20])
+    overwrite_remote_file(remote_url, index, good[:20])
 
     fsck = mlx("fsck", "--remote", "origin")
     assert fsck.code == 21, fsck
@@ -56,7 +56,7 @@ def test_fsck_read_data_rereads_every_index_and_a_push_then_repairs_damage_of_th
     index, good = only_index(remote_url)
     damaged = bytearray(good)
     damaged[5] ^= 0xFF
-    _overwrite(remote_url, index, bytes(damaged))
+    overwrite_remote_file(remote_url, index, bytes(damaged))
 
     assert mlx("fsck", "--remote", "origin").code == 0  # the sizes alone cannot see it
     full = mlx("fsck", "--remote", "origin", "--read-data")
@@ -72,7 +72,7 @@ def test_fsck_read_data_rereads_every_index_and_a_push_then_repairs_damage_of_th
 
 def test_a_fresh_clone_names_the_bad_index_when_it_fetches_and_pulls(pushed, mlx, remote_url, tmp_path):
     index, good = only_index(remote_url)
-    _overwrite(remote_url, index, good[:20])
+    overwrite_remote_file(remote_url, index, good[:20])
     copy = clone(pushed, tmp_path)
 
     for command in ("fetch", "pull"):

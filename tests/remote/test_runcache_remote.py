@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Repo, clone
-from tests.remote.test_transfer import configure
+from tests.remote_fixtures import configure
 
 PIPELINE = """\
 stages:

@@ -8,8 +8,9 @@ The proxy's connections buffer only a few kB (`small_buffers`), so that an index
 kB stalls before it is sent, as a larger one does with any server; without it loopback buffers
 megabytes, the client sends the whole index, and even s3fs gives up waiting for the answer.
 
-Every command runs the real `mlx` in a subprocess with a timeout of its own (test_stalls.py), so
-that a regression (a hang) fails the test instead of stalling the suite."""
+Every command runs the real `mlx` in a subprocess with a timeout of its own (`run_timed`, in
+tests/remote_fixtures.py), so that a regression (a hang) fails the test instead of stalling the
+suite."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ import json
 from blake3 import blake3
 
 from tests.conftest import Repo, clone
-from tests.remote.test_stalls import gave_up, run_timed, through_proxy
-from tests.remote_fixtures import Stall, boto3_client
+from tests.remote_fixtures import Stall, boto3_client, gave_up, run_timed, through_proxy
 
 FILES = 5_000  # tiny files: an index of 210 kB, where the proxy's connections and the client buffer 140 kB
 STALL = Stall(received=1 << 10)

@@ -18,33 +18,10 @@ import re
 import pytest
 from blake3 import blake3
 
-from tests.conftest import Repo, clone, run_subprocess
-from tests.remote_fixtures import Stall, boto3_client, free_port, s3_origin
+from tests.conftest import Repo, clone
+from tests.remote_fixtures import Stall, boto3_client, free_port, gave_up, run_timed, s3_origin, through_proxy
 
 PART = 8 << 20  # multipart.PART: a file over it goes up in parts (the threshold is not configurable)
-RUN_TIMEOUT = 30  # seconds for one command: a stall costs it at most two timeouts of 1 s
-HINT = "hint: check the endpoint; a slow one may get more time: 'mlx remote modify origin timeout SECONDS'"
-
-
-def through_proxy(proxy, repo: Repo, mlx, bucket: str) -> None:
-    """`origin` is the bucket, reached through `proxy`, with a timeout of 1 s."""
-    s3_origin(repo, mlx, bucket, proxy.endpoint, timeout="1")
-
-
-def run_timed(repo: Repo, *args: str):
-    return run_subprocess(args, repo.path, timeout=RUN_TIMEOUT)
-
-
-def gave_up(result, verb: str, where: str, bucket: str) -> None:
-    """`result` is a command that retried once, then failed in one line naming `verb` and `where` (a regex)."""
-    assert "Traceback" not in result.err, result
-    assert result.code == 22, result
-    assert result.err_lines[0] == "warning: remote 'origin' did not answer in 1 s; retrying (2 of 2)", result
-    assert re.fullmatch(
-        rf"mlx: cannot {verb} '{where}' on remote 'origin' \(s3://{bucket}/p\): no answer in 1 s, after 2 tries",
-        result.err_lines[1],
-    ), result
-    assert result.err_lines[2:] == [HINT], result
 
 
 def _part(number: int):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Repo, clone, git, mlx_executable
+from tests.remote_fixtures import configure, overwrite_remote_file, remote_files
 
 SMALL = {f"f{i:03}.csv": f"row,{i}\n" * (i + 1) for i in range(40)}
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
@@ -27,28 +28,6 @@ def project(repo: Repo, mlx, remote_url):
     assert mlx("config", "remote.pack_threshold", "100000").code == 0
     repo.commit("data")
     return repo
-
-
-def configure(mlx, where: Path, remote_url) -> None:
-    assert mlx("remote", "add", "--default", "origin", remote_url.url, cwd=where).code == 0
-    if remote_url.endpoint_url:
-        assert mlx("remote", "modify", "origin", "endpoint_url", remote_url.endpoint_url, cwd=where).code == 0
-
-
-def push_directory(repo: Repo, mlx, remote_url, files: dict[str, str]) -> Repo:
-    """`files` as the tracked directory `data`, committed and pushed to `origin`."""
-    repo.gen({"data": files}, old=True)
-    assert mlx("add", "data").code == 0
-    configure(mlx, repo.path, remote_url)
-    repo.commit("data")
-    assert mlx("push").code == 0
-    return repo
-
-
-def remote_files(remote_url) -> dict[str, int]:
-    fs = remote_url.open()
-    return {name: size for prefix in ("objects", "packs", "index") for name, size in
-            ((f"{prefix}/{n}", s) for n, s in fs.list(prefix).items())}
 
 
 def test_push_then_pull_into_a_fresh_clone_restores_every_file(project, mlx, tmp_path):
@@ -149,7 +128,7 @@ def test_a_corrupt_byte_in_a_pack_is_reported_and_never_stored(project, mlx, tmp
 def test_a_corrupt_loose_object_is_reported_and_never_stored(project, mlx, tmp_path, remote_url):
     assert mlx("push").code == 0
     digest = project.pointer("model.bin")["hash"][7:]
-    _overwrite(remote_url, f"objects/{digest[:2]}/{digest[2:]}", b"not the model")
+    overwrite_remote_file(remote_url, f"objects/{digest[:2]}/{digest[2:]}", b"not the model")
 
     copy = clone(project, tmp_path)
     fetched = mlx("fetch", cwd=copy.path)
@@ -192,7 +171,7 @@ def test_a_complete_fetch_vouches_for_its_trees_so_the_checkout_need_not_stat_th
 
 def test_a_remote_of_a_newer_format_is_refused(project, mlx, remote_url):
     assert mlx("push").code == 0
-    _overwrite(remote_url, "mlx-store.json", b'{"format": 2, "hash": "blake3", "kind": "remote"}\n')
+    overwrite_remote_file(remote_url, "mlx-store.json", b'{"format": 2, "hash": "blake3", "kind": "remote"}\n')
     result = mlx("pull")
     assert result.code == 13, result
     assert "format 2" in result.err and "Traceback" not in result.err
@@ -396,23 +375,8 @@ def _corrupt_the_first_object_of_a_pack(remote_url) -> str:
     pack = next(iter(fs.list("packs")))
     data = bytearray(fs.read(f"packs/{pack}"))
     data[5] ^= 0xFF
-    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    overwrite_remote_file(remote_url, f"packs/{pack}", bytes(data))
     return pack
-
-
-def _overwrite(remote_url, path: str, data: bytes) -> None:
-    if remote_url.kind == "local":
-        target = Path(remote_url.url) / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.chmod(target, 0o644)
-        target.write_bytes(data)
-        return
-    import s3fs
-
-    fs = s3fs.S3FileSystem(key="testing", secret="testing", client_kwargs={"endpoint_url": remote_url.endpoint_url},
-                           skip_instance_cache=True)
-    fs.pipe(f"{remote_url.url.removeprefix('s3://')}/{path}", data)
 
 
 def test_a_large_pack_is_fetched_whole_and_a_damaged_object_in_it_is_still_found(repo, mlx, tmp_path, remote_url):
@@ -427,7 +391,7 @@ def test_a_large_pack_is_fetched_whole_and_a_damaged_object_in_it_is_still_found
     data = bytearray(fs.read(f"packs/{pack}"))
     assert len(data) > 8 << 20  # more than one ranged read: downloaded as a whole
     data[5] ^= 1  # inside the first object (a file: trees come last)
-    _overwrite(remote_url, f"packs/{pack}", bytes(data))
+    overwrite_remote_file(remote_url, f"packs/{pack}", bytes(data))
 
     copy = clone(repo, tmp_path)
     fetched = mlx("fetch", cwd=copy.path)
@@ -453,7 +417,7 @@ def test_objects_of_several_large_packs_unpacked_by_workers_keep_their_own_pack(
     for pack in packs:  # a byte of each pack's first object
         data = bytearray(fs.read(f"packs/{pack}"))
         data[5] ^= 1
-        _overwrite(remote_url, f"packs/{pack}", bytes(data))
+        overwrite_remote_file(remote_url, f"packs/{pack}", bytes(data))
 
     copy = clone(repo, tmp_path)
     fetched = mlx("fetch", cwd=copy.path)
