@@ -13,7 +13,7 @@ from blake3 import blake3
 
 from mlxkit import api
 from tests.conftest import Repo, clone
-from tests.remote_fixtures import RemoteSpec
+from tests.remote_fixtures import RemoteSpec, s3_origin
 
 # 60 tiny files go into a pack; their tree (about 6 KB) is above the threshold: loose.
 FILES = {f"f{i:02}.csv": f"row {i}\n" for i in range(60)}
@@ -24,10 +24,9 @@ def is_listing(query: dict[str, list[str]], prefix: str) -> bool:
     return any(f"/{prefix}/" in value or value.endswith(f"/{prefix}") for value in query.get("prefix", ()))
 
 
-def configure(mlx, spec: RemoteSpec) -> None:
+def configure(repo: Repo, mlx, bucket: str, endpoint: str) -> None:
     """`origin`, straight to the S3 server, with this file's pack threshold."""
-    assert mlx("remote", "add", "--default", "origin", spec.url).code == 0
-    assert mlx("remote", "modify", "origin", "endpoint_url", spec.endpoint_url).code == 0
+    s3_origin(repo, mlx, bucket, endpoint)
     assert mlx("config", "remote.pack_threshold", THRESHOLD).code == 0
 
 
@@ -40,7 +39,7 @@ def pushed_then_abandoned(
     spec = RemoteSpec("s3", f"s3://{bucket}/p", s3_server.endpoint)
     repo.gen({"keep.txt": "keep me\n"}, old=True)
     assert mlx("add", "keep.txt").code == 0
-    configure(mlx, spec)
+    configure(repo, mlx, bucket, s3_server.endpoint)
     repo.commit("keep")
     repo.git("checkout", "-q", "-b", "scratch")
     repo.gen({name: files}, old=True)
@@ -224,7 +223,7 @@ def test_a_pack_deleted_by_hand_while_a_repair_reads_is_dropped_from_the_indexes
     spec = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint)
     repo.gen({"data": FILES}, old=True)
     assert mlx("add", "data").code == 0
-    configure(mlx, spec)
+    configure(repo, mlx, s3_bucket, s3_server.endpoint)
     repo.commit("data")
     assert mlx("push").code == 0
     direct = spec.open()

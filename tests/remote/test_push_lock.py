@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.conftest import mlx_executable
-from tests.remote_fixtures import RemoteSpec
+from tests.remote_fixtures import RemoteSpec, s3_origin
 
 
 @pytest.mark.parametrize("sabotage", ["lock removed", "lock replaced", "pack deleted"])
@@ -31,11 +31,8 @@ def test_a_push_that_lost_its_lock_or_its_pack_publishes_no_index(repo, mlx, s3_
 
     proxy = make_proxy(pause_before_publishing)
     direct = RemoteSpec("s3", f"s3://{s3_bucket}/p", s3_server.endpoint).open()  # not through the proxy, which waits
-    for args in (
-        ("add", "data"), ("remote", "add", "--default", "origin", f"s3://{s3_bucket}/p"),
-        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
-    ):
-        assert mlx(*args).code == 0
+    assert mlx("add", "data").code == 0
+    s3_origin(repo, mlx, s3_bucket, proxy.endpoint)
     pushing = subprocess.Popen([mlx_executable(), "push"], cwd=repo.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert reached.wait(60), "the push never checked its lock"

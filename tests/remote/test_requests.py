@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections
 import os
 
-from tests.remote_fixtures import RemoteSpec
+from tests.remote_fixtures import RemoteSpec, s3_origin
 
 
 def test_reading_a_small_file_is_one_request(s3_bucket, make_proxy):
@@ -25,14 +25,10 @@ def test_a_push_with_nothing_to_send_asks_about_each_loose_object_once(repo, mlx
     # remote has them (the tree first, to skip its files).
     repo.gen({"data": {f"f{i:03}.csv": f"row,{i}\n" for i in range(100)}, "model.bin": os.urandom(20_000)}, old=True)
     proxy = make_proxy()
-    for args in (
-        ("add", "data", "model.bin"),
-        ("config", "remote.pack_threshold", "4096"),
-        ("remote", "add", "--default", "origin", f"s3://{s3_bucket}/p"),
-        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
-        ("push",),
-    ):
+    for args in (("add", "data", "model.bin"), ("config", "remote.pack_threshold", "4096")):
         assert mlx(*args).code == 0
+    s3_origin(repo, mlx, s3_bucket, proxy.endpoint)
+    assert mlx("push").code == 0
     proxy.requests.clear()
 
     again = mlx("push")
@@ -53,14 +49,10 @@ def test_status_cloud_in_a_fresh_clone_lists_the_loose_objects_once(repo, mlx, s
     tops = {f"t{i:03}.bin": os.urandom(5_000) for i in range(70)}
     repo.gen({"data": {f"f{i:03}.bin": os.urandom(5_000) for i in range(70)}, **tops}, old=True)
     proxy = make_proxy()
-    for args in (
-        ("add", "data", *tops),
-        ("config", "remote.pack_threshold", "4096"),
-        ("remote", "add", "--default", "origin", f"s3://{s3_bucket}/p"),
-        ("remote", "modify", "origin", "endpoint_url", proxy.endpoint),
-        ("push",),
-    ):
+    for args in (("add", "data", *tops), ("config", "remote.pack_threshold", "4096")):
         assert mlx(*args).code == 0
+    s3_origin(repo, mlx, s3_bucket, proxy.endpoint)
+    assert mlx("push").code == 0
     repo.commit("data")
     copy = tmp_path / "clone"
     repo.git("clone", "-q", str(repo.path), str(copy))

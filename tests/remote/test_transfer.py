@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Repo, clone, git, mlx_executable
-from tests.remote_fixtures import configure, overwrite_remote_file, remote_files
+from tests.remote_fixtures import configure, create_bucket, overwrite_remote_file, remote_files, s3_origin, start_s3_server
 
 SMALL = {f"f{i:03}.csv": f"row,{i}\n" * (i + 1) for i in range(40)}
 BIG = os.urandom(300_000)  # above the tests' pack threshold: stored loose
@@ -322,15 +322,12 @@ def test_a_server_that_stops_in_the_middle_of_a_push_gives_a_clear_error_and_a_r
 ):
     import s3fs
 
-    from tests.remote_fixtures import create_bucket, start_s3_server
-
     repo.gen({"data": {f"f{i:03}.bin": os.urandom(300_000) for i in range(120)}}, old=True)
     assert mlx("add", "data").code == 0
     server = start_s3_server(tmp_path)
     try:
         bucket = create_bucket(server.endpoint)
-        assert mlx("remote", "add", "-d", "origin", f"s3://{bucket}/p").code == 0
-        assert mlx("remote", "modify", "origin", "endpoint_url", server.endpoint).code == 0
+        s3_origin(repo, mlx, bucket, server.endpoint)
         assert mlx("config", "remote.pack_threshold", "100000").code == 0  # 120 loose uploads
         push = subprocess.Popen([mlx_executable(), "push", "-j", "1"], cwd=repo.path, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
