@@ -1,3 +1,3 @@
-from mlxkit.cli import main
+from mlxkit.cli import entry
 
-raise SystemExit(main())
+entry()

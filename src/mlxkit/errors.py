@@ -1,7 +1,7 @@
 """Every error mlx raises on purpose, each class with its documented exit code.
 
 Messages follow git's style: lowercase, no full stop, the subject quoted; a hint says what to do
-next. Only the CLI turns these into output (cli/main.py); docs/exit-codes.md publishes the table.
+next. Only the CLI turns these into output (cli/app.py); docs/exit-codes.md publishes the table.
 """
 
 from __future__ import annotations
