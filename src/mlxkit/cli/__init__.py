@@ -34,7 +34,7 @@ def entry() -> NoReturn:
     (it joins the threads that are not daemons and shuts down executors, as the interpreter does;
     runs the atexit functions; flushes stdout and stderr) and ends with os._exit, as
     multiprocessing ends the children it forks. The command itself has already closed its files,
-    its databases and its lock. A stream that cannot be flushed (a closed pipe) is left to
+    its databases and its lock. A stream that cannot be flushed (a full disk, a closed pipe) is left to
     Python's exit, which reports it as it always has."""
     code = main()
     import atexit
