@@ -43,7 +43,6 @@ from bench_store import (
     KIB,
     MIB,
     SESSION,
-    WORK,
     Dataset,
     Floor,
     SetupError,

@@ -674,10 +674,11 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
-    paired = 3 * bench.runs(ds) if ds.name == "small" else 0  # cp -r beside add, add no fsync, checkout copy
+    ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
+    # beside mlx's runs (Bench.floor_beside): a copy of the tree for each row whose floor is `cp -r`
+    paired = bench.runs(ds) * sum(FLOOR_OF.get(op) == "cp -r" for op in ops) if ds.name == "small" else 0
     make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8 + paired) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
-    ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
     res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": ops, "tools": {}}
     for tool in tools:
         if tool.name == "mlx":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, clone, git, mlx_executable
+from tests.conftest import Repo, clone, mlx_executable
 from tests.remote_fixtures import configure, create_bucket, overwrite_remote_file, remote_files, s3_origin, start_s3_server
 
 SMALL = {f"f{i:03}.csv": f"row,{i}\n" * (i + 1) for i in range(40)}
