@@ -31,14 +31,16 @@ class Repeats:
         with self._lock:
             last = self._said.get(kind)
             if last is not None and now - last < self.window:
-                self._held[kind] = (text, self._held.get(kind, (text, 0))[1] + 1)
+                _, count = self._held.get(kind, (text, 0))
+                self._held[kind] = (text, count + 1)
                 return None
             self._said[kind] = now
             _, count = self._held.pop(kind, (text, 0))
         return _with_count(text, count, now - last) if count else text
 
     def held(self) -> list[str]:
-        """A line for each kind with warnings held back since its last one said; forgets them."""
+        """A line for each kind with warnings held back since its last one said (the last of them,
+        with the count of the others); forgets them."""
         now = time.monotonic()
         with self._lock:
             held, self._held = self._held, {}
