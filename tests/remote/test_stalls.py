@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import re
+import threading
 
 import pytest
 from blake3 import blake3
@@ -109,11 +110,11 @@ def test_a_storm_of_refusals_to_parallel_requests_is_said_once_and_counted(repo,
     """Sixteen uploads at once, each answered 503 on its first try: the retry is said once when it
     starts and once more at the end with the count, not 20 times over."""
     refused: set[str] = set()
-    armed: list[bool] = []
+    armed = threading.Event()  # set once the remote exists: its first push goes through untouched
 
     def fails(method: str, query: dict[str, list[str]]) -> bool:
         path = proxy.requests[-1][1]  # recorded before `fails` is asked
-        if armed and method == "PUT" and "/p/objects/" in path and path not in refused:
+        if armed.is_set() and method == "PUT" and "/p/objects/" in path and path not in refused:
             refused.add(path)
             return True
         return False
@@ -125,7 +126,7 @@ def test_a_storm_of_refusals_to_parallel_requests_is_said_once_and_counted(repo,
     assert mlx("add", "first.txt").code == 0 and mlx("push").code == 0
     repo.gen({"data": {f"{n:02}.bin": os.urandom(5000) for n in range(20)}})
     assert mlx("add", "data").code == 0
-    armed.append(True)
+    armed.set()
 
     pushed = run_timed(repo, "push", "-j", "16")
 
