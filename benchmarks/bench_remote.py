@@ -65,6 +65,7 @@ from bench_store import (
     row_notes,
     slug,
     source_rev,
+    the_folder,
     verdict,
 )
 
@@ -257,9 +258,12 @@ class RemoteBench:
                 self.trash.discard(old.parent)
             return box["clone"]
 
+        def clone_and_remote(clone: Path) -> list[Path]:  # a pull reads the remote (on S3: moto's memory)
+            return [clone] if sec.s3 else [clone, Path(box["remote"])]
+
         push = tool.argv("push")
         res = {"push": measure(push, empty_remote, runs, tool.env, warmup=False, creates=not sec.s3,
-                               floor=self.floor_beside(tool, sec, "push"))}
+                               floor=self.floor_beside(tool, sec, "push"), reads=the_folder)}
         if "failed" in res["push"]:
             return res | {op: {"failed": "skipped: push failed"} for op in OPS[1:]}
         res["push again"] = measure(push, lambda: src, runs, tool.env, warmup=True)
@@ -269,14 +273,14 @@ class RemoteBench:
         except SetupError as e:
             return res | {"pull": {"failed": f"set-up: {e}"}}
         res["pull"] = measure(tool.argv("pull"), fresh_clone, runs, tool.env, warmup=False, creates=True,
-                              floor=self.floor_beside(tool, sec, "pull"))
+                              floor=self.floor_beside(tool, sec, "pull"), reads=clone_and_remote)
         if "clone" in box and "failed" not in res["pull"]:
             problem = missing_data(sec.ds, box["clone"] / "data")
             if problem:
                 res["pull"] = {"failed": f"the last pull {problem}"}
         if tool.name == "mlx" and PULL_NO_FSYNC in sec.floor_of and "failed" not in res["pull"]:
             res[PULL_NO_FSYNC] = measure(tool.argv("pull"), lambda: fresh_clone(("core.fsync", "never")), runs,
-                                         tool.env, warmup=False, creates=True,
+                                         tool.env, warmup=False, creates=True, reads=clone_and_remote,
                                          floor=self.floor_beside(tool, sec, PULL_NO_FSYNC))
             problem = missing_data(sec.ds, box["clone"] / "data") if "failed" not in res[PULL_NO_FSYNC] else None
             if problem:
@@ -297,10 +301,15 @@ class RemoteBench:
     def floors(self, sec: Section) -> dict:
         runs, env, ds = self.runs(sec), os.environ.copy(), sec.ds
         if not sec.s3:
+
+            def the_tree(cwd: Path) -> list[Path]:
+                return [ds.data]
+
             cp = measure([*COPY_FLOORS["cp -r"], str(ds.data), "data"], lambda: self.new_dir("floors", sec.name, "cp"),
-                         runs, env, warmup=False, creates=True)
+                         runs, env, warmup=False, creates=True, reads=the_tree)
             twice = measure(["sh", "-c", 'cp -r "$0" cache && sync -f cache && cp -r cache data', str(ds.data)],
-                            lambda: self.new_dir("floors", sec.name, "cp2"), runs, env, warmup=False, creates=True)
+                            lambda: self.new_dir("floors", sec.name, "cp2"), runs, env, warmup=False, creates=True,
+                            reads=the_tree)
             return {"cp -r": cp, PULL_WORK: twice}
         put_name, get_name = sec.floor_of["push"], sec.floor_of["pull"]
         try:
@@ -324,7 +333,7 @@ class RemoteBench:
             check([self.python, "-c", S3FS_SNIPPET, "rm", self.endpoint, key], SESSION)
             return SESSION
 
-        res = {put_name: measure(put, no_object, runs, env, warmup=False)}
+        res = {put_name: measure(put, no_object, runs, env, warmup=False, reads=lambda cwd: [payload])}
         if "failed" in res[put_name]:
             return res | {get_name: {"failed": "skipped: the upload failed"}}
         res[get_name] = measure(get, lambda: self.new_dir("floors", sec.name, "get"), runs, env,

@@ -291,6 +291,7 @@ class Floor:
     name: str
     argv: list[str]
     prepare: Callable[[], Path]  # the cwd of a run (untimed set-up)
+    reads: Reads  # what a run reads in bulk, read before it (see warm)
 
 
 def copy_floor(floor: str | None, ds: Dataset, prepare: Callable[[], Path]) -> Floor | None:
@@ -298,7 +299,7 @@ def copy_floor(floor: str | None, ds: Dataset, prepare: Callable[[], Path]) -> F
     is one of COPY_FLOORS (the others need set-up of their own)."""
     if floor not in COPY_FLOORS:
         return None
-    return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"], prepare)
+    return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"], prepare, lambda cwd: [ds.data])
 
 
 def slug(op: str) -> str:
@@ -306,10 +307,42 @@ def slug(op: str) -> str:
     return op.replace(",", "").replace(" ", "-")
 
 
-def timed(argv, prepare, env: dict, what: str = "") -> Sample:
-    """One run after set-up; RunFailed (with `what` failed, if given) when it exits non-zero."""
+# What a run reads in bulk, given its cwd: the files and folders that warm() reads before the run.
+Reads = Callable[[Path], list[Path]]
+
+
+def the_folder(cwd: Path) -> list[Path]:
+    """A tool's run reads the repository it runs in (its workspace, or its cache)."""
+    return [cwd]
+
+
+def warm(paths: list[Path]) -> None:
+    """Read every file at or under `paths`, so that the run after this reads them from memory.
+
+    This VM pages out file pages that nothing has touched for about a minute (a DAMON `pageout`
+    scheme on unmapped pages: /sys/kernel/mm/damon/admin/kdamonds/0). Without this, whether a
+    run's input was still in memory depended on what ran before it: `cp -r` of the tree right
+    after another `cp -r` read 75 MiB from disk, after 90 s idle 594 MiB and took twice as long,
+    and every pair's ratio depended on its order (benchmarks/README.md)."""
+    for top in paths:
+        files = [top] if os.path.isfile(top) else (os.path.join(d, n) for d, _, names in os.walk(top) for n in names)
+        for path in files:
+            try:
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb", buffering=0) as f:
+                        while f.read(1 << 20):
+                            pass
+            except OSError:
+                pass  # unreadable: the run will say so
+
+
+def timed(argv, prepare, env: dict, what: str = "", reads: Reads | None = None) -> Sample:
+    """One run after set-up; RunFailed (with `what` failed, if given) when it exits non-zero.
+    With `reads`, the files the run reads in bulk are read first (warm)."""
     cwd = prepare()
     os.sync()  # no write-back left over from set-up or the previous run
+    if reads is not None:
+        warm(reads(cwd))
     wait_quiet()
     s = spawn(argv, cwd, env)
     if s.rc:
@@ -318,13 +351,17 @@ def timed(argv, prepare, env: dict, what: str = "") -> Sample:
 
 
 def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = False,
-            floor: Floor | None = None) -> dict:
-    """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run.
+            floor: Floor | None = None, reads: Reads | None = None) -> dict:
+    """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run, and the
+    files reads(cwd) names are read before each run (see warm).
 
     With `floor`, every run is paired with a run of the floor, in the order ABBA (the operation
-    first in even pairs, the floor first in odd ones). This machine's speed drifts by up to 2x
-    within a minute, so a ratio is only fair between runs taken side by side: the result's
-    "paired" holds the floor's runs and the median of the pairs' ratios."""
+    first in even pairs, the floor first in odd ones), and an odd `runs` is made even so that
+    each order counts as often. This machine's speed drifts by up to 2x within a minute, so a
+    ratio is only fair between runs taken side by side: the result's "paired" holds the floor's
+    runs, the median of the pairs' ratios for each order, and their geometric mean, the ratio."""
+    if floor is not None:
+        runs += runs % 2
     if creates:
         settle()
     samples: list[Sample] = []
@@ -334,10 +371,12 @@ def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = F
             s = spawn(argv, prepare(), env)
             if s.rc:
                 return {"failed": s.err}
-        while len(samples) < (runs if not samples or samples[0].seconds < SLOW_S else min(runs, 3)):
-            pair = [lambda: samples.append(timed(argv, prepare, env))]
+        slow_runs = min(runs, 3 if floor is None else 4)  # paired: as many in each order
+        while len(samples) < (runs if not samples or samples[0].seconds < SLOW_S else slow_runs):
+            pair = [lambda: samples.append(timed(argv, prepare, env, reads=reads))]
             if floor is not None:
-                pair.append(lambda: beside.append(timed(floor.argv, floor.prepare, os.environ.copy(), f"floor {floor.name}")))
+                pair.append(lambda: beside.append(timed(floor.argv, floor.prepare, os.environ.copy(),
+                                                        f"floor {floor.name}", floor.reads)))
             for run in pair if len(samples) % 2 == 0 else reversed(pair):
                 run()
     except RunFailed as e:
@@ -347,7 +386,9 @@ def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = F
     res = summary(samples)
     if floor is not None:
         ratios = [s.seconds / f.seconds for s, f in zip(samples, beside)]
-        res["paired"] = summary(beside) | {"floor": floor.name, "ratios": ratios, "ratio": statistics.median(ratios)}
+        first, second = statistics.median(ratios[0::2]), statistics.median(ratios[1::2] or ratios)
+        res["paired"] = summary(beside) | {"floor": floor.name, "ratios": ratios, "ratio_tool_first": first,
+                                           "ratio_floor_first": second, "ratio": (first * second) ** 0.5}
     return res
 
 
@@ -491,12 +532,13 @@ class Bench:
 
         add, status, checkout = tool.argv("add", "data"), tool.argv("status"), tool.argv("checkout")
         res = {"add": measure(add, fresh, runs, tool.env, warmup=False, creates=True,
-                              floor=self.floor_beside(tool, ds, "add"))}
+                              floor=self.floor_beside(tool, ds, "add"), reads=the_folder)}
         if "failed" in res["add"] or "repo" not in box:
             return res | {op: {"failed": "skipped: add failed"} for op in OPS[1:]}
         res["add again"] = measure(add, repo, runs, tool.env, warmup=True)
         res["status"] = measure(status, repo, runs, tool.env, warmup=True)
-        res["status changed"] = measure(status, lambda: self.edit(ds, repo()), runs, tool.env, warmup=True)
+        res["status changed"] = measure(status, lambda: self.edit(ds, repo()), runs, tool.env, warmup=True,
+                                        reads=the_folder)
         for mode in ("copy", "hardlink"):
             try:
                 check(tool.argv("config", "cache.type", mode), repo(), tool.env)
@@ -504,12 +546,13 @@ class Bench:
                 res[f"checkout {mode}"] = {"failed": f"set-up: {e}"}
                 continue
             res[f"checkout {mode}"] = measure(checkout, lambda: self.move_aside(repo()), runs, tool.env,
-                                              warmup=False, creates=True,
+                                              warmup=False, creates=True, reads=the_folder,
                                               floor=self.floor_beside(tool, ds, f"checkout {mode}"))
         res["gc"] = measure(tool.argv(*tool.gc), repo, runs, tool.env, warmup=True)
         if tool.name == "mlx" and ds.name == "small":
             res[ADD_NO_FSYNC] = measure(add, lambda: fresh(("core.fsync", "never")), runs, tool.env,
-                                        warmup=False, creates=True, floor=self.floor_beside(tool, ds, ADD_NO_FSYNC))
+                                        warmup=False, creates=True, floor=self.floor_beside(tool, ds, ADD_NO_FSYNC),
+                                        reads=the_folder)
         return res
 
     def floor_beside(self, tool: Tool, ds: Dataset, op: str) -> Floor | None:
@@ -525,11 +568,13 @@ class Bench:
             last[kind] = self.new_dir("floors", ds.name, kind)
             return last[kind]
 
-        src = str(ds.data)
-        res = {"cp -r": measure([*COPY_FLOORS["cp -r"], src, "data"], lambda: fresh("cp"), runs, env, False, True),
+        src, the_tree = str(ds.data), lambda cwd: [ds.data]
+        res = {"cp -r": measure([*COPY_FLOORS["cp -r"], src, "data"], lambda: fresh("cp"), runs, env, False, True,
+                                reads=the_tree),
                DURABLE_CP: measure(["sh", "-c", 'cp -r "$0" data && sync -f data', src], lambda: fresh("cps"),
-                                   runs, env, False, True),
-               "cp -al": measure([*COPY_FLOORS["cp -al"], src, "data"], lambda: fresh("ln"), runs, env, False, True)}
+                                   runs, env, False, True, reads=the_tree),
+               "cp -al": measure([*COPY_FLOORS["cp -al"], src, "data"], lambda: fresh("ln"), runs, env, False, True,
+                                 reads=the_tree)}
         try:
             git = self.git_repo(last["cp"])
             res["git status"] = measure(["git", "status", "--porcelain"], lambda: git, runs, env, True)
@@ -573,9 +618,13 @@ def against_floor(r: dict | None, floors: dict, floor: str | None) -> tuple[dict
 
 
 def paired_note(mlx: dict | None) -> list[str]:
-    ops = [op for op, r in (mlx or {}).items() if "paired" in r]
-    return [f"  mlx/floor of {', '.join(ops)}: each mlx run timed beside a run of its floor (ABBA), "
-            "median of the pairs' ratios"] if ops else []
+    paired = {op: r["paired"] for op, r in (mlx or {}).items() if "paired" in r}
+    if not paired:
+        return []
+    orders = "; ".join(f"{op} {p['ratio_tool_first']:.2f}x and {p['ratio_floor_first']:.2f}x" for op, p in paired.items())
+    return [f"  mlx/floor of {', '.join(paired)}: each mlx run timed beside a run of its floor (ABBA, as many "
+            "pairs in each order), the geometric mean of each order's median ratio",
+            f"  mlx/floor with mlx first, and with the floor first: {orders}"]
 
 
 def fmt_ratio(x: float | None) -> str:
@@ -627,12 +676,13 @@ def table_row(op: str, m: dict | None, d: dict | None, floors: dict, target: tup
 
 
 def row_notes(op: str, tool: str, r: dict | None, runs: int) -> list[str]:
-    """FAILED with the last stderr line; fewer runs than asked; other processes busy."""
+    """FAILED with the last stderr line; fewer or more runs than asked; other processes busy."""
     if not r:
         return []
     if "failed" in r:
         return [f"  {tool} {op} FAILED: {r['failed']}"]
-    notes = [f"  {tool} {op}: median of {r['runs']} runs (first run > {SLOW_S:.0f} s)"] if r["runs"] != runs else []
+    why = f"first run > {SLOW_S:.0f} s" if r["runs"] < runs else "timed beside its floor: as many pairs in each order"
+    notes = [f"  {tool} {op}: median of {r['runs']} runs ({why})"] if r["runs"] != runs else []
     if r.get("noisy"):
         load = statistics.mean(f / t for f, t in zip(r["foreign_cpu_s"], r["times"]))
         notes.append(f"  {tool} {op}: other processes busy in {r['noisy']} of {r['runs']} runs "
