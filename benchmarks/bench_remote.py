@@ -65,6 +65,7 @@ from bench_store import (
     row_notes,
     slug,
     source_rev,
+    the_dataset,
     the_folder,
     verdict,
 )
@@ -301,10 +302,7 @@ class RemoteBench:
     def floors(self, sec: Section) -> dict:
         runs, env, ds = self.runs(sec), os.environ.copy(), sec.ds
         if not sec.s3:
-
-            def the_tree(cwd: Path) -> list[Path]:
-                return [ds.data]
-
+            the_tree = the_dataset(ds)
             cp = measure([*COPY_FLOORS["cp -r"], str(ds.data), "data"], lambda: self.new_dir("floors", sec.name, "cp"),
                          runs, env, warmup=False, creates=True, reads=the_tree)
             twice = measure(["sh", "-c", 'cp -r "$0" cache && sync -f cache && cp -r cache data', str(ds.data)],

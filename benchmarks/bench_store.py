@@ -299,7 +299,7 @@ def copy_floor(floor: str | None, ds: Dataset, prepare: Callable[[], Path]) -> F
     is one of COPY_FLOORS (the others need set-up of their own)."""
     if floor not in COPY_FLOORS:
         return None
-    return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"], prepare, lambda cwd: [ds.data])
+    return Floor(floor, [*COPY_FLOORS[floor], str(ds.data), "data"], prepare, the_dataset(ds))
 
 
 def slug(op: str) -> str:
@@ -314,6 +314,11 @@ Reads = Callable[[Path], list[Path]]
 def the_folder(cwd: Path) -> list[Path]:
     """A tool's run reads the repository it runs in (its workspace, or its cache)."""
     return [cwd]
+
+
+def the_dataset(ds: Dataset) -> Reads:
+    """A floor's run reads the dataset's tree, which it copies."""
+    return lambda cwd: [ds.data]
 
 
 def warm(paths: list[Path]) -> None:
@@ -568,7 +573,7 @@ class Bench:
             last[kind] = self.new_dir("floors", ds.name, kind)
             return last[kind]
 
-        src, the_tree = str(ds.data), lambda cwd: [ds.data]
+        src, the_tree = str(ds.data), the_dataset(ds)
         res = {"cp -r": measure([*COPY_FLOORS["cp -r"], src, "data"], lambda: fresh("cp"), runs, env, False, True,
                                 reads=the_tree),
                DURABLE_CP: measure(["sh", "-c", 'cp -r "$0" data && sync -f data', src], lambda: fresh("cps"),
