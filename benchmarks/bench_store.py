@@ -330,15 +330,23 @@ def warm(paths: list[Path]) -> None:
     after another `cp -r` read 75 MiB from disk, after 90 s idle 594 MiB and took twice as long,
     and every pair's ratio depended on its order (benchmarks/README.md)."""
     for top in paths:
-        files = [top] if os.path.isfile(top) else (os.path.join(d, n) for d, _, names in os.walk(top) for n in names)
-        for path in files:
-            try:
-                if os.path.isfile(path) and not os.path.islink(path):
-                    with open(path, "rb", buffering=0) as f:
-                        while f.read(1 << 20):
-                            pass
-            except OSError:
-                pass  # unreadable: the run will say so
+        read_through(top)
+        for folder, _, names in os.walk(top):  # nothing for a file
+            for name in names:
+                read_through(os.path.join(folder, name))
+
+
+def read_through(path: str | Path) -> None:
+    """Read a regular file to its end (not a link, a folder or something else); unreadable: the run
+    will say so."""
+    if not os.path.isfile(path) or os.path.islink(path):
+        return
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while f.read(1 << 20):
+                pass
+    except OSError:
+        pass
 
 
 def timed(argv, prepare, env: dict, what: str = "", reads: Reads | None = None) -> Sample:
@@ -355,6 +363,11 @@ def timed(argv, prepare, env: dict, what: str = "", reads: Reads | None = None) 
     return s
 
 
+def paired_runs(runs: int) -> int:
+    """How many runs a row timed beside its floor makes: `runs`, made even (see measure)."""
+    return runs + runs % 2
+
+
 def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = False,
             floor: Floor | None = None, reads: Reads | None = None) -> dict:
     """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run, and the
@@ -366,7 +379,7 @@ def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = F
     ratio is only fair between runs taken side by side: the result's "paired" holds the floor's
     runs, the median of the pairs' ratios for each order, and their geometric mean, the ratio."""
     if floor is not None:
-        runs += runs % 2
+        runs = paired_runs(runs)
     if creates:
         settle()
     samples: list[Sample] = []
@@ -730,8 +743,9 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
     ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
-    # beside mlx's runs (Bench.floor_beside): a copy of the tree for each row whose floor is `cp -r`
-    paired = bench.runs(ds) * sum(FLOOR_OF.get(op) == "cp -r" for op in ops) if ds.name == "small" else 0
+    # for each row timed beside `cp -r` (Bench.floor_beside): the floor's copies, and mlx's runs beyond `runs`
+    rows = sum(FLOOR_OF.get(op) == "cp -r" for op in ops) if ds.name == "small" else 0
+    paired = (2 * paired_runs(bench.runs(ds)) - bench.runs(ds)) * rows
     make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8 + paired) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
     res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": ops, "tools": {}}
