@@ -155,8 +155,7 @@ def push_directory(repo: Repo, mlx, remote_url, files: dict[str, str]) -> Repo:
 
 def remote_files(remote_url) -> dict[str, int]:
     fs = remote_url.open()
-    return {name: size for prefix in ("objects", "packs", "index") for name, size in
-            ((f"{prefix}/{n}", s) for n, s in fs.list(prefix).items())}
+    return {f"{prefix}/{name}": size for prefix in ("objects", "packs", "index") for name, size in fs.list(prefix).items()}
 
 
 def overwrite_remote_file(remote_url, path: str, data: bytes) -> None:

@@ -134,7 +134,8 @@ def test_a_storm_of_refusals_to_parallel_requests_is_said_once_and_counted(repo,
     assert len(refused) == 20  # the files (their tree is small: it goes into a pack)
     said = "warning: remote 'origin' answered 503 SlowDown; retrying (2 of 5)"
     assert pushed.err_lines[0] == said, pushed
-    counted = [re.fullmatch(re.escape(said) + r" \(and (\d+) more like it in the last \d+ s\)", line) for line in pushed.err_lines[1:]]
+    with_count = re.escape(said) + r" \(and (\d+) more like it in the last \d+ s\)"
+    counted = [re.fullmatch(with_count, line) for line in pushed.err_lines[1:]]
     assert all(counted), pushed  # a slow machine may say it again after 10 s, with what it held back
     assert len(pushed.err_lines) + sum(int(match[1]) for match in counted) == 20, pushed
 
