@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlxkit.store.hashing import COPY_WINDOW, MMAP_THRESHOLD, copy_hashed, hash_bytes, hash_path
+from mlxkit.store.hashing import COPY_WINDOW, MMAP_THRESHOLD, copy_hashed, hash_bytes, hash_fd, hash_path, hash_paths
 
 EMPTY = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 
@@ -51,6 +51,31 @@ def test_hash_path_agrees_with_hash_bytes_on_both_sides_of_the_mmap_threshold(tm
 def test_hash_path_of_a_small_file_longer_than_its_stat_said_hashes_it_to_its_end(tmp_path):
     (tmp_path / "f").write_bytes(b"grew after the stat")
     assert hash_path(tmp_path / "f", size=4) == hash_bytes(b"grew after the stat")
+
+
+def test_hash_fd_hashes_an_open_file_to_its_end_and_leaves_it_open(tmp_path):
+    (tmp_path / "f").write_bytes(b"grew after the stat")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        assert hash_fd(fd, 4) == hash_bytes(b"grew after the stat")
+        assert os.fstat(fd)  # still open: the caller closes it
+    finally:
+        os.close(fd)
+
+
+def test_hash_paths_hashes_small_and_large_files_in_order_with_each_error_in_its_place(tmp_path):
+    contents = [pattern(size) for size in (0, 5000, MMAP_THRESHOLD + 1, 1)]
+    paths = []
+    for n, content in enumerate(contents):
+        (tmp_path / str(n)).write_bytes(content)
+        paths.append(str(tmp_path / str(n)))
+    paths.insert(2, str(tmp_path / "missing"))
+    sizes = [len(c) for c in contents[:2]] + [10] + [len(c) for c in contents[2:]]
+
+    got = list(hash_paths(paths, sizes))
+
+    assert isinstance(got[2], FileNotFoundError) and got[2].filename == paths[2]
+    assert got[:2] + got[3:] == [hash_bytes(content) for content in contents]
 
 
 def _hash_in_child(path: str, queue) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import mmap
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 from blake3 import blake3
 
 from mlxkit.fs.links import NO_COPY_FILE_RANGE
+from mlxkit.fs.readahead import opened_ahead
 from mlxkit.parallel import default_jobs
 from mlxkit.store.digest import Digest
 
@@ -43,15 +45,47 @@ def hash_path(path: Path | str, size: int | None = None, *, mapped: bool = True)
         return Digest(hasher.hexdigest())
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        data = os.read(fd, min(size + 1, _READ_CHUNK))
-        if len(data) <= size < _READ_CHUNK:  # the whole file in one read (a longer one is read to its end)
-            return Digest(blake3(data).hexdigest())
-        hasher = blake3(data, max_threads=_THREADS)
-        while chunk := os.read(fd, _READ_CHUNK):
-            hasher.update(chunk)
-        return Digest(hasher.hexdigest())
+        return hash_fd(fd, size)
     finally:
         os.close(fd)
+
+
+def hash_paths(paths: Sequence[str], sizes: Sequence[int]) -> Iterator[Digest | OSError]:
+    """hash_path of each of `paths` (with the size it is expected to have), in order, or the
+    OSError that hashing it raised. The small files are opened, and their reading started, a
+    window ahead of the one being hashed (fs/readahead.py): files that are not in memory are read
+    from the disk many at a time instead of one by one."""
+    small = [size < MMAP_THRESHOLD for size in sizes]
+    ahead = [path for path, is_small in zip(paths, small) if is_small]
+    with closing(opened_ahead(ahead, [True] * len(ahead))) as opened:
+        for path, size, is_small in zip(paths, sizes, small):
+            result: Digest | OSError
+            try:
+                if not is_small:
+                    result = hash_path(path, size)
+                else:
+                    fd = next(opened)
+                    if isinstance(fd, OSError):
+                        raise fd
+                    try:
+                        result = hash_fd(fd, size)
+                    finally:
+                        os.close(fd)
+            except OSError as exc:
+                result = exc
+            yield result
+
+
+def hash_fd(fd: int, size: int) -> Digest:
+    """Hash the open file `fd` from its current offset to its end, reading it; `size` is what it
+    is expected to hold (a file of up to that many bytes takes one read)."""
+    data = os.read(fd, min(size + 1, _READ_CHUNK))
+    if len(data) <= size < _READ_CHUNK:  # the whole file in one read (a longer one is read to its end)
+        return Digest(blake3(data).hexdigest())
+    hasher = blake3(data, max_threads=_THREADS)
+    while chunk := os.read(fd, _READ_CHUNK):
+        hasher.update(chunk)
+    return Digest(hasher.hexdigest())
 
 
 def copy_hashed(

@@ -203,7 +203,10 @@ class ObjectStore:
         read. A file whose size, mtime, inode or ctime changes while it is read raises
         ChangedWhileReadingError and stores nothing.
         """
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        return self.put_opened(os.open(source, os.O_RDONLY | os.O_NOFOLLOW), source, display, known)
+
+    def put_opened(self, fd: int, source: str | Path, display: str, known: Digest | None = None) -> Stored:
+        """put_file for the file already open as `fd`, which this closes."""
         try:
             before = os.fstat(fd)
             if known is not None and self.freshen(known):

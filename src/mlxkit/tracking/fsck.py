@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from mlxkit.errors import MlxError, detail
@@ -19,7 +20,7 @@ from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.store.hashing import hash_path
+from mlxkit.store.hashing import hash_paths
 from mlxkit.tracking.pointer import read_pointer
 from mlxkit.tracking.roots import LOCKFILE, read_lockfile_roots
 from mlxkit.tracking.targets import every_pointer_file
@@ -97,13 +98,8 @@ def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PR
 
 def _verify(chunk: Sequence[tuple[Digest, str, int]]) -> list[bool]:
     """Whether each object hashes to its name (in worker processes for large caches)."""
-    verdicts = []
-    for digest, path, size in chunk:
-        try:
-            verdicts.append(hash_path(path, size) == digest)
-        except OSError:
-            verdicts.append(False)
-    return verdicts
+    with closing(hash_paths([path for _d, path, _s in chunk], [size for _d, _p, size in chunk])) as hashed:
+        return [found == digest for (digest, _p, _s), found in zip(chunk, hashed)]  # unreadable: not intact
 
 
 def _references(repo: Repository, present: set[str]) -> tuple[dict[str, int], list[FsckProblem]]:

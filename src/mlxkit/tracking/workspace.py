@@ -23,18 +23,20 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.atomic import writeback_starter
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
+from mlxkit.fs.readahead import opened_ahead
 from mlxkit.fs.walk import FileStat, Group, as_file_stat, combined_fingerprint, scan, scan_with_pointer_files
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
 from mlxkit.store.digest import Digest
-from mlxkit.store.hashing import MMAP_THRESHOLD, hash_path
+from mlxkit.store.hashing import MMAP_THRESHOLD, hash_paths
 from mlxkit.store.objects import ObjectStore
 from mlxkit.store.state import FileRow, GroupEntry, GroupRecord, TreeRecord, is_trusted, settled_ns
 from mlxkit.tracking.trees import Listing
@@ -385,22 +387,44 @@ class _HashChunk:
         self.store_mode = store_mode
 
     def __call__(self, items: Sequence[WorkItem]) -> list[Outcome]:
+        return self._store(items) if self.store_mode else self._hash(items)
+
+    def _store(self, items: Sequence[WorkItem]) -> list[Outcome]:
+        """Every file is opened (a known one for its stat, and to keep its object); those the
+        stat cache does not vouch for are read, and their reading starts a window ahead."""
+        known = [_vouched(row, values) for _p, values, row in items]
+        paths = [self.root + path for path, _v, _r in items]
+        advise = [digest is None and as_file_stat(values).size < MMAP_THRESHOLD for (_p, values, _r), digest in zip(items, known)]
         out: list[Outcome] = []
-        for repo_path, values, row in items:
-            file_stat = as_file_stat(values)
-            trusted = is_trusted(row, file_stat)
-            path = self.root + repo_path
-            if self.store_mode:
-                known = Digest(row.hex) if trusted and row is not None else None
-                stored = self.store.put_file(path, repo_path, known)
-                out.append((repo_path, tuple(FileStat.of(repo_path, stored.stat)), stored.digest.hex, known is None, stored.written, True))
-            elif trusted and row is not None:
-                out.append((repo_path, values, row.hex, False, False, True))
-            else:
-                digest = hash_path(path, file_stat.size)
-                stable = file_stat.same_as(os.lstat(path))  # changed while hashed: reported, not recorded
-                out.append((repo_path, values, digest.hex, True, False, stable))
+        with closing(opened_ahead(paths, advise)) as opened:
+            for (repo_path, _values, _row), path, digest, fd in zip(items, paths, known, opened):
+                if isinstance(fd, OSError):
+                    raise fd
+                stored = self.store.put_opened(fd, path, repo_path, digest)
+                out.append((repo_path, tuple(FileStat.of(repo_path, stored.stat)), stored.digest.hex, digest is None, stored.written, True))
         return out
+
+    def _hash(self, items: Sequence[WorkItem]) -> list[Outcome]:
+        """Files the stat cache vouches for are not opened; the rest are hashed (hash_paths)."""
+        known = [_vouched(row, values) for _p, values, row in items]
+        unknown = [(path, as_file_stat(values).size) for (path, values, _r), digest in zip(items, known) if digest is None]
+        out: list[Outcome] = []
+        with closing(hash_paths([self.root + path for path, _s in unknown], [size for _p, size in unknown])) as hashed:
+            for (repo_path, values, _row), digest in zip(items, known):
+                if digest is None:
+                    digest = next(hashed)
+                    if isinstance(digest, OSError):
+                        raise digest
+                    stable = as_file_stat(values).same_as(os.lstat(self.root + repo_path))  # changed while hashed: not recorded
+                    out.append((repo_path, values, digest.hex, True, False, stable))
+                else:
+                    out.append((repo_path, values, digest.hex, False, False, True))
+        return out
+
+
+def _vouched(row: FileRow | None, values: tuple) -> Digest | None:
+    """The digest the stat cache remembers for a file whose stat it vouches for, else None."""
+    return Digest(row.hex) if row is not None and is_trusted(row, as_file_stat(values)) else None
 
 
 def _repo_paths(paths: list[str]) -> list[RepoPath]:
