@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlxkit.errors import MlxError
-from mlxkit.fs.links import LINK_TYPES, place, supported_link_types
+from mlxkit.fs.links import LINK_TYPES, copies, place, supported_link_types
 
 CONTENT = b"cached object bytes\n"
 
@@ -78,6 +78,27 @@ def test_place_reflink_or_copy_falls_back_to_copy_on_ext4(source, workspace):
     assert destination.read_bytes() == CONTENT
     assert stat.S_IMODE(destination.stat().st_mode) == 0o644
     assert names(workspace) == ["a.csv"]
+
+
+def test_place_copy_from_an_opened_source_reads_it_from_its_start_and_leaves_it_open(source, workspace):
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        os.read(fd, 100)  # at its end: each copy must start again from the first byte
+        for name in ("a.csv", "b.csv"):
+            assert place(source, workspace / name, ("copy",), mode=0o644, opened=fd) == "copy"
+            assert (workspace / name).read_bytes() == CONTENT
+        assert os.fstat(fd).st_ino == source.stat().st_ino  # still open: the caller closes it
+    finally:
+        os.close(fd)
+
+
+def test_copies_says_whether_place_will_copy(source, workspace):
+    directory = str(workspace)
+    assert copies(("copy",), directory)
+    assert not copies(("hardlink", "copy"), directory)
+    assert not copies(("symlink",), directory)
+    kind = place(source, workspace / "a.csv", ("reflink", "copy"), mode=0o644)  # the first try finds out
+    assert copies(("reflink", "copy"), directory) == (kind == "copy")
 
 
 def test_place_with_no_working_link_type_raises_and_leaves_nothing(source, workspace):

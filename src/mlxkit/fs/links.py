@@ -61,7 +61,7 @@ def _link(kind: str, source: Path | str, destination: Path | str) -> None:
         raise
 
 
-def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
+def _fill_temp(kind: str, source: Path | str, directory: Path | str, opened: int | None = None) -> str:
     """Create a temp file in `directory` holding `source` by the given link type."""
     if kind in ("hardlink", "symlink"):
         while True:
@@ -73,7 +73,7 @@ def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
                 continue
     fd, tmp = open_temp(directory)
     try:
-        _fill_fd(kind, source, fd)
+        _fill_fd(kind, source, fd, opened)
     except BaseException:
         unlink_quietly(tmp)
         raise
@@ -82,11 +82,14 @@ def _fill_temp(kind: str, source: Path | str, directory: Path | str) -> str:
     return tmp
 
 
-def place(source: Path | str, destination: Path | str, link_types: tuple[str, ...], *, mode: int) -> str:
+def place(
+    source: Path | str, destination: Path | str, link_types: tuple[str, ...], *, mode: int, opened: int | None = None
+) -> str:
     """Make `destination` hold `source`'s bytes with the first link type that works; returns it.
 
     `mode` applies to reflinks and copies; hard links share the cache object's read-only mode and
-    symbolic links have none of their own.
+    symbolic links have none of their own. `opened`, a read-only descriptor of `source` (which the
+    caller closes), saves a reflink or copy opening it again.
     """
     directory = os.path.dirname(destination)
     device = _device(directory)
@@ -95,8 +98,8 @@ def place(source: Path | str, destination: Path | str, link_types: tuple[str, ..
         if (kind, device) in _unsupported:
             continue
         try:
-            if not _place_direct(kind, source, destination, directory, mode):
-                _place_through_temp(kind, source, destination, directory, mode)
+            if not _place_direct(kind, source, destination, directory, mode, opened):
+                _place_through_temp(kind, source, destination, directory, mode, opened)
         except LinkUnsupported as exc:
             _unsupported.add((kind, device))
             last_error = exc
@@ -108,7 +111,9 @@ def place(source: Path | str, destination: Path | str, link_types: tuple[str, ..
     )
 
 
-def _place_direct(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> bool:
+def _place_direct(
+    kind: str, source: Path | str, destination: Path | str, directory: str, mode: int, opened: int | None
+) -> bool:
     """The short way, when `destination` does not exist yet: a link made in place, or a copy in a
     nameless file (O_TMPFILE) that is named when complete. False when it cannot be used."""
     if kind in ("hardlink", "symlink"):
@@ -121,7 +126,7 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
     if fd is None:
         return False
     try:
-        _fill_fd(kind, source, fd)
+        _fill_fd(kind, source, fd, opened)
         if not creates_exactly(directory, mode):
             os.fchmod(fd, mode)  # as the temp path's chmod: exactly `mode`, whatever the umask
         named = link_unnamed(fd, os.fspath(destination))
@@ -139,8 +144,10 @@ def _place_direct(kind: str, source: Path | str, destination: Path | str, direct
         os.close(fd)
 
 
-def _place_through_temp(kind: str, source: Path | str, destination: Path | str, directory: str, mode: int) -> None:
-    tmp = _fill_temp(kind, source, directory)
+def _place_through_temp(
+    kind: str, source: Path | str, destination: Path | str, directory: str, mode: int, opened: int | None
+) -> None:
+    tmp = _fill_temp(kind, source, directory, opened)
     try:
         if kind in ("reflink", "copy"):
             os.chmod(tmp, mode)
@@ -154,20 +161,35 @@ def _place_through_temp(kind: str, source: Path | str, destination: Path | str, 
         raise
 
 
-def _fill_fd(kind: str, source: Path | str, fd: int) -> None:
+def _fill_fd(kind: str, source: Path | str, fd: int, opened: int | None) -> None:
+    if opened is not None:
+        os.lseek(opened, 0, os.SEEK_SET)  # a second try (a temp name after a refused linkat) reads it again
+        _fill_from(kind, opened, fd)
+        return
     src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        if kind == "reflink":
-            import fcntl
-
-            try:
-                fcntl.ioctl(fd, FICLONE, src_fd)
-            except OSError as exc:
-                raise LinkUnsupported(exc.errno, "reflink not supported") from exc
-        else:
-            copy_fd(src_fd, fd)
+        _fill_from(kind, src_fd, fd)
     finally:
         os.close(src_fd)
+
+
+def _fill_from(kind: str, src_fd: int, fd: int) -> None:
+    if kind == "reflink":
+        import fcntl
+
+        try:
+            fcntl.ioctl(fd, FICLONE, src_fd)
+        except OSError as exc:
+            raise LinkUnsupported(exc.errno, "reflink not supported") from exc
+    else:
+        copy_fd(src_fd, fd)
+
+
+def copies(link_types: tuple[str, ...], directory: str) -> bool:
+    """Whether place() into `directory` (judged by its file system) will copy: the first of
+    `link_types` not yet seen failing there is "copy". A reflink's first try is what finds out."""
+    device = _device(directory)
+    return next((kind for kind in link_types if (kind, device) not in _unsupported), None) == "copy"
 
 
 _devices: dict[str, int] = {}

@@ -13,13 +13,15 @@ import shutil
 import stat
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
 from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.links import place
+from mlxkit.fs.readahead import opened_ahead
+from mlxkit.fs.links import copies, place
 from mlxkit.fs.walk import FileStat
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
@@ -331,26 +333,48 @@ class _PlaceChunk:
         self.made_dirs: set[str] = set()
 
     def __call__(self, chunk: Sequence[tuple[str, Digest, bool]]) -> list[tuple[str, FileStat | None, str, str]]:
-        done = []
+        """The first file is placed as it comes (a reflink's first try finds out whether this file
+        system copies); the objects of the others that will be copied are opened, and their
+        reading started, a window ahead (fs/readahead.py)."""
+        if not chunk:
+            return []
+        done = [self._place(*chunk[0], None)]
+        rest = chunk[1:]
         root = f"{self.root}{os.sep}"
-        for repo_path, digest, executable in chunk:
-            parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
-            if parent and parent not in self.made_dirs:
-                check_no_symlinks(self.root, repo_path)
-                os.makedirs(root + parent, exist_ok=True)
-                self.made_dirs.add(parent)
-            types = self.link_types
-            if executable:  # a shared read-only inode cannot carry the x bit
-                types = tuple(t for t in types if t in ("reflink", "copy")) or ("copy",)
-            mode = (0o777 if executable else 0o666) & ~self.umask
-            kind = place(self.store.location(digest), root + repo_path, types, mode=mode)
-            st = os.lstat(root + repo_path)
-            if kind == "hardlink" and stat.S_IMODE(st.st_mode) != OBJECT_MODE:
-                # A chmod of an earlier link changed the object itself (one inode): mlx owns the cache.
-                os.chmod(root + repo_path, OBJECT_MODE)
-                st = os.lstat(root + repo_path)
-            done.append((repo_path, None if stat.S_ISLNK(st.st_mode) else FileStat.of(repo_path, st), digest.hex, kind))
+        copied = [copies(self._types(executable), root) for _p, _d, executable in rest]
+        sources = [self.store.location(digest) for (_p, digest, _x), copy in zip(rest, copied) if copy]
+        with closing(opened_ahead(sources, [True] * len(sources))) as opened:
+            for item, copy in zip(rest, copied):
+                fd = next(opened) if copy else None
+                if isinstance(fd, OSError):  # place() opens it again, and says what is wrong as it always did
+                    fd = None
+                try:
+                    done.append(self._place(*item, fd))
+                finally:
+                    if fd is not None:
+                        os.close(fd)
         return done
+
+    def _types(self, executable: bool) -> tuple[str, ...]:
+        if executable:  # a shared read-only inode cannot carry the x bit
+            return tuple(t for t in self.link_types if t in ("reflink", "copy")) or ("copy",)
+        return self.link_types
+
+    def _place(self, repo_path: str, digest: Digest, executable: bool, opened: int | None) -> tuple[str, FileStat | None, str, str]:
+        root = f"{self.root}{os.sep}"
+        parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
+        if parent and parent not in self.made_dirs:
+            check_no_symlinks(self.root, repo_path)
+            os.makedirs(root + parent, exist_ok=True)
+            self.made_dirs.add(parent)
+        mode = (0o777 if executable else 0o666) & ~self.umask
+        kind = place(self.store.location(digest), root + repo_path, self._types(executable), mode=mode, opened=opened)
+        st = os.lstat(root + repo_path)
+        if kind == "hardlink" and stat.S_IMODE(st.st_mode) != OBJECT_MODE:
+            # A chmod of an earlier link changed the object itself (one inode): mlx owns the cache.
+            os.chmod(root + repo_path, OBJECT_MODE)
+            st = os.lstat(root + repo_path)
+        return (repo_path, None if stat.S_ISLNK(st.st_mode) else FileStat.of(repo_path, st), digest.hex, kind)
 
 
 def missing_error(missing: list[str], *, fetched: bool = False) -> MissingObjectError:
