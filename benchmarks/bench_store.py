@@ -33,7 +33,7 @@ DVC_PIN = "3.67.1"
 DEFAULT_MLX = HERE.parent / ".venv" / "bin" / "mlx"
 TIME = shutil.which("time", path="/usr/bin:/bin")  # GNU time, to read a command's peak RSS
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
-SETTLE_S = 61          # ext4 here does not reuse freed inodes for ~60 s (see README)
+SETTLE_S = 361         # ext4 without a journal skips inodes freed < 60 s ago, < 360 s while their block is dirty (README)
 START = time.time()
 SLOW_S = 10.0          # an operation whose first run takes longer gets 3 runs, not --runs
 # `cp -r` and DVC make nothing durable; mlx does by default (core.fsync batch). "add, no fsync" is
