@@ -20,8 +20,8 @@ from pathlib import Path
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
 from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
-from mlxkit.fs.readahead import opened_ahead
 from mlxkit.fs.links import copies, place
+from mlxkit.fs.readahead import opened_ahead
 from mlxkit.fs.walk import FileStat
 from mlxkit.parallel import map_chunks
 from mlxkit.progress import NULL_PROGRESS, Progress
@@ -327,6 +327,7 @@ class _PlaceChunk:
 
     def __init__(self, root: Path, store: ObjectStore, link_types: tuple[str, ...], umask: int) -> None:
         self.root = root
+        self.prefix = f"{root}{os.sep}"  # root + "/": paths below it, as str
         self.store = store
         self.link_types = link_types
         self.umask = umask
@@ -340,8 +341,7 @@ class _PlaceChunk:
             return []
         done = [self._place(*chunk[0], None)]
         rest = chunk[1:]
-        root = f"{self.root}{os.sep}"
-        copied = [copies(self._types(executable), root) for _p, _d, executable in rest]
+        copied = [copies(self._types(executable), self.prefix) for _p, _d, executable in rest]
         sources = [self.store.location(digest) for (_p, digest, _x), copy in zip(rest, copied) if copy]
         with closing(opened_ahead(sources, [True] * len(sources))) as opened:
             for item, copy in zip(rest, copied):
@@ -361,7 +361,7 @@ class _PlaceChunk:
         return self.link_types
 
     def _place(self, repo_path: str, digest: Digest, executable: bool, opened: int | None) -> tuple[str, FileStat | None, str, str]:
-        root = f"{self.root}{os.sep}"
+        root = self.prefix
         parent = repo_path.rsplit("/", 1)[0] if "/" in repo_path else ""
         if parent and parent not in self.made_dirs:
             check_no_symlinks(self.root, repo_path)
