@@ -31,11 +31,11 @@ def read_and_close(fd: int) -> bytes:
         os.close(fd)
 
 
-@pytest.mark.parametrize("advise", [True, False], ids=["advised", "not advised"])
+@pytest.mark.parametrize("advise", [None, [False, True] * 25], ids=["all advised", "some advised"])
 def test_each_file_comes_in_order_open_at_its_start(tmp_path, advise):
     paths = make_files(tmp_path, 50)
 
-    contents = [read_and_close(fd) for fd in opened_ahead(paths, [advise] * len(paths), window=8)]
+    contents = [read_and_close(fd) for fd in opened_ahead(paths, advise, window=8)]
 
     assert contents == [f"file {n}".encode() * (n + 1) for n in range(50)]
 
@@ -45,7 +45,7 @@ def test_no_more_than_the_window_is_open_at_once(tmp_path):
     before = open_descriptors()
     most = 0
 
-    for fd in opened_ahead(paths, [True] * len(paths), window=5):
+    for fd in opened_ahead(paths, window=5):
         most = max(most, open_descriptors() - before)
         os.close(fd)
 
@@ -59,7 +59,7 @@ def test_a_file_that_cannot_be_opened_comes_as_its_error_in_its_place(tmp_path):
     os.symlink(paths[0], tmp_path / "link")  # never followed
     paths[4] = str(tmp_path / "link")
 
-    got = list(opened_ahead(paths, [True] * len(paths), window=3))
+    got = list(opened_ahead(paths, window=3))
 
     assert isinstance(got[2], FileNotFoundError) and got[2].filename == paths[2]
     assert isinstance(got[4], OSError) and got[4].errno == errno.ELOOP
@@ -72,11 +72,11 @@ def test_stopping_early_closes_what_was_opened_ahead(tmp_path):
     paths = make_files(tmp_path, 30)
     before = open_descriptors()
 
-    with closing(opened_ahead(paths, [True] * len(paths), window=10)) as opened:
+    with closing(opened_ahead(paths, window=10)) as opened:
         os.close(next(opened))
         assert open_descriptors() - before == 9
     assert open_descriptors() == before
 
 
 def test_nothing_to_open_yields_nothing():
-    assert list(opened_ahead([], [])) == []
+    assert list(opened_ahead([])) == []

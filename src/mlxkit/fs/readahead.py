@@ -9,10 +9,13 @@ from collections.abc import Iterator, Sequence
 WINDOW = 64
 
 
-def opened_ahead(paths: Sequence[str], advise: Sequence[bool], window: int = WINDOW) -> Iterator[int | OSError]:
+def opened_ahead(
+    paths: Sequence[str], advise: Sequence[bool] | None = None, window: int = WINDOW
+) -> Iterator[int | OSError]:
     """Yield, for each of `paths` in order, a read-only descriptor (the caller closes it) or the
     OSError that opening it raised. Up to `window` files are open ahead of the one yielded, and
-    those whose `advise` is true have had POSIX_FADV_WILLNEED: their pages are read in parallel."""
+    those whose `advise` is true (all of them without `advise`) have had POSIX_FADV_WILLNEED:
+    their pages are read in parallel."""
     pending: deque[int | OSError] = deque()
     following = 0
     try:
@@ -24,7 +27,7 @@ def opened_ahead(paths: Sequence[str], advise: Sequence[bool], window: int = WIN
                     pending.append(exc)
                 else:
                     pending.append(fd)
-                    if advise[following]:
+                    if advise is None or advise[following]:
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
                 following += 1
             yield pending.popleft()

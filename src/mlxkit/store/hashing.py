@@ -56,23 +56,20 @@ def hash_paths(paths: Sequence[str], sizes: Sequence[int]) -> Iterator[Digest | 
     window ahead of the one being hashed (fs/readahead.py): files that are not in memory are read
     from the disk many at a time instead of one by one."""
     small = [size < MMAP_THRESHOLD for size in sizes]
-    ahead = [path for path, is_small in zip(paths, small) if is_small]
-    with closing(opened_ahead(ahead, [True] * len(ahead))) as opened:
+    with closing(opened_ahead([path for path, is_small in zip(paths, small) if is_small])) as opened:
         for path, size, is_small in zip(paths, sizes, small):
+            fd = next(opened) if is_small else None
+            if isinstance(fd, OSError):
+                yield fd
+                continue
             result: Digest | OSError
             try:
-                if not is_small:
-                    result = hash_path(path, size)
-                else:
-                    fd = next(opened)
-                    if isinstance(fd, OSError):
-                        raise fd
-                    try:
-                        result = hash_fd(fd, size)
-                    finally:
-                        os.close(fd)
+                result = hash_path(path, size) if fd is None else hash_fd(fd, size)
             except OSError as exc:
                 result = exc
+            finally:
+                if fd is not None:
+                    os.close(fd)
             yield result
 
 

@@ -343,7 +343,7 @@ class _PlaceChunk:
         rest = chunk[1:]
         copied = [copies(self._types(executable), self.prefix) for _p, _d, executable in rest]
         sources = [self.store.location(digest) for (_p, digest, _x), copy in zip(rest, copied) if copy]
-        with closing(opened_ahead(sources, [True] * len(sources))) as opened:
+        with closing(opened_ahead(sources)) as opened:
             for item, copy in zip(rest, copied):
                 fd = next(opened) if copy else None
                 if isinstance(fd, OSError):  # place() opens it again, and says what is wrong as it always did
