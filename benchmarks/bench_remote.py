@@ -52,6 +52,7 @@ from bench_store import (
     cell,
     check,
     clock,
+    copies_beside,
     copy_floor,
     ensure_dataset,
     ensure_dvc,
@@ -61,7 +62,6 @@ from bench_store import (
     measure,
     mlx_version,
     paired_note,
-    paired_runs,
     ratio,
     row_notes,
     slug,
@@ -442,9 +442,7 @@ def bench_section(sec: Section, tools: list[Tool], bench: RemoteBench, trash: Tr
     ds, runs = sec.ds, bench.runs(sec)
     # each tool: its source data and cache, then a remote and a clone a run; the floors: cp -r once and twice
     copies = 2 * (2 + 3 * runs) + 3 * runs + (2 * runs if PULL_NO_FSYNC in sec.floor_of else 0)
-    # for each row timed beside a copy: the floor's copies, and mlx's runs beyond `runs`
-    copies += (2 * paired_runs(runs) - runs) * sum(sec.floor_of.get(op) in COPY_FLOORS
-                                                   for op in ("push", "pull", PULL_NO_FSYNC))
+    copies += copies_beside(runs) * sum(sec.floor_of.get(op) in COPY_FLOORS for op in ("push", "pull", PULL_NO_FSYNC))
     make_room(ds.disk_bytes() * copies + 4 * GIB, f"the {sec.name} section", trash)
     ensure_dataset(ds, trash)
     ops = OPS + [PULL_NO_FSYNC] if PULL_NO_FSYNC in sec.floor_of else OPS

@@ -368,6 +368,12 @@ def paired_runs(runs: int) -> int:
     return runs + runs % 2
 
 
+def copies_beside(runs: int) -> int:
+    """The copies a row timed beside a copy floor makes beyond `runs` (for a section's disk
+    estimate): the floor's runs, and the tool's runs added to make them even."""
+    return 2 * paired_runs(runs) - runs
+
+
 def measure(argv, prepare, runs: int, env: dict, warmup: bool, creates: bool = False,
             floor: Floor | None = None, reads: Reads | None = None) -> dict:
     """Median of `runs` timed runs; prepare() (untimed) returns the cwd of each run, and the
@@ -743,9 +749,8 @@ def render(name: str, ds: Dataset | None, res: dict, quick: bool) -> str:
 # ---------------------------------------------------------------- main
 def bench_dataset(ds: Dataset, tools: list[Tool], bench: Bench, trash: Trash) -> dict:
     ops = [op for op in OPS if op != ADD_NO_FSYNC or ds.name == "small"]
-    # for each row timed beside `cp -r` (Bench.floor_beside): the floor's copies, and mlx's runs beyond `runs`
-    rows = sum(FLOOR_OF.get(op) == "cp -r" for op in ops) if ds.name == "small" else 0
-    paired = (2 * paired_runs(bench.runs(ds)) - bench.runs(ds)) * rows
+    rows = sum(FLOOR_OF.get(op) == "cp -r" for op in ops) if ds.name == "small" else 0  # Bench.floor_beside
+    paired = copies_beside(bench.runs(ds)) * rows
     make_room(ds.disk_bytes() * (9 * bench.runs(ds) + 8 + paired) + 4 * GIB, f"the {ds.name} section", trash)
     ensure_dataset(ds, trash)
     res = {"dataset": asdict(ds), "runs": bench.runs(ds), "ops": ops, "tools": {}}
