@@ -17,6 +17,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import MissingObjectError, WouldOverwriteError
 from mlxkit.fs.atomic import current_umask
 from mlxkit.fs.confine import RepoPath, check_no_symlinks
@@ -75,6 +76,7 @@ def checkout(
     return checkout_pointers(repo, read_pointers(repo, given, cwd), force=force, relink=relink, progress=progress)
 
 
+@collector_paused()
 def checkout_pointers(
     repo: Repository, pointers: list[Pointer], *, force: bool = False, relink: bool = False, progress: Progress = NULL_PROGRESS
 ) -> CheckoutResult:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import IntegrityError
 from mlxkit.fs.atomic import unlink_quietly
 from mlxkit.parallel import MIN_ITEMS_FOR_PROCESSES, map_chunks
@@ -172,6 +173,7 @@ class _Fetcher:
         if isinstance(result, int):
             os.close(result)
 
+    @collector_paused()
     def _unpack_packs(self, reads: list[_Read]) -> None:
         """Whole packs: downloaded side by side (a local remote's packs are read in place), then
         unpacked by forked workers, since verifying and storing 10^4 small objects is CPU work."""

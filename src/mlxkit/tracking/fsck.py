@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import MlxError, detail
 from mlxkit.fs.atomic import is_temp_name
 from mlxkit.parallel import map_chunks
@@ -58,6 +59,7 @@ class FsckResult:
         return any(p.kind in ("corrupt", "truncated", "invalid tree") for p in self.remaining)
 
 
+@collector_paused()
 def fsck(repo: Repository, *, repair: bool = False, progress: Progress = NULL_PROGRESS) -> FsckResult:
     store = repo.store
     store.check_marker()

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import MlxError
 from mlxkit.progress import NULL_PROGRESS, Progress
 from mlxkit.repo.repository import Repository
@@ -32,6 +33,7 @@ class GcResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@collector_paused()
 def gc(
     repo: Repository, *, dry_run: bool = False, scope: Scope = WORKSPACE, progress: Progress = NULL_PROGRESS,
     sharing: Sequence[Repository] = (),

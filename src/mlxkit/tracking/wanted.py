@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import UsageError
 from mlxkit.fs.confine import RepoPath, is_repository_root
 from mlxkit.repo.repository import Repository
@@ -32,6 +33,7 @@ class Wanted:
     tree_files: dict[Digest, int] = field(default_factory=dict)  # files of each tree, as recorded
     skipped_files: int = 0  # files of trees left unexpanded on purpose (`skip`)
 
+    @collector_paused()
     def expand(self, repo: Repository) -> None:
         """Add the files of every tree that is now in the local cache."""
         for digest, path in list(self.unexpanded.items()):

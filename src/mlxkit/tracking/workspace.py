@@ -27,6 +27,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import MlxError, UnsafePathError
 from mlxkit.fs.atomic import writeback_starter
 from mlxkit.fs.confine import RepoPath, check_no_symlinks, unsafe_reason
@@ -103,6 +104,7 @@ class Scanner:
 
     # -- entry point --------------------------------------------------------------------------
 
+    @collector_paused()
     def snapshot(self, target: RepoPath, *, with_listing: bool = False) -> Snapshot:
         """`with_listing`: a directory's Snapshot carries its entries even when the fingerprints
         alone would have given the digest (to list what changed inside it)."""

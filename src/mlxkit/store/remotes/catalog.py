@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from mlxkit.cyclegc import collector_paused
 from mlxkit.errors import InvalidFileError, UnsupportedFormatError
 from mlxkit.fs.atomic import unlink_quietly, write_atomic
 from mlxkit.store.digest import Digest
@@ -124,11 +125,12 @@ class Catalog:
         self._other_locations = {}
         self._indexes = {}
         self.ignored_entries = 0
-        for name in sorted(listed):
-            packs = self._load(name)
-            if packs is not None:
-                self._indexes[name] = packs
-                self._add(packs)
+        with collector_paused():  # 10^5 entries decoded and located (a damaged copy is fetched again)
+            for name in sorted(listed):
+                packs = self._load(name)
+                if packs is not None:
+                    self._indexes[name] = packs
+                    self._add(packs)
 
     def restore_damaged(self, *, partial: bool = False) -> list[str]:
         """Write back the good copy of every index damaged on the remote (one write: a temp file
