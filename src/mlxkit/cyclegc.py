@@ -4,13 +4,13 @@ Reference counting frees nearly everything mlx makes. The cycle collector only l
 but it runs every 700 allocations, and whenever the objects allocated since its last full pass
 outnumber a quarter of the rest, it walks every object alive. Building the 10^5 entries of a
 directory (stat tuples, digests, tree entries, workers' results) grows the heap by millions of
-objects, so it walks the whole heap again and again: 8-9% of an add or a pull of 10^5 files
-(docs/performance.md, twenty-fourth session).
+objects, so it walks the whole heap again and again: 10% of the main process of a pull of 10^5
+files (docs/design.md, "Python's cycle collector is paused where mlx builds many entries").
 
 The bodies paused make plain data: tuples, strings, digests, dicts of them. The few cycles they may
-make (a caught exception and its frame) are collected once the collector runs again. It runs again
-when the body ends; nothing that talks to a network (aiohttp and botocore make cycles that hold
-buffers) nor the pipeline's long-lived process runs with it paused.
+make (a caught exception and its frame) are collected when the body ends and the collector runs
+again. Nothing that talks to a network runs paused (aiohttp and botocore make cycles that hold
+buffers), and a long-lived process (the pipeline's) is paused only for each body.
 """
 
 from __future__ import annotations

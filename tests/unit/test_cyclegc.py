@@ -18,8 +18,8 @@ from mlxkit.tracking.workspace import Scanner
 @pytest.fixture
 def collections():
     """For each collection that starts while a test runs, the names of the functions on the stack;
-    the collector is made eager (every 200 allocations, fewer than entering and leaving a pause
-    make) so that a body that allocates and is not paused is seen collecting."""
+    the collector is made eager (every 200 allocations, more than entering a pause makes) so that
+    a body that allocates and is not paused is seen collecting."""
     started: list[set[str]] = []
 
     def count(phase: str, _info: dict) -> None:
@@ -41,7 +41,7 @@ def collections():
         gc.enable()
 
 
-def _from_now(collections: list[int]) -> None:
+def _from_now(collections: list[set[str]]) -> None:
     """Forget the collections so far, and start the next count of allocations at 0."""
     gc.collect()
     del collections[:]

@@ -173,7 +173,6 @@ class _Fetcher:
         if isinstance(result, int):
             os.close(result)
 
-    @collector_paused()
     def _unpack_packs(self, reads: list[_Read]) -> None:
         """Whole packs: downloaded side by side (a local remote's packs are read in place), then
         unpacked by forked workers, since verifying and storing 10^4 small objects is CPU work."""
@@ -181,13 +180,14 @@ class _Fetcher:
         scratch.mkdir(parents=True, exist_ok=True)
         fds = self._in_threads(lambda read: self.connection.fs.open_local(read.path, scratch), reads)
         try:
-            # One set of workers for all the packs, in chunks small enough that both end together
-            items = [(n, *entry) for n, read in enumerate(reads) for entry in sorted(read.objects, key=lambda item: item[1])]
-            jobs = self.repo.jobs if len(items) >= MIN_ITEMS_FOR_PROCESSES else 1
-            job = _Unpack(self.repo.store, fds, [read.path for read in reads])
-            for stored, stored_bytes, span, corrupt in map_chunks(job, items, jobs=jobs, chunk=_unpack_chunk(len(items), jobs)):
-                self._tally(stored, stored_bytes, corrupt)
-                self.progress.advance(span)
+            with collector_paused():  # the packs are here: from now on, only the local disk
+                # One set of workers for all the packs, in chunks small enough that both end together
+                items = [(n, *entry) for n, read in enumerate(reads) for entry in sorted(read.objects, key=lambda item: item[1])]
+                jobs = self.repo.jobs if len(items) >= MIN_ITEMS_FOR_PROCESSES else 1
+                job = _Unpack(self.repo.store, fds, [read.path for read in reads])
+                for stored, stored_bytes, span, corrupt in map_chunks(job, items, jobs=jobs, chunk=_unpack_chunk(len(items), jobs)):
+                    self._tally(stored, stored_bytes, corrupt)
+                    self.progress.advance(span)
         finally:
             for fd in fds:
                 os.close(fd)
