@@ -343,7 +343,8 @@ class _PlaceChunk:
             return []
         done = [self._place(*chunk[0], None)]
         rest = chunk[1:]
-        copied = [copies(self._types(executable), self.prefix) for _p, _d, executable in rest]
+        will_copy = {executable: copies(self._types(executable), self.prefix) for executable in (False, True)}
+        copied = [will_copy[bool(executable)] for _p, _d, executable in rest]
         sources = [self.store.location(digest) for (_p, digest, _x), copy in zip(rest, copied) if copy]
         with closing(opened_ahead(sources)) as opened:
             for item, copy in zip(rest, copied):

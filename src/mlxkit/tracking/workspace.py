@@ -394,9 +394,10 @@ class _HashChunk:
     def _store(self, items: Sequence[WorkItem]) -> list[Outcome]:
         """Every file is opened (a known one for its stat, and to keep its object); those the
         stat cache does not vouch for are read, and their reading starts a window ahead."""
-        known = [_vouched(row, values) for _p, values, row in items]
+        stats = [as_file_stat(values) for _p, values, _r in items]
+        known = [_vouched(row, st) for (_p, _v, row), st in zip(items, stats)]
         paths = [self.root + path for path, _v, _r in items]
-        advise = [digest is None and as_file_stat(values).size < MMAP_THRESHOLD for (_p, values, _r), digest in zip(items, known)]
+        advise = [digest is None and st.size < MMAP_THRESHOLD for st, digest in zip(stats, known)]
         out: list[Outcome] = []
         with closing(opened_ahead(paths, advise)) as opened:
             for (repo_path, _values, _row), path, digest, fd in zip(items, paths, known, opened):
@@ -408,25 +409,26 @@ class _HashChunk:
 
     def _hash(self, items: Sequence[WorkItem]) -> list[Outcome]:
         """Files the stat cache vouches for are not opened; the rest are hashed (hash_paths)."""
-        known = [_vouched(row, values) for _p, values, row in items]
-        unknown = [(path, as_file_stat(values).size) for (path, values, _r), digest in zip(items, known) if digest is None]
+        stats = [as_file_stat(values) for _p, values, _r in items]
+        known = [_vouched(row, st) for (_p, _v, row), st in zip(items, stats)]
+        unknown = [(self.root + path, st.size) for (path, _v, _r), st, digest in zip(items, stats, known) if digest is None]
         out: list[Outcome] = []
-        with closing(hash_paths([self.root + path for path, _s in unknown], [size for _p, size in unknown])) as hashed:
-            for (repo_path, values, _row), digest in zip(items, known):
+        with closing(hash_paths([path for path, _s in unknown], [size for _p, size in unknown])) as hashed:
+            for (repo_path, values, _row), st, digest in zip(items, stats, known):
                 if digest is None:
                     digest = next(hashed)
                     if isinstance(digest, OSError):
                         raise digest
-                    stable = as_file_stat(values).same_as(os.lstat(self.root + repo_path))  # changed while hashed: not recorded
+                    stable = st.same_as(os.lstat(self.root + repo_path))  # changed while hashed: not recorded
                     out.append((repo_path, values, digest.hex, True, False, stable))
                 else:
                     out.append((repo_path, values, digest.hex, False, False, True))
         return out
 
 
-def _vouched(row: FileRow | None, values: tuple) -> Digest | None:
+def _vouched(row: FileRow | None, file_stat: FileStat) -> Digest | None:
     """The digest the stat cache remembers for a file whose stat it vouches for, else None."""
-    return Digest(row.hex) if row is not None and is_trusted(row, as_file_stat(values)) else None
+    return Digest(row.hex) if row is not None and is_trusted(row, file_stat) else None
 
 
 def _repo_paths(paths: list[str]) -> list[RepoPath]:
